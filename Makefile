@@ -1,0 +1,45 @@
+# ipamwatch: build, test, lint, bench. Every target exports the toolchain the module needs.
+export GOTOOLCHAIN ?= go1.27.3
+GO        ?= go
+PKG       := github.com/ipamwatch/ipamwatch
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+REVISION  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+LDFLAGS   := -s -w -X $(PKG)/internal/version.Version=$(VERSION) -X $(PKG)/internal/version.Revision=$(REVISION)
+BIN       := bin/ipamwatch
+
+.PHONY: all build test test-go test-scripts lint vet bench demo fuzz clean tools
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/ipamwatch
+
+# The whole test suite: unit, golden, integration against real servers, and the script checks.
+test: build
+	$(GO) vet ./...
+	$(GO) test -count=1 ./...
+	bash scripts/run-checks.sh
+
+test-go:
+	$(GO) test -count=1 ./...
+
+test-scripts: build
+	bash scripts/run-checks.sh
+
+lint:
+	golangci-lint run ./...
+
+bench: build
+	bash bench/run-all.sh
+
+demo: build
+	./$(BIN) demo
+
+fuzz:
+	bash scripts/fuzz.sh 10s
+
+tools:
+	bash scripts/install-tools.sh
+
+clean:
+	rm -rf bin

@@ -1,0 +1,28 @@
+package main
+
+import (
+	"context"
+	"errors"
+)
+
+// instanceTypeLimits is what EC2 DescribeInstanceTypes says about one instance type.
+type instanceTypeLimits struct {
+	InstanceType string
+	ENIs         int    // MaximumNetworkInterfaces on the default network card
+	IPv4PerENI   int    // Ipv4AddressesPerInterface
+	VCPUs        int    // DefaultVCpus
+	Hypervisor   string // "nitro", "xen" or "" for bare metal
+	BareMetal    bool
+}
+
+// ec2LookupOptions says which EC2 endpoint to ask.
+type ec2LookupOptions struct {
+	Region   string
+	Endpoint string // empty = the SDK's default resolution
+}
+
+// lookupInstanceTypes asks EC2 DescribeInstanceTypes for the named types, or for every type
+// of the region when types is empty. The subnets work stream replaces this stub.
+func lookupInstanceTypes(_ context.Context, _ ec2LookupOptions, _ []string) ([]instanceTypeLimits, error) {
+	return nil, errors.New("instance type lookup is not implemented yet")
+}
