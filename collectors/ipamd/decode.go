@@ -1,0 +1,507 @@
+// Package ipamd owns ipamwatch's view of the VPC CNI's ipamd introspection endpoint: a bounded
+// HTTP client (TCP or unix socket) and decoders for /v1/enis in every shape ipamd has written
+// since v1.12, /v1/eni-configs and the two env-settings routes. Decoding turns the datastore dump
+// into nodestate.IPAMD with per-ENI derived counts (slots, /32 vs /28, assigned, cooldown, free);
+// turning that into metrics is somebody else's small step.
+package ipamd
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ipamwatch/ipamwatch/nodestate"
+)
+
+// Sentinel errors; test with errors.Is.
+var (
+	// ErrUnsupportedVersion is returned for the pre-1.7 /v1/enis shape (ENIIPPools), which
+	// cannot be read without guessing.
+	ErrUnsupportedVersion = errors.New("unsupported CNI version: /v1/enis has the pre-1.7 ENIIPPools shape")
+	// ErrAvailableCommands is returned when ipamd answered 200 with {"AvailableCommands":[...]},
+	// its reply to a route it does not know.
+	ErrAvailableCommands = errors.New(`ipamd answered {"AvailableCommands":...}: route not served by this CNI version`)
+	// ErrEmpty is returned for an empty body (bundles written with curl >> often hold one).
+	ErrEmpty = errors.New("empty response")
+	// ErrBodyTooLarge is returned when a body exceeds the configured limit.
+	ErrBodyTooLarge = errors.New("response body exceeds size limit")
+)
+
+// Shapes of /v1/enis, as stored in nodestate.IPAMD.Shape.
+const (
+	ShapeSingle    = "single"     // v1.12-v1.19: one ENIInfos object
+	ShapeMultiCard = "multi_card" // v1.20+: map of network-card index to ENIInfos
+)
+
+// DefaultCooldown is ipamd's IP_COOLDOWN_PERIOD default.
+const DefaultCooldown = 30 * time.Second
+
+// DefaultMaxBodyBytes bounds every body read when no limit is given.
+const DefaultMaxBodyBytes int64 = 16 << 20
+
+// maxNetworkCards bounds the card index accepted as a map key: real instances have a handful,
+// and a bound keeps a hostile key from becoming a huge NetworkCard value.
+const maxNetworkCards = 1024
+
+// Wire types: only the fields ipamwatch derives from. Unknown fields are ignored, so newer
+// CNI versions that add fields keep decoding.
+type wireInfos struct {
+	TotalIPs    int64
+	AssignedIPs int64
+	ENIs        map[string]wireENI
+}
+
+type wireENI struct {
+	ID                  string
+	IsPrimary           bool
+	IsTrunk             bool
+	IsEFA               bool
+	DeviceNumber        int
+	AvailableIPv4Cidrs  map[string]wireCidr
+	IPv6Cidrs           map[string]wireCidr
+	RouteTableID        flexString // v1.20.3+: the host routing-table number (an int), not an rtb- id
+	IsExcludedForPodIPs bool       // v1.22+
+	SubnetID            string     // v1.22+
+}
+
+type wireCidr struct {
+	Cidr struct {
+		IP   string
+		Mask []byte // encoding/json decodes the base64 of the mask bytes
+	}
+	IPAddresses map[string]wireAddr
+	IsPrefix    bool
+}
+
+type wireAddr struct {
+	IPAMKey struct {
+		NetworkName string `json:"networkName"`
+	}
+	IPAMMetadata struct {
+		K8SPodName string `json:"k8sPodName"`
+	}
+	UnassignedTime time.Time
+}
+
+// flexString accepts a JSON number or string (or null) and keeps its text.
+type flexString string
+
+func (f *flexString) UnmarshalJSON(b []byte) error {
+	switch {
+	case len(b) == 0 || string(b) == "null":
+		*f = ""
+	case b[0] == '"':
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		*f = flexString(s)
+	case b[0] == '-' || (b[0] >= '0' && b[0] <= '9'):
+		*f = flexString(b)
+	default:
+		return fmt.Errorf("expected a number or string, got %s", truncate(string(b), 20))
+	}
+	return nil
+}
+
+// DecodeENIs decodes a /v1/enis body in any supported shape, judging cooldown against the
+// current time and DefaultCooldown.
+func DecodeENIs(data []byte) (*nodestate.IPAMD, error) {
+	return DecodeENIsAt(data, time.Now(), DefaultCooldown)
+}
+
+// DecodeENIsAt is DecodeENIs with an explicit clock and IP_COOLDOWN_PERIOD: a released address
+// (empty IPAMKey, non-zero UnassignedTime) counts as in cooldown while now-UnassignedTime <=
+// cooldown. A cooldown <= 0 means no address is ever in cooldown.
+func DecodeENIsAt(data []byte, now time.Time, cooldown time.Duration) (*nodestate.IPAMD, error) {
+	return decodeENIs(json.NewDecoder(bytes.NewReader(data)), now, cooldown)
+}
+
+// DecodeENIsReader decodes a /v1/enis body from r, reading at most limit bytes (limit <= 0
+// means DefaultMaxBodyBytes); a longer body fails with ErrBodyTooLarge. The top-level object
+// is walked token by token and each network card decoded as it streams past, so the raw body
+// is never held in memory as a whole.
+func DecodeENIsReader(r io.Reader, limit int64) (*nodestate.IPAMD, error) {
+	return DecodeENIsReaderAt(r, limit, time.Now(), DefaultCooldown)
+}
+
+// DecodeENIsReaderAt is DecodeENIsReader with an explicit clock and cooldown (see DecodeENIsAt).
+func DecodeENIsReaderAt(r io.Reader, limit int64, now time.Time, cooldown time.Duration) (*nodestate.IPAMD, error) {
+	if limit <= 0 {
+		limit = DefaultMaxBodyBytes
+	}
+	return decodeENIs(json.NewDecoder(&boundedReader{r: r, n: limit}), now, cooldown)
+}
+
+func decodeENIs(dec *json.Decoder, now time.Time, cooldown time.Duration) (*nodestate.IPAMD, error) {
+	tok, err := dec.Token()
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("decoding /v1/enis: %w", ErrEmpty)
+		}
+		return nil, fmt.Errorf("decoding /v1/enis: %w", err)
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return nil, fmt.Errorf("decoding /v1/enis: expected a JSON object, got %s", describeToken(tok))
+	}
+
+	var (
+		single      wireInfos
+		sawSingle   bool
+		sawCard     bool
+		out         nodestate.IPAMD
+		seenCards   = map[int]bool{}
+		totalIPs    int64
+		assignedIPs int64
+	)
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, fmt.Errorf("decoding /v1/enis: %w", err)
+		}
+		key, _ := tok.(string)
+		switch key {
+		case "ENIIPPools":
+			return nil, ErrUnsupportedVersion
+		case "AvailableCommands":
+			return nil, ErrAvailableCommands
+		case "TotalIPs":
+			sawSingle = true
+			if err := dec.Decode(&single.TotalIPs); err != nil {
+				return nil, fmt.Errorf("decoding /v1/enis TotalIPs: %w", err)
+			}
+		case "AssignedIPs":
+			sawSingle = true
+			if err := dec.Decode(&single.AssignedIPs); err != nil {
+				return nil, fmt.Errorf("decoding /v1/enis AssignedIPs: %w", err)
+			}
+		case "ENIs":
+			sawSingle = true
+			if err := dec.Decode(&single.ENIs); err != nil {
+				return nil, fmt.Errorf("decoding /v1/enis ENIs: %w", err)
+			}
+		default:
+			card, convErr := strconv.Atoi(key)
+			if convErr != nil || card < 0 || card >= maxNetworkCards || strconv.Itoa(card) != key {
+				// Unknown top-level member: skip it so that additions in future versions do not
+				// break decoding.
+				var skip json.RawMessage
+				if err := dec.Decode(&skip); err != nil {
+					return nil, fmt.Errorf("decoding /v1/enis member %q: %w", truncate(key, 40), err)
+				}
+				continue
+			}
+			if seenCards[card] {
+				return nil, fmt.Errorf("decoding /v1/enis: network card %d listed twice", card)
+			}
+			seenCards[card] = true
+			sawCard = true
+			var infos wireInfos
+			if err := dec.Decode(&infos); err != nil {
+				return nil, fmt.Errorf("decoding /v1/enis network card %d: %w", card, err)
+			}
+			totalIPs += infos.TotalIPs
+			assignedIPs += infos.AssignedIPs
+			if err := appendENIs(&out, infos.ENIs, card, now, cooldown); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return nil, fmt.Errorf("decoding /v1/enis: %w", err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		if err != nil {
+			return nil, fmt.Errorf("decoding /v1/enis after the object: %w", err)
+		}
+		return nil, errors.New("decoding /v1/enis: unexpected data after the JSON object")
+	}
+
+	switch {
+	case sawSingle && sawCard:
+		return nil, errors.New("decoding /v1/enis: both ENIInfos fields and network-card keys at the top level")
+	case sawSingle:
+		out.Shape = ShapeSingle
+		totalIPs, assignedIPs = single.TotalIPs, single.AssignedIPs
+		if err := appendENIs(&out, single.ENIs, 0, now, cooldown); err != nil {
+			return nil, err
+		}
+	case sawCard:
+		out.Shape = ShapeMultiCard
+	default:
+		return nil, errors.New("decoding /v1/enis: object has neither ENIInfos fields nor network-card keys")
+	}
+	out.TotalIPs = clampInt(totalIPs)
+	out.AssignedIPs = clampInt(assignedIPs)
+	slices.SortFunc(out.ENIs, func(a, b nodestate.ENI) int {
+		if a.NetworkCard != b.NetworkCard {
+			return a.NetworkCard - b.NetworkCard
+		}
+		if a.DeviceNumber != b.DeviceNumber {
+			return a.DeviceNumber - b.DeviceNumber
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return &out, nil
+}
+
+// appendENIs derives the per-ENI counts of one network card.
+func appendENIs(out *nodestate.IPAMD, enis map[string]wireENI, card int, now time.Time, cooldown time.Duration) error {
+	for key, w := range enis {
+		e := nodestate.ENI{
+			ID:           w.ID,
+			NetworkCard:  card,
+			DeviceNumber: w.DeviceNumber,
+			SubnetID:     w.SubnetID,
+			RouteTableID: string(w.RouteTableID),
+			IsPrimary:    w.IsPrimary,
+			IsTrunk:      w.IsTrunk,
+			IsEFA:        w.IsEFA,
+			IsExcluded:   w.IsExcludedForPodIPs,
+		}
+		if e.ID == "" {
+			e.ID = key
+		}
+		assigned4 := 0
+		for _, m := range []map[string]wireCidr{w.AvailableIPv4Cidrs, w.IPv6Cidrs} {
+			for ckey, c := range m {
+				p, err := cidrPrefix(ckey, c)
+				if err != nil {
+					return fmt.Errorf("decoding /v1/enis ENI %s: %w", truncate(e.ID, 40), err)
+				}
+				e.CIDRs = append(e.CIDRs, p.String())
+				if p.Addr().Is6() {
+					// IPv6 mode: one /80 per ENI. Count prefixes and the pods on them, but never
+					// fold 2^48 addresses into the IPv4 arithmetic.
+					e.IPv6Prefixes++
+					for _, a := range c.IPAddresses {
+						if a.assigned() {
+							e.Assigned++
+						}
+					}
+					continue
+				}
+				size := 1 << (32 - p.Bits())
+				if c.IsPrefix || p.Bits() < 32 {
+					e.Prefixes++
+				} else {
+					e.SecondaryIPs++
+				}
+				e.Slots++
+				e.Addresses += size
+				for _, a := range c.IPAddresses {
+					switch {
+					case a.assigned():
+						assigned4++
+					case !a.UnassignedTime.IsZero() && cooldown > 0 && now.Sub(a.UnassignedTime) <= cooldown:
+						e.Cooldown++
+					}
+				}
+			}
+		}
+		e.Assigned += assigned4
+		e.Free = max(0, e.Addresses-assigned4-e.Cooldown)
+		slices.Sort(e.CIDRs)
+		out.ENIs = append(out.ENIs, e)
+	}
+	return nil
+}
+
+// assigned follows ipamd: an address belongs to a pod when its key names a network; the pod
+// name covers dumps where the key was blanked. containerID is blank since v1.23: never used.
+func (a wireAddr) assigned() bool {
+	return a.IPAMKey.NetworkName != "" || a.IPAMMetadata.K8SPodName != ""
+}
+
+// cidrPrefix reads the CIDR of one slot from its Cidr {IP, Mask} and falls back to the map key
+// ("10.0.0.16/28") when Cidr is absent.
+func cidrPrefix(key string, c wireCidr) (netip.Prefix, error) {
+	if c.Cidr.IP == "" && len(c.Cidr.Mask) == 0 {
+		p, err := netip.ParsePrefix(key)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("CIDR %q: %w", truncate(key, 60), err)
+		}
+		return unmapPrefix(p).Masked(), nil
+	}
+	addr, err := netip.ParseAddr(c.Cidr.IP)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("CIDR %q: bad IP: %w", truncate(key, 60), err)
+	}
+	addr = addr.Unmap()
+	bits, err := maskBits(c.Cidr.Mask, addr.Is4())
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("CIDR %q: %w", truncate(key, 60), err)
+	}
+	return netip.PrefixFrom(addr, bits).Masked(), nil
+}
+
+func unmapPrefix(p netip.Prefix) netip.Prefix {
+	if p.Addr().Is4In6() && p.Bits() >= 96 {
+		return netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+	}
+	return p
+}
+
+// maskBits turns the mask bytes into a prefix length, rejecting non-contiguous masks. A
+// 16-byte mask on an IPv4 address (the v4-in-v6 form) loses its 96 leading ones.
+func maskBits(mask []byte, is4 bool) (int, error) {
+	switch {
+	case is4 && len(mask) == 16:
+		for _, b := range mask[:12] {
+			if b != 0xff {
+				return 0, errors.New("16-byte mask on an IPv4 address is not v4-in-v6")
+			}
+		}
+		mask = mask[12:]
+	case is4 && len(mask) != 4, !is4 && len(mask) != 16:
+		return 0, fmt.Errorf("mask has %d bytes", len(mask))
+	}
+	ones, done := 0, false
+	for _, b := range mask {
+		for i := 7; i >= 0; i-- {
+			set := b&(1<<i) != 0
+			switch {
+			case set && done:
+				return 0, errors.New("mask is not contiguous")
+			case set:
+				ones++
+			default:
+				done = true
+			}
+		}
+	}
+	return ones, nil
+}
+
+// DecodeENIConfig decodes /v1/eni-configs: a JSON string naming the node's ENIConfig.
+func DecodeENIConfig(data []byte) (string, error) {
+	data = bytes.TrimSpace(data)
+	if len(data) == 0 {
+		return "", fmt.Errorf("decoding /v1/eni-configs: %w", ErrEmpty)
+	}
+	if data[0] == '{' && isAvailableCommands(data) {
+		return "", ErrAvailableCommands
+	}
+	var s string
+	if err := json.Unmarshal(data, &s); err != nil {
+		return "", fmt.Errorf("decoding /v1/eni-configs: expected a JSON string: %w", err)
+	}
+	return s, nil
+}
+
+// DecodeEnvSettings decodes /v1/ipamd-env-settings or /v1/networkutils-env-settings: a flat
+// object whose values become strings (numbers keep their literal text, booleans "true"/"false",
+// null ""). A nested value is kept as compact JSON text rather than failing the whole answer.
+func DecodeEnvSettings(data []byte) (map[string]string, error) {
+	data = bytes.TrimSpace(data)
+	if len(data) == 0 {
+		return nil, fmt.Errorf("decoding env settings: %w", ErrEmpty)
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return nil, fmt.Errorf("decoding env settings: expected a JSON object: %w", err)
+	}
+	if raw == nil {
+		return nil, errors.New("decoding env settings: expected a JSON object, got null")
+	}
+	if _, ok := raw["AvailableCommands"]; ok {
+		return nil, ErrAvailableCommands
+	}
+	out := make(map[string]string, len(raw))
+	for k, v := range raw {
+		switch v[0] {
+		case '"':
+			var s string
+			if err := json.Unmarshal(v, &s); err != nil {
+				return nil, fmt.Errorf("decoding env settings %q: %w", truncate(k, 40), err)
+			}
+			out[k] = s
+		case 'n': // null
+			out[k] = ""
+		case '{', '[':
+			var b bytes.Buffer
+			if err := json.Compact(&b, v); err != nil {
+				return nil, fmt.Errorf("decoding env settings %q: %w", truncate(k, 40), err)
+			}
+			out[k] = b.String()
+		default: // numbers, true, false: their literal text is already the string form
+			out[k] = string(v)
+		}
+	}
+	return out, nil
+}
+
+func isAvailableCommands(data []byte) bool {
+	var probe map[string]json.RawMessage
+	if json.Unmarshal(data, &probe) != nil {
+		return false
+	}
+	_, ok := probe["AvailableCommands"]
+	return ok
+}
+
+func describeToken(tok json.Token) string {
+	switch v := tok.(type) {
+	case json.Delim:
+		return "'" + v.String() + "'"
+	case string:
+		return "a string"
+	case float64, json.Number:
+		return "a number"
+	case bool:
+		return "a boolean"
+	case nil:
+		return "null"
+	}
+	return fmt.Sprintf("%T", tok)
+}
+
+func clampInt(v int64) int {
+	if v > math.MaxInt {
+		return math.MaxInt
+	}
+	if v < math.MinInt {
+		return math.MinInt
+	}
+	return int(v)
+}
+
+// truncate keeps error messages short when the input is hostile.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
+
+// boundedReader reads at most n bytes from r and fails with ErrBodyTooLarge if more follow.
+type boundedReader struct {
+	r io.Reader
+	n int64
+}
+
+func (b *boundedReader) Read(p []byte) (int, error) {
+	if b.n <= 0 {
+		// Probe for one more byte: only a longer body is an error, not one of exactly n.
+		var one [1]byte
+		k, err := b.r.Read(one[:])
+		if k > 0 {
+			return 0, ErrBodyTooLarge
+		}
+		return 0, err
+	}
+	if int64(len(p)) > b.n {
+		p = p[:b.n]
+	}
+	k, err := b.r.Read(p)
+	b.n -= int64(k)
+	return k, err
+}
