@@ -1,0 +1,206 @@
+// Package imds reads the instance metadata service (IMDS) of the EC2 instance the agent runs
+// on: who the instance is (id, type, region, zone) and, for every attached network interface,
+// the subnet, VPC and addresses EC2 has given it. It owns the client (IMDSv2 token flow through
+// the AWS SDK, bounded in time) and the decoding of IMDS answers into nodestate.Metadata; it
+// knows nothing about metrics.
+package imds
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	sdkimds "github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
+
+	"github.com/ipamwatch/ipamwatch/nodestate"
+)
+
+const (
+	// DefaultTimeout bounds one IMDS call, retries included.
+	DefaultTimeout = 2 * time.Second
+	// DefaultRetries is how many times a failed call is retried when Options.Retries is 0.
+	DefaultRetries = 2
+	// maxRetries keeps a misconfiguration from turning one poll into minutes of retrying.
+	maxRetries = 10
+	// maxBody bounds one IMDS answer. The largest legitimate answers (a list of 50 local
+	// addresses, the identity document) are a few KiB.
+	maxBody = 64 << 10
+	// dialTimeout: IMDS is link-local, so a connection that takes longer is not coming.
+	dialTimeout = 250 * time.Millisecond
+)
+
+// ErrNotFound marks a metadata path the service answered with 404. For list paths
+// (local-ipv4s, ipv4-prefix, ipv6s, ...) IMDS uses 404 to say "empty".
+var ErrNotFound = errors.New("imds: path not found")
+
+// Options configures a Client.
+type Options struct {
+	// Endpoint is the IMDS base URL, e.g. "http://127.0.0.1:1338". Empty means the SDK
+	// default (AWS_EC2_METADATA_SERVICE_ENDPOINT if set, else http://169.254.169.254).
+	Endpoint string
+	// Timeout bounds each call to IMDS, token request and retries included. 0 means
+	// DefaultTimeout.
+	Timeout time.Duration
+	// Retries is how many times one failed call is retried. 0 means DefaultRetries; a
+	// negative value disables retries. At most 10.
+	Retries int
+}
+
+// Client reads instance metadata. It is safe for concurrent use; reuse one Client across
+// polls so the IMDSv2 session token is cached (the SDK refreshes it before it expires).
+type Client struct {
+	sdk       *sdkimds.Client
+	transport *http.Transport
+	timeout   time.Duration
+}
+
+// NewClient validates opts and builds a Client. It does not contact IMDS.
+func NewClient(opts Options) (*Client, error) {
+	if opts.Timeout < 0 {
+		return nil, fmt.Errorf("imds: timeout must not be negative, got %s", opts.Timeout)
+	}
+	if opts.Timeout == 0 {
+		opts.Timeout = DefaultTimeout
+	}
+	retries := opts.Retries
+	switch {
+	case retries == 0:
+		retries = DefaultRetries
+	case retries < 0:
+		retries = 0
+	case retries > maxRetries:
+		return nil, fmt.Errorf("imds: retries must be at most %d, got %d", maxRetries, opts.Retries)
+	}
+	if opts.Endpoint != "" {
+		if err := checkEndpoint(opts.Endpoint); err != nil {
+			return nil, err
+		}
+	}
+
+	// We own the transport instead of taking the SDK's default for two reasons: IMDS must
+	// never be reached through HTTP_PROXY (the SDK default honours proxy variables, which in
+	// a proxied cluster sends 169.254.169.254 to the proxy), and Close can release idle
+	// connections. The timeouts match the SDK's fail-fast defaults, except the header
+	// timeout, which follows our per-call timeout.
+	tr := &http.Transport{
+		Proxy:                 nil,
+		DialContext:           (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:          2,
+		MaxIdleConnsPerHost:   2,
+		IdleConnTimeout:       90 * time.Second,
+		ResponseHeaderTimeout: opts.Timeout,
+		DisableCompression:    true,
+	}
+	sdk := sdkimds.New(sdkimds.Options{
+		Endpoint:   opts.Endpoint,
+		HTTPClient: &http.Client{Transport: tr},
+		Retryer: retry.NewStandard(func(o *retry.StandardOptions) {
+			o.MaxAttempts = retries + 1
+			// The default token bucket turns a long outage into "retry quota exceeded"
+			// errors that outlive the outage; the per-call timeout bounds us instead.
+			o.RateLimiter = ratelimit.None
+			// Nothing listening (connection refused) will not change within one call:
+			// give up at once so a node without IMDS fails fast with the real cause.
+			o.Retryables = append([]retry.IsErrorRetryable{retry.IsErrorRetryableFunc(refusedIsFinal)}, o.Retryables...)
+		}),
+		// Our context deadline (opts.Timeout) replaces the SDK's fixed 5 s.
+		DisableDefaultTimeout: true,
+	})
+	return &Client{sdk: sdk, transport: tr, timeout: opts.Timeout}, nil
+}
+
+func refusedIsFinal(err error) aws.Ternary {
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		return aws.FalseTernary
+	}
+	return aws.UnknownTernary
+}
+
+func checkEndpoint(ep string) error {
+	rest, ok := strings.CutPrefix(ep, "http://")
+	if !ok {
+		rest, ok = strings.CutPrefix(ep, "https://")
+	}
+	if !ok || rest == "" || strings.ContainsAny(rest, " \t\n?#") {
+		return fmt.Errorf("imds: endpoint %q is not an http(s)://host[:port] URL", ep)
+	}
+	return nil
+}
+
+// Close releases idle connections. The Client must not be used afterwards.
+func (c *Client) Close() {
+	c.transport.CloseIdleConnections()
+}
+
+// Fetch reads the instance identity and every attached interface. Required values missing
+// (404) or malformed give an error; optional ones are left empty. The first call that
+// cannot reach IMDS ends the fetch, so a dead or hung endpoint costs about one Timeout.
+func (c *Client) Fetch(ctx context.Context) (*nodestate.Metadata, error) {
+	md, err := assemble(ctx, c)
+	if err != nil {
+		return nil, fmt.Errorf("imds: %w", err)
+	}
+	return md, nil
+}
+
+// get returns the trimmed body of one metadata path, ErrNotFound on 404.
+func (c *Client) get(ctx context.Context, path string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	out, err := c.sdk.GetMetadata(ctx, &sdkimds.GetMetadataInput{Path: path})
+	if err != nil {
+		return "", classify(path, err)
+	}
+	defer out.Content.Close()
+	b, err := io.ReadAll(io.LimitReader(out.Content, maxBody+1))
+	if err != nil {
+		return "", fmt.Errorf("reading %s: %w", path, err)
+	}
+	if len(b) > maxBody {
+		return "", fmt.Errorf("reading %s: answer larger than %d bytes", path, maxBody)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// region reads the region from the instance identity document (older IMDS versions lack
+// placement/region).
+func (c *Client) region(ctx context.Context) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	out, err := c.sdk.GetRegion(ctx, &sdkimds.GetRegionInput{})
+	if err != nil {
+		return "", classify("dynamic/instance-identity/document", err)
+	}
+	return out.Region, nil
+}
+
+// classify turns SDK errors into ErrNotFound or a short error that says what went wrong.
+func classify(path string, err error) error {
+	var status interface{ HTTPStatusCode() int }
+	if errors.As(err, &status) {
+		switch code := status.HTTPStatusCode(); code {
+		case http.StatusNotFound:
+			return fmt.Errorf("%s: %w", path, ErrNotFound)
+		case http.StatusUnauthorized, http.StatusForbidden:
+			return fmt.Errorf("reading %s: IMDS refused the request (HTTP %d; IMDSv2 token rejected or metadata access disabled): %w", path, code, err)
+		default:
+			return fmt.Errorf("reading %s: HTTP %d: %w", path, code, err)
+		}
+	}
+	if errors.Is(err, context.Canceled) {
+		return fmt.Errorf("reading %s: cancelled: %w", path, err)
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("reading %s: IMDS did not answer in time: %w", path, err)
+	}
+	return fmt.Errorf("reading %s: IMDS unreachable: %w", path, err)
+}
