@@ -1,0 +1,243 @@
+package diagnosis
+
+import (
+	"math"
+
+	"github.com/ipamwatch/ipamwatch/nodestate"
+)
+
+// nodeFacts gathers the identifying facts, preferring IMDS, then Kubernetes.
+func nodeFacts(st *nodestate.State, mode string) NodeFacts {
+	n := NodeFacts{IPMode: mode}
+	if st.Metadata != nil {
+		n.InstanceID = st.Metadata.InstanceID
+		n.InstanceType = st.Metadata.InstanceType
+		n.Region = st.Metadata.Region
+		n.AvailabilityZone = st.Metadata.AvailabilityZone
+		n.AZID = st.Metadata.AZID
+	}
+	if st.Kube != nil {
+		n.Name = st.Kube.NodeName
+		if n.InstanceType == "" {
+			n.InstanceType = st.Kube.InstanceTypeLbl
+		}
+		if n.AvailabilityZone == "" {
+			n.AvailabilityZone = st.Kube.Zone
+		}
+	}
+	n.PrimarySubnet = primarySubnet(st)
+	if st.CNI != nil {
+		n.CNIVersion = st.CNI.Version
+	}
+	if n.CNIVersion == "" && st.Kube != nil {
+		n.CNIVersion = imageTag(st.Kube.AWSNodeImage)
+	}
+	return n
+}
+
+// imageTag returns the tag of a container image reference ("" if none).
+func imageTag(image string) string {
+	for i := len(image) - 1; i >= 0; i-- {
+		switch image[i] {
+		case ':':
+			return image[i+1:]
+		case '/', '@':
+			return ""
+		}
+	}
+	return ""
+}
+
+// primarySubnet is the subnet of the node's primary ENI.
+func primarySubnet(st *nodestate.State) string {
+	if st.IPAMD != nil {
+		for _, e := range st.IPAMD.ENIs {
+			if e.IsPrimary && e.SubnetID != "" {
+				return e.SubnetID
+			}
+		}
+	}
+	if st.Metadata != nil {
+		for _, itf := range st.Metadata.Interfaces {
+			if (st.Metadata.PrimaryMAC != "" && itf.MAC == st.Metadata.PrimaryMAC) ||
+				(st.Metadata.PrimaryMAC == "" && itf.DeviceNumber == 0 && itf.NetworkCard == 0) {
+				return itf.SubnetID
+			}
+		}
+	}
+	return ""
+}
+
+// ipMode is the mode ipamd really runs in: the datastore wins over the env, because ipamd
+// falls back to secondary IPs when prefix delegation is unsupported (Xen).
+func ipMode(cfg Config, st *nodestate.State) string {
+	switch {
+	case cfg.IPv6.IsTrue():
+		return modeIPv6
+	case prefixesInUse(st):
+		return modePrefix
+	case cfg.PrefixDelegation.IsTrue():
+		if (st.Logs != nil && st.Logs.LastHypervisor == HypervisorXen) || (st.IPAMD != nil && secondaryInUse(st)) {
+			return modeSecondary
+		}
+		return modePrefix
+	case cfg.PrefixDelegation == False:
+		return modeSecondary
+	}
+	return modeUnknown
+}
+
+func perSlot(mode string) int {
+	if mode == modePrefix {
+		return addressesPerPrefix
+	}
+	return 1
+}
+
+func fval(p *float64) int {
+	if p == nil || math.IsNaN(*p) || math.IsInf(*p, 0) || *p < 0 {
+		return -1
+	}
+	return int(*p)
+}
+
+// hasTrunk reports whether a trunk ENI takes an ENI slot (security groups for pods).
+func hasTrunk(st *nodestate.State, cfg Config) bool {
+	if st.IPAMD != nil {
+		for _, e := range st.IPAMD.ENIs {
+			if e.IsTrunk {
+				return true
+			}
+		}
+	}
+	return cfg.PodENI.IsTrue() && st.Kube != nil && st.Kube.PodENICapacity > 0
+}
+
+func computeCapacity(st *nodestate.State, cfg Config, mode string) Capacity {
+	c := Capacity{
+		Mode: mode, ENIs: -1, MaxENIs: -1, SlotsPerENI: -1, Prefixes: -1, HeldIPs: -1,
+		AssignedIPs: -1, FreeIPs: -1, CooldownIPs: -1, AttachedCapacity: -1, MaxCapacity: -1,
+		KubeletMaxPods: -1, Pods: -1, HostNetworkPods: -1, PendingPods: -1,
+		BranchENICapacity: -1, BranchENIRequested: -1,
+	}
+	custom := cfg.CustomNetworking.IsTrue()
+	trunk := hasTrunk(st, cfg)
+
+	if st.CNI != nil {
+		c.MaxENIs = fval(st.CNI.ENIMax)
+		c.ENIs = fval(st.CNI.ENIAllocated)
+		c.HeldIPs = fval(st.CNI.TotalIPs)
+		c.AssignedIPs = fval(st.CNI.AssignedIPs)
+		c.Prefixes = fval(st.CNI.TotalIPv4Prefix)
+		ipMax := fval(st.CNI.IPMax)
+		if c.MaxENIs > 0 && ipMax > 0 && mode != modeIPv6 && mode != modeUnknown {
+			per := ipMax / c.MaxENIs / perSlot(mode)
+			if per*c.MaxENIs*perSlot(mode) == ipMax && per > 0 {
+				c.SlotsPerENI = per
+			}
+		}
+	}
+	podENIsAttached := -1
+	if st.IPAMD != nil {
+		c.ENIs = len(st.IPAMD.ENIs)
+		c.HeldIPs, c.AssignedIPs, c.FreeIPs, c.CooldownIPs, c.Prefixes = 0, 0, 0, 0, 0
+		podENIsAttached = 0
+		for _, e := range st.IPAMD.ENIs {
+			c.HeldIPs += e.Addresses
+			c.AssignedIPs += e.Assigned
+			c.FreeIPs += e.Free
+			c.CooldownIPs += e.Cooldown
+			c.Prefixes += e.Prefixes
+			if e.IsTrunk || e.IsExcluded || (custom && e.IsPrimary) {
+				continue
+			}
+			podENIsAttached++
+		}
+		// ipamd's own totals win when the per-ENI detail is missing.
+		if len(st.IPAMD.ENIs) == 0 {
+			c.HeldIPs, c.AssignedIPs = st.IPAMD.TotalIPs, st.IPAMD.AssignedIPs
+			c.FreeIPs, c.CooldownIPs = c.HeldIPs-c.AssignedIPs, -1
+		}
+	} else if c.HeldIPs >= 0 && c.AssignedIPs >= 0 {
+		c.FreeIPs = c.HeldIPs - c.AssignedIPs // cooldown unknown: counted as free
+	}
+	if mode != modeIPv6 && c.SlotsPerENI > 0 {
+		if podENIsAttached < 0 && c.ENIs >= 0 {
+			podENIsAttached = c.ENIs - b2i(custom) - b2i(trunk)
+		}
+		if podENIsAttached >= 0 {
+			c.AttachedCapacity = max(podENIsAttached, 0) * c.SlotsPerENI * perSlot(mode)
+		}
+		if c.MaxENIs > 0 {
+			c.MaxCapacity = max(c.MaxENIs-b2i(custom)-b2i(trunk), 0) * c.SlotsPerENI * perSlot(mode)
+		}
+	}
+	if mode == modeIPv6 {
+		// IPv4 address ceilings do not apply; one /80 per ENI is effectively unlimited.
+		c.AttachedCapacity, c.MaxCapacity, c.FreeIPs = -1, -1, -1
+	}
+
+	if st.Kube != nil {
+		c.Pods = st.Kube.Pods
+		c.HostNetworkPods = st.Kube.HostNetworkPods
+		c.PendingPods = st.Kube.PendingSandboxPods
+		c.BranchENICapacity = st.Kube.PodENICapacity
+		c.BranchENIRequested = st.Kube.PodENIRequests
+		if st.Kube.AllocatablePods > 0 {
+			c.KubeletMaxPods = st.Kube.AllocatablePods
+		}
+	}
+	if c.KubeletMaxPods < 0 && st.Kubelet != nil && st.Kubelet.MaxPods > 0 {
+		c.KubeletMaxPods = st.Kubelet.MaxPods
+	}
+	if c.KubeletMaxPods < 0 && st.Kube != nil && st.Kube.CapacityPods > 0 {
+		c.KubeletMaxPods = st.Kube.CapacityPods
+	}
+	return c
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// room is how many more pods one ceiling lets in.
+type room struct {
+	ceiling string
+	n       int
+	// blocking is true for ceilings that stop the pool from growing now (an error is
+	// active), as opposed to a ceiling that is merely nearest.
+	blocking bool
+}
+
+// headroom picks the least room among the known ceilings.
+func headroom(rooms []room, ipKnown bool) (int, string, string) {
+	if !ipKnown {
+		return -1, "", CeilingUnknown
+	}
+	best := -1
+	for i, r := range rooms {
+		if best < 0 || r.n < rooms[best].n {
+			best = i
+		}
+	}
+	if best < 0 {
+		return -1, "", CeilingUnknown
+	}
+	b := rooms[best]
+	h := max(b.n, 0)
+	binding := CeilingNone
+	if h == 0 || b.blocking {
+		binding = b.ceiling
+	} else {
+		for _, r := range rooms {
+			if r.blocking {
+				binding = r.ceiling
+				break
+			}
+		}
+	}
+	return h, binding, b.ceiling
+}

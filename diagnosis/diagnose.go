@@ -1,0 +1,291 @@
+package diagnosis
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/ipamwatch/ipamwatch/nodestate"
+)
+
+// Log classes produced by package logparse (keys of LogSummary.Classes).
+const (
+	classSubnetExhausted  = "subnet_exhausted"
+	classPrefixFragmented = "prefix_fragmented"
+	classENILimit         = "eni_limit"
+	classENIQuota         = "eni_quota"
+	classEC2Throttled     = "ec2_throttled"
+	classUnauthorized     = "unauthorized"
+	classIMDS             = "imds"
+	classIPPoolEmpty      = "ip_pool_empty"
+	classBranchENI        = "branch_eni"
+	classAllocFailed      = "alloc_failed"
+	classOtherError       = "other_error"
+)
+
+// EC2 error codes the diagnosis keys on (awscni_aws_api_error_count{error} and log lines).
+const (
+	codeInsufficientFreeAddresses = "InsufficientFreeAddressesInSubnet"
+	codeInsufficientCidrBlocks    = "InsufficientCidrBlocks"
+	codeAttachmentLimitExceeded   = "AttachmentLimitExceeded"
+	codeNetworkInterfaceLimit     = "NetworkInterfaceLimitExceeded"
+	codeUnauthorizedOperation     = "UnauthorizedOperation"
+	codeIMDSRequestError          = "IMDSRequestError"
+)
+
+var (
+	throttleCodes     = []string{"RequestLimitExceeded", "Throttling", "ThrottlingException"}
+	unauthorizedCodes = []string{codeUnauthorizedOperation, "AccessDenied", "AccessDeniedException"}
+)
+
+// diag carries one diagnosis run.
+type diag struct {
+	st   *nodestate.State
+	opts Options
+	cfg  Config
+	cap  Capacity
+	node NodeFacts
+	// findings by cause, so rules can see what an earlier rule concluded.
+	found map[string]Finding
+}
+
+// Diagnose turns a node's state into a report. It is deterministic: findings are sorted by
+// severity, then cause. Any part of the state may be nil.
+func Diagnose(st *nodestate.State, opts Options) Report {
+	if st == nil {
+		st = &nodestate.State{}
+	}
+	d := &diag{st: st, opts: opts.withDefaults(st.Time), found: map[string]Finding{}}
+	d.cfg = EffectiveConfig(st)
+	mode := ipMode(d.cfg, st)
+	d.node = nodeFacts(st, mode)
+	d.cap = computeCapacity(st, d.cfg, mode)
+
+	// Order matters only where a rule reads an earlier conclusion (ip_pool_empty is the
+	// symptom when no cause is known, so it runs last).
+	d.ipamdUnreachable()
+	d.ipv6()
+	d.subnetOrFragmentation()
+	d.eniQuota()
+	d.throttled()
+	d.unauthorized()
+	d.imds()
+	d.prefixUnsupported()
+	d.maxPodsExceedsIPCapacity()
+	d.maxPodsNotRaised()
+	d.eniLimit()
+	d.branchENI()
+	d.warmConflict()
+	d.hoarding()
+	d.customNetworking()
+	d.poolEmpty()
+
+	r := Report{Node: d.node, Capacity: d.cap, Config: d.cfg, Findings: make([]Finding, 0, len(d.found))}
+	r.Headroom, r.BindingCeiling, r.NearestCeiling = d.headroom()
+	for _, f := range d.found {
+		r.Findings = append(r.Findings, f)
+	}
+	sort.Slice(r.Findings, func(i, j int) bool {
+		a, b := r.Findings[i], r.Findings[j]
+		if ra, rb := severityRank(a.Severity), severityRank(b.Severity); ra != rb {
+			return ra < rb
+		}
+		return a.Cause < b.Cause
+	})
+	return r
+}
+
+func (d *diag) add(cause, summary string, evidence []string, fix, confirm string) {
+	d.found[cause] = Finding{
+		Cause: cause, Severity: SeverityOf(cause), Summary: summary,
+		Evidence: evidence, Fix: fix, Confirm: confirm,
+	}
+}
+
+func (d *diag) has(cause string) bool { _, ok := d.found[cause]; return ok }
+
+// --- inputs --------------------------------------------------------------------------
+
+// class returns the stats of a log class when it is active: seen within the recent window,
+// or at all when the summary has no window (a one-shot read of a bundle).
+func (d *diag) class(name string) (nodestate.ClassStats, bool) {
+	if d.st.Logs == nil {
+		return nodestate.ClassStats{}, false
+	}
+	cs, ok := d.st.Logs.Classes[name]
+	if !ok {
+		return cs, false
+	}
+	if d.st.Logs.Window > 0 {
+		return cs, cs.Recent > 0
+	}
+	return cs, cs.Recent > 0 || cs.Total > 0
+}
+
+// classEvidence renders a log class as one evidence line with counts, time and example.
+func (d *diag) classEvidence(name string, cs nodestate.ClassStats) string {
+	var b strings.Builder
+	if d.st.Logs.Window > 0 {
+		fmt.Fprintf(&b, "ipamd/plugin logs: %d %s line(s) in the last %s (%d since start)", cs.Recent, name, fmtDuration(d.st.Logs.Window), cs.Total)
+	} else {
+		fmt.Fprintf(&b, "ipamd/plugin logs: %d %s line(s)", max(uint64(cs.Recent), cs.Total), name)
+	}
+	if !cs.Last.IsZero() {
+		fmt.Fprintf(&b, ", last at %s", cs.Last.UTC().Format(time.RFC3339))
+		if !d.opts.Now.IsZero() && d.opts.Now.After(cs.Last) {
+			fmt.Fprintf(&b, " (%s ago)", fmtDuration(d.opts.Now.Sub(cs.Last)))
+		}
+	}
+	if cs.Code != "" {
+		fmt.Fprintf(&b, ", error code %s", cs.Code)
+	}
+	if cs.Example != "" {
+		fmt.Fprintf(&b, ": %s", cs.Example)
+	}
+	return b.String()
+}
+
+// apiErrors returns the count of an EC2 error code from the CNI's awscni_aws_api_error_count:
+// the increase since the last poll in the agent, the cumulative count in a one-shot read.
+func (d *diag) apiErrors(code string) (float64, string) {
+	c := d.st.CNI
+	if c == nil {
+		return 0, ""
+	}
+	if c.APIErrorIncrease != nil {
+		return c.APIErrorIncrease[code], "since the last poll"
+	}
+	return c.APIErrorTotal[code], "since ipamd started"
+}
+
+func (d *diag) apiEvidence(codes ...string) (bool, []string) {
+	var ev []string
+	for _, code := range codes {
+		if n, when := d.apiErrors(code); n > 0 {
+			ev = append(ev, fmt.Sprintf("awscni_aws_api_error_count{error=%q}: %s %s", code, fmtCount(n), when))
+		}
+	}
+	return len(ev) > 0, ev
+}
+
+func (d *diag) classOrCode(class string, codes ...string) (bool, []string) {
+	var ev []string
+	active := false
+	if cs, ok := d.class(class); ok {
+		active = true
+		ev = append(ev, d.classEvidence(class, cs))
+	}
+	if ok, more := d.apiEvidence(codes...); ok {
+		active = true
+		ev = append(ev, more...)
+	}
+	return active, ev
+}
+
+// noAvailableIP is how many pod ADDs found no free IP (increase, or total in one-shot mode).
+func (d *diag) noAvailableIP() (float64, string) {
+	c := d.st.CNI
+	if c == nil {
+		return 0, ""
+	}
+	if c.APIErrorIncrease == nil && c.NoAvailableIPTotal != nil {
+		return *c.NoAvailableIPTotal, "since ipamd started"
+	}
+	return c.NoAvailableIPIncrease, "since the last poll"
+}
+
+// poolPressure reports whether pods are (or were just) failing to get an address.
+func (d *diag) poolPressure() (bool, []string) {
+	var ev []string
+	for _, cl := range []string{classIPPoolEmpty, classAllocFailed} {
+		if cs, ok := d.class(cl); ok {
+			ev = append(ev, d.classEvidence(cl, cs))
+		}
+	}
+	if n, when := d.noAvailableIP(); n > 0 {
+		ev = append(ev, fmt.Sprintf("awscni_no_available_ip_addresses: %s pod ADDs found no free IP %s", fmtCount(n), when))
+	}
+	pressure := len(ev) > 0
+	if d.cap.PendingPods > 0 {
+		ev = append(ev, fmt.Sprintf("%d pod(s) scheduled to the node have no IP yet", d.cap.PendingPods))
+	}
+	return pressure, ev
+}
+
+// --- names used in commands ----------------------------------------------------------
+
+func (d *diag) nodeName() string {
+	if d.node.Name != "" {
+		return d.node.Name
+	}
+	return "<node>"
+}
+
+func (d *diag) instanceID() string {
+	if d.node.InstanceID != "" {
+		return d.node.InstanceID
+	}
+	return "<instance-id>"
+}
+
+func (d *diag) instanceType() string {
+	if d.node.InstanceType != "" {
+		return d.node.InstanceType
+	}
+	return "<instance-type>"
+}
+
+func (d *diag) awsNodeExec(cmd string) string {
+	return fmt.Sprintf("kubectl -n kube-system exec $(kubectl -n kube-system get pod -l k8s-app=aws-node --field-selector spec.nodeName=%s -o name) -c aws-node -- %s", d.nodeName(), cmd)
+}
+
+func (d *diag) enisCmd() string {
+	return d.awsNodeExec("curl -s localhost:61679/v1/enis")
+}
+
+func (d *diag) metricsCmd(grep string) string {
+	return d.awsNodeExec("curl -s localhost:61678/metrics") + " | grep " + grep
+}
+
+func (d *diag) allocatablePodsCmd() string {
+	return fmt.Sprintf("kubectl get node %s -o jsonpath='{.status.allocatable.pods}'", d.nodeName())
+}
+
+func awsNodeEnvCmd() string {
+	return `kubectl -n kube-system get ds aws-node -o jsonpath='{range .spec.template.spec.containers[?(@.name=="aws-node")].env[*]}{.name}={.value}{"\n"}{end}'`
+}
+
+// --- formatting ----------------------------------------------------------------------
+
+func fmtCount(f float64) string {
+	if f == float64(int64(f)) {
+		return fmt.Sprintf("%d", int64(f))
+	}
+	return fmt.Sprintf("%.1f", f)
+}
+
+func fmtDuration(dur time.Duration) string {
+	switch {
+	case dur >= time.Hour && dur%time.Hour == 0:
+		return fmt.Sprintf("%dh", dur/time.Hour)
+	case dur >= time.Minute:
+		return dur.Truncate(time.Minute).String()
+	default:
+		return dur.Truncate(time.Second).String()
+	}
+}
+
+func fmtInt(n int) string {
+	if n < 0 {
+		return "unknown"
+	}
+	return fmt.Sprintf("%d", n)
+}
+
+func intp(p *int) string {
+	if p == nil {
+		return "unset"
+	}
+	return fmt.Sprintf("%d", *p)
+}

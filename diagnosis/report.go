@@ -1,0 +1,134 @@
+package diagnosis
+
+import (
+	"time"
+)
+
+// IP modes, as in the node_info metric's ip_mode label.
+const (
+	modeSecondary = "secondary_ip"
+	modePrefix    = "prefix"
+	modeIPv6      = "ipv6"
+	modeUnknown   = "unknown"
+)
+
+// Options tunes the diagnosis. The zero value is usable: zero fields take the defaults.
+type Options struct {
+	// Now is the time the report is for (ages of log lines); zero = the state's Time.
+	Now time.Time
+	// HoardingMinIdle is the least number of idle addresses (free + cooldown) worth a
+	// warm_pool_hoarding finding. Default 30.
+	HoardingMinIdle int
+	// HoardingRatio is how many times the assigned addresses the idle ones must exceed.
+	// Default 2.
+	HoardingRatio float64
+	// MaxPodsMargin is how far the prefix-mode target must exceed kubelet max-pods before
+	// max_pods_not_raised fires. Default 10.
+	MaxPodsMargin int
+}
+
+// Defaults for Options.
+const (
+	DefaultHoardingMinIdle = 30
+	DefaultHoardingRatio   = 2
+	DefaultMaxPodsMargin   = 10
+)
+
+func (o Options) withDefaults(st time.Time) Options {
+	if o.Now.IsZero() {
+		o.Now = st
+	}
+	if o.HoardingMinIdle <= 0 {
+		o.HoardingMinIdle = DefaultHoardingMinIdle
+	}
+	if o.HoardingRatio <= 0 {
+		o.HoardingRatio = DefaultHoardingRatio
+	}
+	if o.MaxPodsMargin <= 0 {
+		o.MaxPodsMargin = DefaultMaxPodsMargin
+	}
+	return o
+}
+
+// Report is the diagnosis of one node.
+type Report struct {
+	Node     NodeFacts `json:"node"`
+	Capacity Capacity  `json:"capacity"`
+	// Headroom is how many more pods can get an IP on this node now, after every known
+	// ceiling (-1 unknown).
+	Headroom int `json:"headroom"`
+	// BindingCeiling names the ceiling that stops pods now: the one that has run out
+	// (headroom 0) or one that blocks the pool from growing (subnet, throttling, ...).
+	// "none" while the node has headroom and nothing blocks; "unknown" without IP data.
+	BindingCeiling string `json:"binding_ceiling"`
+	// NearestCeiling is the ceiling that will stop pods first as the node fills up (the one
+	// with the least room), whether or not it binds yet.
+	NearestCeiling string    `json:"nearest_ceiling"`
+	Config         Config    `json:"config"`
+	Findings       []Finding `json:"findings"`
+}
+
+// NodeFacts identifies the node.
+type NodeFacts struct {
+	Name             string `json:"name"`
+	InstanceID       string `json:"instance_id"`
+	InstanceType     string `json:"instance_type"`
+	Region           string `json:"region"`
+	AvailabilityZone string `json:"availability_zone"`
+	AZID             string `json:"availability_zone_id"`
+	PrimarySubnet    string `json:"subnet_id"`
+	// IPMode is "secondary_ip", "prefix", "ipv6" or "unknown".
+	IPMode     string `json:"ip_mode"`
+	CNIVersion string `json:"cni_version"`
+}
+
+// Capacity is the node's capacity per ceiling. Every count is -1 when unknown.
+type Capacity struct {
+	Mode string `json:"mode"`
+	// ENIs attached and managed by ipamd; MaxENIs ipamd may use (awscni_eni_max).
+	ENIs    int `json:"enis"`
+	MaxENIs int `json:"max_enis"`
+	// SlotsPerENI is the per-ENI IPv4 limit minus the primary address.
+	SlotsPerENI int `json:"slots_per_eni"`
+	// Prefixes is the number of /28 prefixes attached.
+	Prefixes int `json:"prefixes"`
+	// HeldIPs is pod addresses the ENIs hold now; AssignedIPs those in use by pods;
+	// FreeIPs can be handed out now; CooldownIPs were released and wait out IP_COOLDOWN_PERIOD.
+	HeldIPs     int `json:"held_ips"`
+	AssignedIPs int `json:"assigned_ips"`
+	FreeIPs     int `json:"free_ips"`
+	CooldownIPs int `json:"cooldown_ips"`
+	// AttachedCapacity is pod addresses the attached ENIs could hold with all slots filled.
+	AttachedCapacity int `json:"attached_capacity"`
+	// MaxCapacity is pod addresses the node could ever hold: ENI ceiling x per-ENI addresses
+	// in the mode, minus the primary ENI under custom networking, minus a trunk ENI.
+	MaxCapacity int `json:"max_capacity"`
+	// KubeletMaxPods is node allocatable pods (or the kubelet config's maxPods).
+	KubeletMaxPods  int `json:"kubelet_max_pods"`
+	Pods            int `json:"pods"`
+	HostNetworkPods int `json:"host_network_pods"`
+	PendingPods     int `json:"pending_pods"`
+	// BranchENICapacity is vpc.amazonaws.com/pod-eni capacity (0 = not advertised).
+	BranchENICapacity  int `json:"branch_eni_capacity"`
+	BranchENIRequested int `json:"branch_eni_requested"`
+}
+
+// Finding is one diagnosed cause with its proof and remedy.
+type Finding struct {
+	Cause    string   `json:"cause"`
+	Severity string   `json:"severity"`
+	Summary  string   `json:"summary"`
+	Evidence []string `json:"evidence"`
+	Fix      string   `json:"fix"`
+	Confirm  string   `json:"confirm"`
+}
+
+// HasProblems reports whether the report holds a warning or critical finding.
+func (r Report) HasProblems() bool {
+	for _, f := range r.Findings {
+		if f.Severity == SeverityCritical || f.Severity == SeverityWarning {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,89 @@
+package diagnosis
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+)
+
+// WriteText writes the triage report a person reads at 02:14: node facts, the capacity
+// table, headroom and binding ceiling, then each finding with evidence, fix and confirm.
+func WriteText(w io.Writer, r Report) error {
+	ew := &errWriter{w: w}
+	n := r.Node
+	ew.printf("NODE %s\n", orDash(n.Name))
+	ew.printf("  instance   %s  %s  %s / %s (%s)\n", orDash(n.InstanceID), orDash(n.InstanceType), orDash(n.Region), orDash(n.AvailabilityZone), orDash(n.AZID))
+	ew.printf("  subnet     %s\n", orDash(n.PrimarySubnet))
+	ew.printf("  ip mode    %s   CNI %s\n", orDash(n.IPMode), orDash(n.CNIVersion))
+	cfg := r.Config
+	ew.printf("  settings   prefix delegation %s, custom networking %s (ENIConfig %s), pod ENI %s, IPv6 %s [from %s]\n",
+		cfg.PrefixDelegation, cfg.CustomNetworking, orDash(cfg.ENIConfig), cfg.PodENI, cfg.IPv6, cfg.EnvSource)
+	ew.printf("  warm       WARM_ENI_TARGET=%s WARM_IP_TARGET=%s MINIMUM_IP_TARGET=%s WARM_PREFIX_TARGET=%s MAX_ENI=%s\n",
+		intp(cfg.WarmENITarget), intp(cfg.WarmIPTarget), intp(cfg.MinimumIPTarget), intp(cfg.WarmPrefixTarget), intp(cfg.MaxENI))
+	if len(cfg.Invalid) > 0 {
+		ew.printf("  invalid    %s\n", strings.Join(cfg.Invalid, ", "))
+	}
+	ew.printf("\nCAPACITY\n")
+	c := r.Capacity
+	tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
+	rows := [][2]string{
+		{"ENIs attached / max", fmt.Sprintf("%s / %s", fmtInt(c.ENIs), fmtInt(c.MaxENIs))},
+		{"slots per ENI", fmtInt(c.SlotsPerENI)},
+		{"/28 prefixes", fmtInt(c.Prefixes)},
+		{"pod IPs held now", fmtInt(c.HeldIPs)},
+		{"  assigned", fmtInt(c.AssignedIPs)},
+		{"  free", fmtInt(c.FreeIPs)},
+		{"  cooldown", fmtInt(c.CooldownIPs)},
+		{"pod IPs with attached ENIs", fmtInt(c.AttachedCapacity)},
+		{"pod IPs ever (ENI ceiling)", fmtInt(c.MaxCapacity)},
+		{"kubelet max-pods", fmtInt(c.KubeletMaxPods)},
+		{"pods (host network)", fmt.Sprintf("%s (%s)", fmtInt(c.Pods), fmtInt(c.HostNetworkPods))},
+		{"pods waiting for an IP", fmtInt(c.PendingPods)},
+		{"branch ENIs requested / capacity", fmt.Sprintf("%s / %s", fmtInt(c.BranchENIRequested), fmtInt(c.BranchENICapacity))},
+	}
+	for _, row := range rows {
+		fmt.Fprintf(tw, "  %s\t%s\n", row[0], row[1])
+	}
+	if err := tw.Flush(); err != nil && ew.err == nil {
+		ew.err = err
+	}
+	ew.printf("\nHEADROOM %s more pod(s)   BINDING CEILING %s   (nearest: %s)\n", fmtInt(r.Headroom), r.BindingCeiling, orDash(r.NearestCeiling))
+
+	if len(r.Findings) == 0 {
+		ew.printf("\nFINDINGS none\n")
+		return ew.err
+	}
+	ew.printf("\nFINDINGS %d\n", len(r.Findings))
+	for i, f := range r.Findings {
+		ew.printf("\n%d. [%s] %s: %s\n", i+1, strings.ToUpper(f.Severity), f.Cause, f.Summary)
+		if len(f.Evidence) > 0 {
+			ew.printf("   evidence:\n")
+			for _, e := range f.Evidence {
+				ew.printf("     - %s\n", e)
+			}
+		}
+		ew.printf("   fix:     %s\n", f.Fix)
+		ew.printf("   confirm: %s\n", f.Confirm)
+	}
+	return ew.err
+}
+
+// errWriter keeps the first write error so the report code stays linear.
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) Write(p []byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	n, err := e.w.Write(p)
+	e.err = err
+	return n, err
+}
+
+func (e *errWriter) printf(format string, args ...any) {
+	fmt.Fprintf(e, format, args...)
+}
