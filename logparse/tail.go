@@ -286,7 +286,9 @@ func (t *Tailer) step(ctx context.Context, handle func([]byte)) {
 			return
 		default:
 			// A different file now has the name. The writer has moved on (lumberjack closes
-			// the old file before renaming it), so drain the old one and switch.
+			// the old file before renaming it), so drain the old one and switch. It may
+			// have been truncated in place before it was rotated away.
+			t.checkTruncated()
 			t.readAll(ctx, handle)
 			if ctx.Err() != nil {
 				return

@@ -300,6 +300,29 @@ func TestTailCopyTruncate(t *testing.T) {
 	}
 }
 
+// A copytruncate followed by a rename before the tailer looked: the old file must be
+// reread from 0, not from the old offset.
+func TestTailTruncatedThenRenamed(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "ipamd.log")
+	writeFile(t, path, "")
+	tl, c := stepTailer(t, TailConfig{Path: path})
+	stepExpect(t, tl, c)
+	appendFile(t, path, "aaaa\nbbbb\n")
+	stepExpect(t, tl, c, "aaaa", "bbbb")
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, path, "cccccccccccc\ndd\n")
+	mustRename(t, path, filepath.Join(dir, "ipamd-2026-11-26T12-00-00.000.log"))
+	writeFile(t, path, "e\n")
+	stepExpect(t, tl, c, "cccccccccccc", "dd", "e")
+	if st := tl.Stats(); st.Truncations != 1 || st.Rotations != 1 {
+		t.Errorf("truncations %d rotations %d, want 1 and 1", st.Truncations, st.Rotations)
+	}
+}
+
 func TestTailDeleteAndRecreate(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "ipamd.log")
