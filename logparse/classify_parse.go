@@ -1,0 +1,640 @@
+package logparse
+
+import (
+	"bytes"
+	"time"
+	"unicode/utf8"
+)
+
+// parsed is the structure of one line, before classification. All slices alias the input.
+type parsed struct {
+	level      Level
+	time       time.Time
+	msg        []byte
+	msgEscaped bool   // msg is a JSON string body that contains escapes
+	region     []byte // where signatures are searched: the message and any fields after it
+	malformed  bool
+}
+
+// maxPrefix bounds how far into a line the prefix and header detection looks.
+const maxPrefix = 256
+
+// parseLine recognises, in order: a `kubectl logs --prefix` prefix, a `kubectl logs
+// --timestamps` or journald prefix, then the line itself as zap JSON, the pre-2020 text
+// format, a logrus line, a klog (kubelet) line, a Kubernetes event row, or free text.
+func parseLine(line []byte, p *parsed) {
+	s := trimSpace(line)
+	var prefixTime time.Time
+	for range 3 {
+		if r, ok := stripPodPrefix(s); ok {
+			s = r
+			continue
+		}
+		if t, n, ok := parseTimestamp(s); ok && n < len(s) && (s[n] == ' ' || s[n] == '\t') {
+			rest := trimSpace(s[n:])
+			if _, pod := stripPodPrefix(rest); len(rest) > 0 && (rest[0] == '{' || pod) {
+				prefixTime, s = t, rest
+				continue
+			}
+		}
+		if r, ok := stripSyslogPrefix(s); ok {
+			s = r
+			continue
+		}
+		break
+	}
+	p.msg, p.region = s, s
+	switch {
+	case len(s) > 0 && s[0] == '{':
+		parseJSON(s, p)
+	case parseTextFormat(s, p):
+	case parseLogrus(s, p):
+	case parseKlog(s, p):
+	case parseEvent(s, p):
+	}
+	if p.time.IsZero() {
+		p.time = prefixTime
+	}
+}
+
+// stripPodPrefix removes `[pod/aws-node-x7k2p/aws-node] ` as written by kubectl logs --prefix.
+func stripPodPrefix(s []byte) ([]byte, bool) {
+	if len(s) < 4 || s[0] != '[' {
+		return s, false
+	}
+	head := s[:min(len(s), maxPrefix)]
+	j := bytes.IndexByte(head, ']')
+	if j < 2 {
+		return s, false
+	}
+	inner := head[1:j]
+	if bytes.IndexByte(inner, '/') < 0 || bytes.IndexByte(inner, ' ') >= 0 {
+		return s, false
+	}
+	return trimSpace(s[j+1:]), true
+}
+
+// stripSyslogPrefix removes `Sep 11 20:39:00 ip-10-0-1-23 kubelet[1234]: ` (journald).
+func stripSyslogPrefix(s []byte) ([]byte, bool) {
+	if len(s) < 20 || s[3] != ' ' || s[6] != ' ' || !isMonth(s[:3]) {
+		return s, false
+	}
+	head := s[:min(len(s), maxPrefix)]
+	j := bytes.Index(head, []byte("]: "))
+	if j < 0 {
+		return s, false
+	}
+	return trimSpace(s[j+3:]), true
+}
+
+func isMonth(b []byte) bool {
+	switch string(b) {
+	case "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec":
+		return true
+	}
+	return false
+}
+
+// parseJSON walks one JSON object, taking level, ts (string or epoch number) and msg. It
+// stops at the first structural error, keeps what it found and marks the line malformed.
+func parseJSON(s []byte, p *parsed) {
+	regionStart := -1
+	i := 1
+	closed := false
+walk:
+	for {
+		i = skipWS(s, i)
+		if i >= len(s) {
+			break
+		}
+		if s[i] == '}' {
+			i++
+			closed = true
+			break
+		}
+		if s[i] != '"' {
+			break
+		}
+		keyAt := i
+		ke, _ := scanString(s, i+1)
+		if ke < 0 {
+			break
+		}
+		key := s[i+1 : ke]
+		i = skipWS(s, ke+1)
+		if i >= len(s) || s[i] != ':' {
+			break
+		}
+		i = skipWS(s, i+1)
+		if i >= len(s) {
+			break
+		}
+		k := keyKind(key)
+		if k == keyOther && regionStart < 0 {
+			regionStart = keyAt
+		}
+		if s[i] == '"' {
+			ve, esc := scanString(s, i+1)
+			if ve < 0 {
+				// Truncated inside a string: keep the rest as the value.
+				if k == keyMsg {
+					p.msg, p.msgEscaped = s[i+1:], bytes.IndexByte(s[i+1:], '\\') >= 0
+					if regionStart < 0 || regionStart > i {
+						regionStart = i
+					}
+				}
+				break walk
+			}
+			v := s[i+1 : ve]
+			switch k {
+			case keyLevel:
+				p.level = levelWord(v)
+			case keyTime:
+				if t, n, ok := parseTimestamp(v); ok && n == len(v) {
+					p.time = t
+				}
+			case keyMsg:
+				p.msg, p.msgEscaped = v, esc
+				if regionStart < 0 || regionStart > i {
+					regionStart = i
+				}
+			}
+			i = ve + 1
+		} else {
+			ve := skipValue(s, i)
+			if ve < 0 {
+				break
+			}
+			if k == keyTime {
+				p.time = epochTime(s[i:ve])
+			}
+			i = ve
+		}
+		i = skipWS(s, i)
+		if i < len(s) && s[i] == ',' {
+			i++
+			continue
+		}
+		if i < len(s) && s[i] == '}' {
+			i++
+			closed = true
+		}
+		break
+	}
+	if !closed || skipWS(s, i) != len(s) {
+		p.malformed = true
+	}
+	if regionStart >= 0 {
+		p.region = s[regionStart:]
+	}
+}
+
+type jsonKey uint8
+
+const (
+	keyOther jsonKey = iota
+	keyLevel
+	keyTime
+	keyMsg
+	keyIgnored
+)
+
+func keyKind(k []byte) jsonKey {
+	switch string(k) {
+	case "level", "severity", "lvl":
+		return keyLevel
+	case "ts", "time", "timestamp", "@timestamp":
+		return keyTime
+	case "msg", "message":
+		return keyMsg
+	case "caller", "logger":
+		return keyIgnored
+	}
+	return keyOther
+}
+
+// scanString returns the index of the closing quote of the string body starting at i, and
+// whether the body contains a backslash; -1 when the string is not terminated. Short
+// strings (keys, levels, times) are walked byte by byte; long ones (messages) use the
+// vectorised IndexByte.
+func scanString(s []byte, i int) (int, bool) {
+	esc := false
+	for lim := min(len(s), i+32); i < lim; i++ {
+		switch s[i] {
+		case '"':
+			return i, esc
+		case '\\':
+			esc = true
+			i++
+		}
+	}
+	if i >= len(s) {
+		return -1, esc
+	}
+	start := i
+	for {
+		j := bytes.IndexByte(s[i:], '"')
+		if j < 0 {
+			return -1, esc
+		}
+		q := i + j
+		n := 0
+		for k := q - 1; k >= start && s[k] == '\\'; k-- {
+			n++
+		}
+		if n > 0 {
+			esc = true
+		} else if !esc && bytes.IndexByte(s[i:q], '\\') >= 0 {
+			esc = true
+		}
+		if n%2 == 0 {
+			return q, esc
+		}
+		i = q + 1
+	}
+}
+
+// skipValue skips a non-string JSON value (number, literal, object, array) and returns the
+// index after it, or -1 when it is not terminated.
+func skipValue(s []byte, i int) int {
+	depth := 0
+	for i < len(s) {
+		switch c := s[i]; c {
+		case '"':
+			e, _ := scanString(s, i+1)
+			if e < 0 {
+				return -1
+			}
+			i = e + 1
+			continue
+		case '{', '[':
+			depth++
+		case '}', ']':
+			if depth == 0 {
+				return i
+			}
+			depth--
+			if depth == 0 {
+				return i + 1
+			}
+		case ',', ' ', '\t':
+			if depth == 0 {
+				return i
+			}
+		}
+		i++
+	}
+	if depth == 0 {
+		return i
+	}
+	return -1
+}
+
+func skipWS(s []byte, i int) int {
+	for i < len(s) && (s[i] == ' ' || s[i] == '\t') {
+		i++
+	}
+	return i
+}
+
+func trimSpace(s []byte) []byte {
+	for len(s) > 0 && isSpace(s[len(s)-1]) {
+		s = s[:len(s)-1]
+	}
+	for len(s) > 0 && isSpace(s[0]) {
+		s = s[1:]
+	}
+	return s
+}
+
+func isSpace(b byte) bool { return b == ' ' || b == '\t' || b == '\n' || b == '\r' }
+
+// levelWord maps a level name in any case (debug, info, warn, warning, error, fatal, panic,
+// dpanic, critical) to a Level.
+func levelWord(v []byte) Level {
+	if len(v) == 0 || len(v) > 8 {
+		return LevelUnknown
+	}
+	var b [8]byte
+	for i, c := range v {
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b[i] = c
+	}
+	switch string(b[:len(v)]) {
+	case "debug", "trace", "dbug":
+		return LevelDebug
+	case "info":
+		return LevelInfo
+	case "warn", "warning":
+		return LevelWarn
+	case "error", "err", "eror":
+		return LevelError
+	case "fatal", "panic", "dpanic", "critical", "crit":
+		return LevelFatal
+	}
+	return LevelUnknown
+}
+
+// parseTextFormat handles `2019-07-30T15:31:53Z [ERROR] message` (ipamd before 2020).
+func parseTextFormat(s []byte, p *parsed) bool {
+	t, n, ok := parseTimestamp(s)
+	if !ok {
+		return false
+	}
+	rest := trimSpace(s[n:])
+	if len(rest) > 2 && rest[0] == '[' {
+		if j := bytes.IndexByte(rest[:min(len(rest), 12)], ']'); j > 0 {
+			if l := levelWord(rest[1:j]); l != LevelUnknown {
+				p.level = l
+				rest = trimSpace(rest[j+1:])
+			}
+		}
+	}
+	p.time = t
+	p.msg, p.region = rest, rest
+	return true
+}
+
+// parseLogrus handles `time="2024-09-11T20:38:58Z" level=info msg="..." key=value`.
+func parseLogrus(s []byte, p *parsed) bool {
+	if !bytes.HasPrefix(s, []byte("time=")) && !bytes.HasPrefix(s, []byte("level=")) {
+		return false
+	}
+	i := 0
+	for i < len(s) {
+		i = skipWS(s, i)
+		eq := bytes.IndexByte(s[i:], '=')
+		if eq <= 0 {
+			break
+		}
+		key := s[i : i+eq]
+		if bytes.IndexByte(key, ' ') >= 0 {
+			break
+		}
+		keyAt := i
+		i += eq + 1
+		var v []byte
+		if i < len(s) && s[i] == '"' {
+			e, _ := scanString(s, i+1)
+			if e < 0 {
+				v = s[i+1:]
+				i = len(s)
+			} else {
+				v = s[i+1 : e]
+				i = e + 1
+			}
+		} else {
+			e := bytes.IndexByte(s[i:], ' ')
+			if e < 0 {
+				e = len(s) - i
+			}
+			v = s[i : i+e]
+			i += e
+		}
+		switch string(key) {
+		case "time":
+			if t, n, ok := parseTimestamp(v); ok && n == len(v) {
+				p.time = t
+			}
+		case "level":
+			p.level = levelWord(v)
+		case "msg":
+			p.msg = v
+			p.region = s[keyAt:]
+		}
+	}
+	return true
+}
+
+// parseKlog handles kubelet's `E0911 20:39:00.479123    1234 file.go:123] message`.
+func parseKlog(s []byte, p *parsed) bool {
+	if len(s) < 22 || !isDigits(s[1:5]) || s[5] != ' ' || !isDigit(s[6]) {
+		return false
+	}
+	var l Level
+	switch s[0] {
+	case 'I':
+		l = LevelInfo
+	case 'W':
+		l = LevelWarn
+	case 'E':
+		l = LevelError
+	case 'F':
+		l = LevelFatal
+	default:
+		return false
+	}
+	j := bytes.Index(s[:min(len(s), maxPrefix)], []byte("] "))
+	if j < 0 {
+		return false
+	}
+	p.level = l
+	p.msg = trimSpace(s[j+2:])
+	p.region = p.msg
+	return true
+}
+
+// parseEvent handles Kubernetes event rows as printed by `kubectl describe` (`Warning
+// FailedCreatePodSandBox 2m kubelet Failed to ...`) and `kubectl get events` (age first).
+func parseEvent(s []byte, p *parsed) bool {
+	for tok := 0; tok < 2; tok++ {
+		switch {
+		case bytes.HasPrefix(s, []byte("Warning ")) || bytes.HasPrefix(s, []byte("Warning\t")):
+			p.level = LevelWarn
+			return true
+		case bytes.HasPrefix(s, []byte("Normal ")) || bytes.HasPrefix(s, []byte("Normal\t")):
+			p.level = LevelInfo
+			return true
+		}
+		sp := bytes.IndexAny(s[:min(len(s), 32)], " \t")
+		if sp < 0 {
+			return false
+		}
+		s = trimSpace(s[sp:])
+	}
+	return false
+}
+
+func isDigit(b byte) bool { return b >= '0' && b <= '9' }
+
+func isDigits(b []byte) bool {
+	for _, c := range b {
+		if !isDigit(c) {
+			return false
+		}
+	}
+	return true
+}
+
+func num(b []byte) int {
+	n := 0
+	for _, c := range b {
+		n = n*10 + int(c-'0')
+	}
+	return n
+}
+
+// parseTimestamp parses an RFC 3339 / ISO 8601 time at the start of s:
+// YYYY-MM-DD[T ]hh:mm:ss[.frac][Z|±hh:mm|±hhmm]. A time without a zone is taken as UTC.
+// It returns the time in UTC and the number of bytes consumed.
+func parseTimestamp(s []byte) (time.Time, int, bool) {
+	if len(s) < 19 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != ' ') || s[13] != ':' || s[16] != ':' ||
+		!isDigits(s[0:4]) || !isDigits(s[5:7]) || !isDigits(s[8:10]) || !isDigits(s[11:13]) || !isDigits(s[14:16]) || !isDigits(s[17:19]) {
+		return time.Time{}, 0, false
+	}
+	y, mo, d := num(s[0:4]), num(s[5:7]), num(s[8:10])
+	h, mi, sec := num(s[11:13]), num(s[14:16]), num(s[17:19])
+	if mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60 {
+		return time.Time{}, 0, false
+	}
+	n := 19
+	ns := 0
+	if n < len(s) && (s[n] == '.' || s[n] == ',') {
+		n++
+		digits := 0
+		for n < len(s) && isDigit(s[n]) {
+			if digits < 9 {
+				ns = ns*10 + int(s[n]-'0')
+				digits++
+			}
+			n++
+		}
+		if digits == 0 {
+			return time.Time{}, 0, false
+		}
+		for ; digits < 9; digits++ {
+			ns *= 10
+		}
+	}
+	off := 0
+	if n < len(s) {
+		switch s[n] {
+		case 'Z', 'z':
+			n++
+		case '+', '-':
+			sign := 1
+			if s[n] == '-' {
+				sign = -1
+			}
+			r := s[n+1:]
+			switch {
+			case len(r) >= 5 && r[2] == ':' && isDigits(r[0:2]) && isDigits(r[3:5]):
+				off = sign * (num(r[0:2])*3600 + num(r[3:5])*60)
+				n += 6
+			case len(r) >= 4 && isDigits(r[0:4]):
+				off = sign * (num(r[0:2])*3600 + num(r[2:4])*60)
+				n += 5
+			case len(r) >= 2 && isDigits(r[0:2]) && (len(r) == 2 || !isDigit(r[2])):
+				off = sign * num(r[0:2]) * 3600
+				n += 3
+			}
+		}
+	}
+	t := time.Date(y, time.Month(mo), d, h, mi, sec, ns, time.UTC)
+	if off != 0 {
+		t = t.Add(-time.Duration(off) * time.Second)
+	}
+	return t, n, true
+}
+
+// epochTime parses zap's epoch timestamps ("ts":1638415686.0671234); zero if not a plain
+// decimal number of seconds in a plausible range.
+func epochTime(b []byte) time.Time {
+	sec, ns, i := 0, 0, 0
+	for ; i < len(b) && isDigit(b[i]); i++ {
+		sec = sec*10 + int(b[i]-'0')
+		if sec > 1e11 {
+			return time.Time{}
+		}
+	}
+	if i == 0 {
+		return time.Time{}
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		digits := 0
+		for ; i < len(b) && isDigit(b[i]); i++ {
+			if digits < 9 {
+				ns = ns*10 + int(b[i]-'0')
+				digits++
+			}
+		}
+		for ; digits < 9; digits++ {
+			ns *= 10
+		}
+	}
+	if i != len(b) || sec < 1e8 {
+		return time.Time{}
+	}
+	return time.Unix(int64(sec), int64(ns)).UTC()
+}
+
+// unescapeJSON appends the decoded JSON string body src to dst. ok is false on a bad
+// escape; dst then holds what was decoded so far.
+func unescapeJSON(dst, src []byte) ([]byte, bool) {
+	for i := 0; i < len(src); i++ {
+		c := src[i]
+		if c != '\\' {
+			dst = append(dst, c)
+			continue
+		}
+		i++
+		if i >= len(src) {
+			return dst, false
+		}
+		switch src[i] {
+		case '"', '\\', '/':
+			dst = append(dst, src[i])
+		case 'n':
+			dst = append(dst, '\n')
+		case 't':
+			dst = append(dst, '\t')
+		case 'r':
+			dst = append(dst, '\r')
+		case 'b':
+			dst = append(dst, '\b')
+		case 'f':
+			dst = append(dst, '\f')
+		case 'u':
+			r, ok := hex4(src[i+1:])
+			if !ok {
+				return dst, false
+			}
+			i += 4
+			if utf16Surrogate(r) && i+2 < len(src) && src[i+1] == '\\' && src[i+2] == 'u' {
+				if r2, ok := hex4(src[i+3:]); ok && r2 >= 0xDC00 && r2 <= 0xDFFF {
+					r = 0x10000 + (r-0xD800)<<10 + (r2 - 0xDC00)
+					i += 6
+				}
+			}
+			dst = utf8.AppendRune(dst, r)
+		default:
+			return dst, false
+		}
+	}
+	return dst, true
+}
+
+func utf16Surrogate(r rune) bool { return r >= 0xD800 && r < 0xDC00 }
+
+func hex4(b []byte) (rune, bool) {
+	if len(b) < 4 {
+		return 0, false
+	}
+	var r rune
+	for _, c := range b[:4] {
+		switch {
+		case c >= '0' && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case c >= 'a' && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		case c >= 'A' && c <= 'F':
+			r = r<<4 | rune(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	return r, true
+}
