@@ -1,0 +1,547 @@
+package manifests_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/util/strategicpatch"
+	"sigs.k8s.io/yaml"
+
+	"github.com/ipamwatch/ipamwatch/internal/testtools"
+)
+
+type renderCase struct {
+	name string
+	// kustomize directory (relative to the module root), or helm values files.
+	kustomize string
+	helm      []string
+	exp       expect
+}
+
+func agentKinds(extra map[string]int) map[string]int {
+	k := map[string]int{"ServiceAccount": 1, "ClusterRole": 1, "ClusterRoleBinding": 1, "DaemonSet": 1, "Service": 1}
+	for kind, n := range extra {
+		k[kind] += n
+	}
+	return k
+}
+
+var subnetsKinds = map[string]int{"ServiceAccount": 1, "Role": 1, "RoleBinding": 1, "Deployment": 1, "Service": 1}
+
+func plus(a, b map[string]int) map[string]int {
+	out := map[string]int{}
+	for k, v := range a {
+		out[k] += v
+	}
+	for k, v := range b {
+		out[k] += v
+	}
+	return out
+}
+
+// renderCases is every way the project can be deployed. The sidecar overlay has its own test.
+var renderCases = []renderCase{
+	{name: "kustomize base", kustomize: "manifests/base",
+		exp: expect{kinds: agentKinds(map[string]int{"Namespace": 1})}},
+	{name: "kustomize servicemonitor", kustomize: "manifests/overlays/servicemonitor",
+		exp: expect{kinds: agentKinds(map[string]int{"Namespace": 1, "ServiceMonitor": 1, "PrometheusRule": 1})}},
+	{name: "kustomize podmonitor", kustomize: "manifests/overlays/podmonitor",
+		exp: expect{kinds: agentKinds(map[string]int{"Namespace": 1, "PodMonitor": 1, "PrometheusRule": 1})}},
+	{name: "kustomize events", kustomize: "manifests/overlays/events",
+		exp: expect{kinds: agentKinds(map[string]int{"Namespace": 1}), events: true}},
+	{name: "kustomize subnets", kustomize: "manifests/overlays/subnets",
+		exp: expect{kinds: plus(agentKinds(map[string]int{"Namespace": 1}), subnetsKinds)}},
+	{name: "kustomize web-tls", kustomize: "manifests/overlays/web-tls",
+		exp: expect{kinds: agentKinds(map[string]int{"Namespace": 1, "Secret": 1}), tls: true}},
+	{name: "kustomize all", kustomize: "manifests/overlays/all",
+		exp: expect{kinds: plus(agentKinds(map[string]int{"Namespace": 1, "ServiceMonitor": 1, "PrometheusRule": 1, "Secret": 1}), subnetsKinds), events: true, tls: true}},
+	{name: "helm defaults", helm: nil,
+		exp: expect{kinds: agentKinds(nil)}},
+	{name: "helm full values", helm: []string{"charts/ipamwatch/ci/full-values.yaml"},
+		exp: expect{kinds: plus(agentKinds(map[string]int{"Secret": 1, "ServiceMonitor": 2, "PodMonitor": 1, "PrometheusRule": 1, "ConfigMap": chartDashboards(nil)}), subnetsKinds), events: true, tls: true, basicAuth: true}},
+}
+
+// chartDashboards counts the dashboards shipped in the chart (0 until they are generated).
+func chartDashboards(t testing.TB) int {
+	m, err := filepath.Glob(filepath.Join("..", "charts", "ipamwatch", "dashboards", "*.json"))
+	if err != nil && t != nil {
+		t.Fatal(err)
+	}
+	return len(m)
+}
+
+func render(t *testing.T, c renderCase) []object {
+	t.Helper()
+	root := repoRoot(t)
+	var out []byte
+	if c.kustomize != "" {
+		out = kustomizeBuild(t, filepath.Join(root, c.kustomize))
+	} else {
+		var files []string
+		for _, f := range c.helm {
+			files = append(files, filepath.Join(root, f))
+		}
+		out = helmTemplate(t, filepath.Join(root, "charts", "ipamwatch"), files...)
+	}
+	objs, err := decodeAll(out)
+	if err != nil {
+		t.Fatalf("strict decoding of %s: %v", c.name, err)
+	}
+	return objs
+}
+
+func TestRenderedObjectsDecodeStrictlyAndPassPolicy(t *testing.T) {
+	t.Parallel()
+	for _, c := range renderCases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			objs := render(t, c)
+			for _, p := range policy(objs, c.exp) {
+				t.Error(p)
+			}
+		})
+	}
+}
+
+// A new overlay must be added to renderCases (or be the sidecar), or it ships unchecked.
+func TestEveryOverlayIsChecked(t *testing.T) {
+	t.Parallel()
+	dirs, err := os.ReadDir("overlays")
+	if err != nil {
+		t.Fatal(err)
+	}
+	covered := map[string]bool{"sidecar": true}
+	for _, c := range renderCases {
+		if rest, ok := strings.CutPrefix(c.kustomize, "manifests/overlays/"); ok {
+			covered[rest] = true
+		}
+	}
+	for _, d := range dirs {
+		if d.IsDir() && !covered[d.Name()] {
+			t.Errorf("overlay %s is not in renderCases", d.Name())
+		}
+	}
+}
+
+func baseObjects(t *testing.T) []object {
+	t.Helper()
+	return render(t, renderCases[0])
+}
+
+func find[T any](objs []object, kind string) T {
+	for _, o := range objs {
+		if o.Kind == kind {
+			return o.Obj.(T)
+		}
+	}
+	var zero T
+	return zero
+}
+
+// The policy must be able to fail: each mutation of the base must be reported.
+func TestPolicyRejectsViolations(t *testing.T) {
+	t.Parallel()
+	yes, no := true, false
+	cases := []struct {
+		name   string
+		mutate func(objs []object)
+		want   string
+	}{
+		{"privileged", func(o []object) {
+			find[*appsv1.DaemonSet](o, "DaemonSet").Spec.Template.Spec.Containers[0].SecurityContext.Privileged = &yes
+		}, "privileged"},
+		{"added capability", func(o []object) {
+			sc := find[*appsv1.DaemonSet](o, "DaemonSet").Spec.Template.Spec.Containers[0].SecurityContext
+			sc.Capabilities.Add = []corev1.Capability{"DAC_READ_SEARCH"}
+		}, "adds capabilities"},
+		{"capabilities not dropped", func(o []object) {
+			find[*appsv1.DaemonSet](o, "DaemonSet").Spec.Template.Spec.Containers[0].SecurityContext.Capabilities.Drop = nil
+		}, "drop ALL"},
+		{"writable root", func(o []object) {
+			find[*appsv1.DaemonSet](o, "DaemonSet").Spec.Template.Spec.Containers[0].SecurityContext.ReadOnlyRootFilesystem = &no
+		}, "readOnlyRootFilesystem"},
+		{"privilege escalation", func(o []object) {
+			find[*appsv1.DaemonSet](o, "DaemonSet").Spec.Template.Spec.Containers[0].SecurityContext.AllowPrivilegeEscalation = nil
+		}, "allowPrivilegeEscalation"},
+		{"read-write mount", func(o []object) {
+			find[*appsv1.DaemonSet](o, "DaemonSet").Spec.Template.Spec.Containers[0].VolumeMounts[0].ReadOnly = false
+		}, "mounted read-write"},
+		{"other host path", func(o []object) {
+			find[*appsv1.DaemonSet](o, "DaemonSet").Spec.Template.Spec.Volumes[0].HostPath.Path = "/"
+		}, "hostPath \"/\""},
+		{"no limits", func(o []object) {
+			find[*appsv1.DaemonSet](o, "DaemonSet").Spec.Template.Spec.Containers[0].Resources.Limits = nil
+		}, "no memory limit"},
+		{"no readiness probe", func(o []object) {
+			find[*appsv1.DaemonSet](o, "DaemonSet").Spec.Template.Spec.Containers[0].ReadinessProbe = nil
+		}, "readinessProbe: probe missing"},
+		{"probe on wrong path", func(o []object) {
+			find[*appsv1.DaemonSet](o, "DaemonSet").Spec.Template.Spec.Containers[0].LivenessProbe.HTTPGet.Path = "/metrics"
+		}, "want \"/healthz\""},
+		{"no host network", func(o []object) {
+			find[*appsv1.DaemonSet](o, "DaemonSet").Spec.Template.Spec.HostNetwork = false
+		}, "hostNetwork"},
+		{"fargate allowed", func(o []object) {
+			a := find[*appsv1.DaemonSet](o, "DaemonSet").Spec.Template.Spec.Affinity.NodeAffinity
+			a.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms[0].MatchExpressions[1].Values = []string{"hybrid"}
+		}, "eks.amazonaws.com/compute-type NotIn"},
+		{"unknown flag", func(o []object) {
+			c := &find[*appsv1.DaemonSet](o, "DaemonSet").Spec.Template.Spec.Containers[0]
+			c.Args = append(c.Args, "--ipamd.adress=http://127.0.0.1:61679")
+		}, "unknown flag --ipamd.adress"},
+		{"events on without RBAC change", func(o []object) {
+			c := &find[*appsv1.DaemonSet](o, "DaemonSet").Spec.Template.Spec.Containers[0]
+			c.Args[slices.Index(c.Args, "--events=false")] = "--events=true"
+		}, "--events=true, want false"},
+		{"wider ClusterRole", func(o []object) {
+			cr := find[*rbacv1.ClusterRole](o, "ClusterRole")
+			cr.Rules = append(cr.Rules, rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get"}})
+		}, "grants get \"secrets\""},
+		{"wildcard verbs", func(o []object) {
+			find[*rbacv1.ClusterRole](o, "ClusterRole").Rules[1].Verbs = []string{"*"}
+		}, "grants * \"pods\""},
+		{"service selects nothing", func(o []object) {
+			find[*corev1.Service](o, "Service").Spec.Selector = map[string]string{"app": "other"}
+		}, "matches no pod template"},
+		{"binding to a foreign account", func(o []object) {
+			find[*rbacv1.ClusterRoleBinding](o, "ClusterRoleBinding").Subjects[0].Name = "default"
+		}, "ServiceAccount ipamwatch/default is not part of the set"},
+		{"latest image", func(o []object) {
+			find[*appsv1.DaemonSet](o, "DaemonSet").Spec.Template.Spec.Containers[0].Image = "ghcr.io/ipamwatch/ipamwatch:latest"
+		}, "pinned"},
+		{"missing label", func(o []object) {
+			delete(find[*corev1.ServiceAccount](o, "ServiceAccount").Labels, partOfLabel)
+		}, "labels"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			objs := baseObjects(t)
+			if p := policy(objs, renderCases[0].exp); len(p) != 0 {
+				t.Fatalf("base already fails: %v", p)
+			}
+			c.mutate(objs)
+			p := policy(objs, renderCases[0].exp)
+			if !slices.ContainsFunc(p, func(s string) bool { return strings.Contains(s, c.want) }) {
+				t.Errorf("want a problem containing %q, got %q", c.want, p)
+			}
+		})
+	}
+}
+
+func TestStrictDecodingRejects(t *testing.T) {
+	t.Parallel()
+	cases := map[string]string{
+		"unknown pod field": "apiVersion: apps/v1\nkind: DaemonSet\nmetadata: {name: x}\nspec:\n  template:\n    spec:\n      hostNetwrok: true\n",
+		"misplaced field":   "apiVersion: v1\nkind: Service\nmetadata: {name: x}\nclusterIP: None\n",
+		"duplicate key":     "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: x}\nmetadata: {name: y}\n",
+		"monitor typo":      "apiVersion: monitoring.coreos.com/v1\nkind: ServiceMonitor\nmetadata: {name: x}\nspec:\n  endpoints:\n    - port: metrics\n      relabelling: []\n",
+		"rule typo":         "apiVersion: monitoring.coreos.com/v1\nkind: PrometheusRule\nmetadata: {name: x}\nspec:\n  groups:\n    - name: g\n      rules:\n        - alert: A\n          expr: up == 0\n          anotations: {}\n",
+		"unreviewed kind":   "apiVersion: v1\nkind: PersistentVolume\nmetadata: {name: x}\n",
+		"no kind":           "metadata: {name: x}\n",
+	}
+	for name, doc := range cases {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			if _, err := decodeAll([]byte(doc)); err == nil {
+				t.Errorf("decoded without error:\n%s", doc)
+			}
+		})
+	}
+}
+
+func daemonSet(t *testing.T, objs []object) *appsv1.DaemonSet {
+	t.Helper()
+	ds := find[*appsv1.DaemonSet](objs, "DaemonSet")
+	if ds == nil {
+		t.Fatal("no DaemonSet rendered")
+	}
+	return ds
+}
+
+// kustomize and Helm deploy the same agent: same arguments, same sizing, same image version.
+func TestKustomizeAndHelmAgree(t *testing.T) {
+	t.Parallel()
+	root := repoRoot(t)
+	kc := daemonSet(t, baseObjects(t)).Spec.Template.Spec.Containers[0]
+	hc := daemonSet(t, render(t, renderCases[7])).Spec.Template.Spec.Containers[0]
+
+	if diff := cmp.Diff(kc.Args, hc.Args); diff != "" {
+		t.Errorf("agent arguments differ (-kustomize +helm):\n%s", diff)
+	}
+	if diff := cmp.Diff(quantities(kc.Resources.Requests), quantities(hc.Resources.Requests)); diff != "" {
+		t.Errorf("requests differ (-kustomize +helm):\n%s", diff)
+	}
+	if diff := cmp.Diff(quantities(kc.Resources.Limits), quantities(hc.Resources.Limits)); diff != "" {
+		t.Errorf("limits differ (-kustomize +helm):\n%s", diff)
+	}
+	if diff := cmp.Diff(kc.SecurityContext, hc.SecurityContext); diff != "" {
+		t.Errorf("securityContext differs (-kustomize +helm):\n%s", diff)
+	}
+
+	var chart struct {
+		AppVersion string `json:"appVersion"`
+	}
+	b, err := os.ReadFile(filepath.Join(root, "charts", "ipamwatch", "Chart.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(b, &chart); err != nil {
+		t.Fatal(err)
+	}
+	want := "ghcr.io/ipamwatch/ipamwatch:" + chart.AppVersion
+	if kc.Image != want || hc.Image != want {
+		t.Errorf("images kustomize %q, helm %q, want %q (Chart appVersion)", kc.Image, hc.Image, want)
+	}
+	all := render(t, renderCase{name: "all", kustomize: "manifests/overlays/all"})
+	if d := find[*appsv1.Deployment](all, "Deployment"); d == nil || d.Spec.Template.Spec.Containers[0].Image != want {
+		t.Errorf("subnets Deployment image differs from %q", want)
+	}
+}
+
+func yamlToJSON(t *testing.T, b []byte) []byte {
+	t.Helper()
+	j, err := yaml.YAMLToJSON(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return j
+}
+
+// The sidecar overlay, merged into an aws-node DaemonSet the way the API server merges it,
+// adds one compliant container and one volume and leaves aws-node's own containers alone;
+// the unpatch file restores the original.
+func TestSidecarOverlayPatchesAwsNode(t *testing.T) {
+	t.Parallel()
+	root := repoRoot(t)
+	objs, err := decodeAll(kustomizeBuild(t, filepath.Join(root, "manifests", "overlays", "sidecar")))
+	if err != nil {
+		t.Fatalf("strict decoding: %v", err)
+	}
+	var partial []byte
+	var rest []object
+	for _, o := range objs {
+		if o.Kind == "DaemonSet" {
+			if o.Name != "aws-node" || o.Namespace != "kube-system" {
+				t.Fatalf("sidecar overlay renders DaemonSet %s, want kube-system/aws-node", o)
+			}
+			partial = o.JSON
+			continue
+		}
+		rest = append(rest, o)
+	}
+	if partial == nil {
+		t.Fatal("sidecar overlay renders no aws-node DaemonSet")
+	}
+
+	// RBAC and Service of the overlay: same rules as the agent, bound to aws-node's account.
+	kinds := map[string]int{}
+	for _, o := range rest {
+		kinds[o.Kind]++
+		if o.Meta.Labels[nameLabel] != "ipamwatch" {
+			t.Errorf("%s: missing %s label", o, nameLabel)
+		}
+		switch v := o.Obj.(type) {
+		case *rbacv1.ClusterRole:
+			allowed, required := agentRules(false)
+			for _, p := range checkRules(o.String(), v.Rules, allowed, required) {
+				t.Error(p)
+			}
+		case *rbacv1.ClusterRoleBinding:
+			want := []rbacv1.Subject{{Kind: "ServiceAccount", Name: "aws-node", Namespace: "kube-system"}}
+			if diff := cmp.Diff(want, v.Subjects); diff != "" {
+				t.Errorf("%s subjects (-want +got):\n%s", o, diff)
+			}
+		case *corev1.Service:
+			if v.Namespace != "kube-system" || v.Spec.Selector["k8s-app"] != "aws-node" || v.Spec.ClusterIP != corev1.ClusterIPNone {
+				t.Errorf("%s must be a headless kube-system Service selecting k8s-app=aws-node", o)
+			}
+		}
+	}
+	if diff := cmp.Diff(map[string]int{"ClusterRole": 1, "ClusterRoleBinding": 1, "Service": 1}, kinds); diff != "" {
+		t.Errorf("sidecar kinds (-want +got):\n%s", diff)
+	}
+
+	fixture, err := os.ReadFile(filepath.Join("testdata", "aws-node.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	orig := yamlToJSON(t, fixture)
+	merged, err := strategicpatch.StrategicMergePatch(orig, partial, appsv1.DaemonSet{})
+	if err != nil {
+		t.Fatalf("strategic merge: %v", err)
+	}
+	var before, after appsv1.DaemonSet
+	if err := json.Unmarshal(orig, &before); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(merged, &after); err != nil {
+		t.Fatal(err)
+	}
+	pod := &after.Spec.Template.Spec
+	for _, p := range checkAgentPod("patched aws-node", pod, expect{}) {
+		t.Error(p)
+	}
+	names := func(cs []corev1.Container) []string {
+		var out []string
+		for _, c := range cs {
+			out = append(out, c.Name)
+		}
+		return out
+	}
+	got := names(pod.Containers)
+	slices.Sort(got)
+	if diff := cmp.Diff([]string{"aws-eks-nodeagent", "aws-node", "ipamwatch"}, got); diff != "" {
+		t.Fatalf("containers after the patch (-want +got):\n%s", diff)
+	}
+	var sidecar corev1.Container
+	var own []corev1.Container
+	for _, c := range pod.Containers {
+		if c.Name == "ipamwatch" {
+			sidecar = c
+		} else {
+			own = append(own, c)
+		}
+	}
+	if diff := cmp.Diff(before.Spec.Template.Spec.Containers, own); diff != "" {
+		t.Errorf("aws-node's own containers changed (-before +after):\n%s", diff)
+	}
+	if diff := cmp.Diff(before.Spec.Template.Spec.InitContainers, pod.InitContainers); diff != "" {
+		t.Errorf("init containers changed:\n%s", diff)
+	}
+	if len(pod.Volumes) != len(before.Spec.Template.Spec.Volumes)+1 {
+		t.Errorf("want exactly one added volume, got %d -> %d", len(before.Spec.Template.Spec.Volumes), len(pod.Volumes))
+	}
+	kc := daemonSet(t, baseObjects(t)).Spec.Template.Spec.Containers[0]
+	if diff := cmp.Diff(kc.Args, sidecar.Args); diff != "" {
+		t.Errorf("sidecar arguments differ from the DaemonSet's (-daemonset +sidecar):\n%s", diff)
+	}
+	if diff := cmp.Diff(quantities(kc.Resources.Limits), quantities(sidecar.Resources.Limits)); diff != "" {
+		t.Errorf("sidecar limits differ (-daemonset +sidecar):\n%s", diff)
+	}
+
+	unpatch, err := os.ReadFile(filepath.Join("overlays", "sidecar", "aws-node-unpatch.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	restored, err := strategicpatch.StrategicMergePatch(merged, yamlToJSON(t, unpatch), appsv1.DaemonSet{})
+	if err != nil {
+		t.Fatalf("strategic merge of the unpatch: %v", err)
+	}
+	var back appsv1.DaemonSet
+	if err := json.Unmarshal(restored, &back); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(before, back); diff != "" {
+		t.Errorf("unpatch does not restore aws-node (-original +restored):\n%s", diff)
+	}
+}
+
+// copyTree copies a directory tree (the chart) so a test can add files to it.
+func copyTree(t *testing.T, src, dst string) {
+	t.Helper()
+	err := filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		target := filepath.Join(dst, rel)
+		if d.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(target, b, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Dashboards become one ConfigMap each, labelled for the Grafana sidecar, content unchanged.
+func TestHelmDashboardConfigMaps(t *testing.T) {
+	t.Parallel()
+	chart := filepath.Join(t.TempDir(), "ipamwatch")
+	copyTree(t, filepath.Join(repoRoot(t), "charts", "ipamwatch"), chart)
+	dash := `{"uid": "ipamwatch-test", "title": "Test", "panels": []}`
+	if err := os.WriteFile(filepath.Join(chart, "dashboards", "IPAM_Node.json"), []byte(dash), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	values := filepath.Join(t.TempDir(), "values.yaml")
+	if err := os.WriteFile(values, []byte("dashboards:\n  enabled: true\n  namespace: monitoring\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	objs, err := decodeAll(helmTemplate(t, chart, values))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cms []*corev1.ConfigMap
+	for _, o := range objs {
+		if cm, ok := o.Obj.(*corev1.ConfigMap); ok {
+			cms = append(cms, cm)
+		}
+	}
+	if len(cms) != chartDashboards(t)+1 {
+		t.Fatalf("%d dashboard ConfigMaps, want %d", len(cms), chartDashboards(t)+1)
+	}
+	var got *corev1.ConfigMap
+	for _, cm := range cms {
+		if _, ok := cm.Data["IPAM_Node.json"]; ok {
+			got = cm
+		}
+	}
+	if got == nil {
+		t.Fatal("no ConfigMap carries IPAM_Node.json")
+	}
+	if got.Name != "ipamwatch-dashboard-ipam-node" || got.Namespace != "monitoring" || got.Labels["grafana_dashboard"] != "1" {
+		t.Errorf("ConfigMap %s/%s labels %v", got.Namespace, got.Name, got.Labels)
+	}
+	if got.Data["IPAM_Node.json"] != dash {
+		t.Errorf("dashboard content changed:\n%s", got.Data["IPAM_Node.json"])
+	}
+}
+
+// Values that cannot work are refused at render time with a message, not deployed.
+func TestHelmRejectsBadValues(t *testing.T) {
+	t.Parallel()
+	helm := testtools.Lookup(t, "helm")
+	chart := filepath.Join(repoRoot(t), "charts", "ipamwatch")
+	cases := map[string]struct{ set, want string }{
+		"unknown key":              {"agent.intervall.ipamd=1s", "additional properties"},
+		"bad kubernetes mode":      {"agent.kubernetes=maybe", "agent/kubernetes"},
+		"bad interval":             {"agent.intervals.ipamd=soon", "agent/intervals/ipamd"},
+		"subnets without cluster":  {"subnets.enabled=true", "subnets.clusterName"},
+		"tls without secret":       {"web.tls.enabled=true", "web.tls.secretName"},
+		"servicemonitor w/o svc":   {"serviceMonitor.enabled=true,service.enabled=false", "service.enabled"},
+		"not a role arn":           {"subnets.serviceAccount.roleArn=admin", "roleArn"},
+		"plaintext basic password": {"web.basicAuthUsers.prometheus=secret", "basicAuthUsers"},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			home := t.TempDir()
+			cmd := exec.Command(helm, "template", "x", chart, "--set", c.set)
+			cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+home, "HELM_CONFIG_HOME="+home, "HELM_DATA_HOME="+home)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			if err := cmd.Run(); err == nil {
+				t.Fatalf("helm template --set %s succeeded", c.set)
+			}
+			if !strings.Contains(stderr.String(), c.want) {
+				t.Errorf("error does not mention %q:\n%s", c.want, stderr.String())
+			}
+		})
+	}
+}
