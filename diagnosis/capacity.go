@@ -215,7 +215,7 @@ type room struct {
 // headroom picks the least room among the known ceilings.
 func headroom(rooms []room, ipKnown bool) (int, string, string) {
 	if !ipKnown {
-		return -1, "", CeilingUnknown
+		return -1, CeilingUnknown, CeilingUnknown
 	}
 	best := -1
 	for i, r := range rooms {
@@ -224,7 +224,7 @@ func headroom(rooms []room, ipKnown bool) (int, string, string) {
 		}
 	}
 	if best < 0 {
-		return -1, "", CeilingUnknown
+		return -1, CeilingUnknown, CeilingUnknown
 	}
 	b := rooms[best]
 	h := max(b.n, 0)

@@ -265,15 +265,21 @@ func fmtCount(f float64) string {
 	return fmt.Sprintf("%.1f", f)
 }
 
+// fmtDuration writes durations the way people say them: 15m, 2h30m, 45s.
 func fmtDuration(dur time.Duration) string {
-	switch {
-	case dur >= time.Hour && dur%time.Hour == 0:
-		return fmt.Sprintf("%dh", dur/time.Hour)
-	case dur >= time.Minute:
-		return dur.Truncate(time.Minute).String()
-	default:
-		return dur.Truncate(time.Second).String()
+	dur = dur.Truncate(time.Second)
+	h, m, sec := int(dur/time.Hour), int(dur%time.Hour/time.Minute), int(dur%time.Minute/time.Second)
+	var b strings.Builder
+	if h > 0 {
+		fmt.Fprintf(&b, "%dh", h)
 	}
+	if m > 0 {
+		fmt.Fprintf(&b, "%dm", m)
+	}
+	if sec > 0 || b.Len() == 0 {
+		fmt.Fprintf(&b, "%ds", sec)
+	}
+	return b.String()
 }
 
 func fmtInt(n int) string {

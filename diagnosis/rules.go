@@ -291,14 +291,17 @@ func (d *diag) maxPodsExceedsIPCapacity() {
 func (d *diag) capacityFormula() string {
 	c := d.cap
 	var b strings.Builder
-	fmt.Fprintf(&b, "(%d ENIs", c.MaxENIs)
+	enis := fmt.Sprintf("%d ENIs", c.MaxENIs)
 	if d.cfg.CustomNetworking.IsTrue() {
-		b.WriteString(" - 1 primary under custom networking")
+		enis += " - 1 primary under custom networking"
 	}
 	if hasTrunk(d.st, d.cfg) {
-		b.WriteString(" - 1 trunk")
+		enis += " - 1 trunk"
 	}
-	fmt.Fprintf(&b, ") x %d slots", c.SlotsPerENI)
+	if strings.Contains(enis, " - ") {
+		enis = "(" + enis + ")"
+	}
+	fmt.Fprintf(&b, "%s x %d slots", enis, c.SlotsPerENI)
 	if c.Mode == modePrefix {
 		b.WriteString(" x 16 per /28 prefix")
 	}
@@ -345,7 +348,8 @@ func (d *diag) eniLimit() {
 	}
 	pressure, pEv := d.poolPressure()
 	full := c.FreeIPs == 0 && c.AttachedCapacity > 0 && c.AssignedIPs >= c.AttachedCapacity-max(c.CooldownIPs, 0)
-	if !pressure && !full {
+	// A node full to its ENI limit with nothing waiting is simply dense, not failing.
+	if !pressure && !(full && c.PendingPods > 0) {
 		return
 	}
 	ev := []string{fmt.Sprintf("ENIs attached: %s of %s (awscni_eni_max)", fmtInt(c.ENIs), fmtInt(c.MaxENIs))}
@@ -355,9 +359,18 @@ func (d *diag) eniLimit() {
 	if !signal {
 		ev = append(ev, "the ENI-limit line is logged at DEBUG only: with AWS_VPC_K8S_CNI_LOGLEVEL above DEBUG it does not appear")
 	}
-	fix := fmt.Sprintf("%s cannot attach more ENIs. Lower kubelet max-pods to what the ENIs allow (ipamwatch maxpods --instance-type %s) so the scheduler stops sending pods, use a larger instance type", d.instanceType(), d.instanceType())
+	if c.CooldownIPs > 0 {
+		ev = append(ev, fmt.Sprintf("%d address(es) are in cooldown (IP_COOLDOWN_PERIOD, default 30 s): pods churn faster than addresses come back", c.CooldownIPs))
+	}
+	host := max(c.HostNetworkPods, hostNetworkAllowance)
+	fix := fmt.Sprintf("%s cannot attach more ENIs. ", d.instanceType())
+	if c.KubeletMaxPods > c.MaxCapacity+host && c.MaxCapacity >= 0 {
+		fix += fmt.Sprintf("Lower kubelet max-pods to %d so the scheduler stops sending pods the node cannot address, or use a larger instance type", c.MaxCapacity+host)
+	} else {
+		fix += "Use a larger instance type or spread the pods (kubelet max-pods already matches the ENIs)"
+	}
 	if c.Mode == modeSecondary {
-		fix += ", or enable prefix delegation (ENABLE_PREFIX_DELEGATION=true, Nitro only) for 16 addresses per slot"
+		fix += ", or enable prefix delegation (ENABLE_PREFIX_DELEGATION=true, Nitro only) for 16 addresses per slot and raise max-pods with it"
 	}
 	if d.cfg.MaxENI != nil {
 		fix += fmt.Sprintf("; MAX_ENI=%d also caps the ENIs", *d.cfg.MaxENI)
@@ -534,6 +547,10 @@ func (d *diag) headroom() (int, string, string) {
 	if c.KubeletMaxPods > 0 && c.Pods >= 0 {
 		rooms = append(rooms, room{CeilingMaxPods, c.KubeletMaxPods - c.Pods, false})
 	}
+	// Pods already admitted but waiting for an IP take the next addresses; addresses in
+	// cooldown cannot be handed out yet.
+	pending := max(c.PendingPods, 0)
+	cooldown := max(c.CooldownIPs, 0)
 	if c.Mode != modeIPv6 {
 		blocked := []struct {
 			cause, ceiling string
@@ -546,14 +563,14 @@ func (d *diag) headroom() (int, string, string) {
 		}
 		for _, b := range blocked {
 			if d.has(b.cause) && c.FreeIPs >= 0 {
-				rooms = append(rooms, room{b.ceiling, c.FreeIPs, true})
+				rooms = append(rooms, room{b.ceiling, c.FreeIPs - pending, true})
 			}
 		}
 		switch {
 		case d.has(CauseENIQuota) && c.AttachedCapacity >= 0 && c.AssignedIPs >= 0:
-			rooms = append(rooms, room{CeilingENI, c.AttachedCapacity - c.AssignedIPs, true})
+			rooms = append(rooms, room{CeilingENI, c.AttachedCapacity - c.AssignedIPs - cooldown - pending, true})
 		case c.MaxCapacity >= 0 && c.AssignedIPs >= 0:
-			rooms = append(rooms, room{CeilingENI, c.MaxCapacity - c.AssignedIPs, false})
+			rooms = append(rooms, room{CeilingENI, c.MaxCapacity - c.AssignedIPs - cooldown - pending, false})
 		default:
 			ipKnown = false
 		}
@@ -567,9 +584,6 @@ func (d *diag) headroom() (int, string, string) {
 	h, binding, nearest := headroom(rooms, ipKnown)
 	if !ipKnown && d.has(CauseIPAMDUnreachable) {
 		binding = CeilingIPAMD
-	}
-	if nearest == "" {
-		nearest = binding
 	}
 	return h, binding, nearest
 }
