@@ -147,7 +147,12 @@ func EffectiveConfig(st *nodestate.State) Config {
 		c.ENIConfig = st.Kube.ENIConfigName
 	}
 
-	// The datastore shows the mode even when no env was readable.
+	// The datastore shows the mode even when no env was readable, and beats a default
+	// assumed for a key the literal env lacks (it may come from a ConfigMap).
+	if c.PrefixDelegation == False && !hasKey(kubeEnv, envPrefixDelegation) && prefixesInUse(st) {
+		c.PrefixDelegation = True
+		c.Inferred = append(c.Inferred, envPrefixDelegation)
+	}
 	if c.PrefixDelegation == Unknown {
 		if prefixesInUse(st) {
 			c.PrefixDelegation = True
@@ -173,6 +178,11 @@ func EffectiveConfig(st *nodestate.State) Config {
 	}
 	sort.Strings(c.Invalid)
 	return c
+}
+
+func hasKey(m map[string]string, k string) bool {
+	_, ok := m[k]
+	return ok
 }
 
 func (c *Config) parseBool(key, v string) Tristate {
