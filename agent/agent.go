@@ -1,0 +1,484 @@
+// Package agent owns the node agent's lifecycle: the sources it polls on their own intervals,
+// the log streams it tails, the snapshot it diagnoses, the Prometheus registry and the HTTP
+// endpoints (/metrics, /diagnosis, /healthz, /readyz), all under one context with a graceful
+// shutdown. Scrapes never touch an upstream: they read the last snapshot.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/ipamwatch/ipamwatch/collectors/cnimetrics"
+	"github.com/ipamwatch/ipamwatch/collectors/imds"
+	"github.com/ipamwatch/ipamwatch/collectors/ipamd"
+	"github.com/ipamwatch/ipamwatch/collectors/kube"
+	"github.com/ipamwatch/ipamwatch/diagnosis"
+	"github.com/ipamwatch/ipamwatch/nodestate"
+)
+
+// Config is everything the agent needs; cmd/ipamwatch builds it from flags.
+type Config struct {
+	ListenAddress string // ":9713"
+	WebConfigFile string // exporter-toolkit web config (TLS, basic auth); empty = plain HTTP
+
+	NodeName string
+
+	IPAMDAddress  string // "http://127.0.0.1:61679" or "unix:/path"; empty disables the source
+	CNIMetricsURL string // "http://127.0.0.1:61678/metrics"; empty disables the source
+	IMDSEndpoint  string // empty = the SDK default (169.254.169.254)
+	DisableIMDS   bool
+
+	IPAMDLog  string // path; empty disables
+	PluginLog string
+	// LogBackfill is how many bytes before the end of each log to read at start.
+	LogBackfill int64
+
+	// Kubernetes: "auto" (in-cluster when available), "on" (required), "off".
+	Kubernetes string
+	// KubeClient, when set, is used instead of the in-cluster config (demo, tests).
+	KubeClient kubernetes.Interface
+	// Events turns on Kubernetes Events on the Node when the binding ceiling or a critical finding changes.
+	Events bool
+
+	IntervalIPAMD time.Duration
+	IntervalCNI   time.Duration
+	IntervalIMDS  time.Duration
+	IntervalKube  time.Duration
+	// DiagnoseEvery is how often the diagnosis is recomputed from the snapshot (logs move between polls).
+	DiagnoseEvery time.Duration
+	// EventWindow is the window of recent log events the diagnosis considers.
+	EventWindow time.Duration
+	// SourceTimeout bounds each poll.
+	SourceTimeout time.Duration
+
+	Diagnosis diagnosis.Options
+	Logger    *slog.Logger
+	// Now is the clock (tests, demo). Defaults to time.Now.
+	Now func() time.Time
+}
+
+// Defaults fills zero fields with the production defaults.
+func (c *Config) Defaults() {
+	if c.ListenAddress == "" {
+		c.ListenAddress = ":9713"
+	}
+	if c.Kubernetes == "" {
+		c.Kubernetes = "auto"
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.IntervalIPAMD, 30*time.Second)
+	def(&c.IntervalCNI, 30*time.Second)
+	def(&c.IntervalIMDS, 5*time.Minute)
+	def(&c.IntervalKube, 60*time.Second)
+	def(&c.DiagnoseEvery, 5*time.Second)
+	def(&c.EventWindow, 10*time.Minute)
+	def(&c.SourceTimeout, 10*time.Second)
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// Validate reports configuration a person must fix before the agent can start.
+func (c *Config) Validate() error {
+	switch c.Kubernetes {
+	case "auto", "on", "off":
+	default:
+		return fmt.Errorf("--kubernetes must be auto, on or off, not %q", c.Kubernetes)
+	}
+	if c.Events && c.Kubernetes == "off" {
+		return errors.New("--events needs Kubernetes access; it cannot be used with --kubernetes=off")
+	}
+	for name, d := range map[string]time.Duration{
+		"--interval.ipamd": c.IntervalIPAMD, "--interval.cni": c.IntervalCNI,
+		"--interval.imds": c.IntervalIMDS, "--interval.kubernetes": c.IntervalKube,
+	} {
+		if d < time.Second {
+			return fmt.Errorf("%s must be at least 1s, got %s", name, d)
+		}
+	}
+	return nil
+}
+
+// poller is one polled source.
+type poller struct {
+	name     string
+	interval time.Duration
+	poll     func(ctx context.Context) error
+}
+
+// sourceHealth is the agent's own bookkeeping of one source.
+type sourceHealth struct {
+	up          bool
+	err         string
+	lastSuccess time.Time
+	duration    time.Duration
+	errors      uint64
+	polled      bool
+}
+
+// Agent is one running node agent.
+type Agent struct {
+	cfg    Config
+	logger *slog.Logger
+	reg    *prometheus.Registry
+
+	pollers []poller
+	streams []*logStream
+	cniCli  *cnimetrics.Client
+	events  *eventRecorder
+
+	mu     sync.RWMutex
+	state  nodestate.State
+	health map[string]*sourceHealth
+	report diagnosis.Report
+	// counters derived from CNI increases (monotonic in the agent).
+	cniAPIErrors map[string]float64
+	cniNoIP      float64
+	diagnosedAt  time.Time
+	ready        bool
+}
+
+// New builds an agent from cfg. It validates the config and constructs the clients; it does
+// not contact any upstream.
+func New(cfg Config) (*Agent, error) {
+	cfg.Defaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	a := &Agent{
+		cfg:          cfg,
+		logger:       cfg.Logger,
+		health:       map[string]*sourceHealth{},
+		cniAPIErrors: map[string]float64{},
+	}
+	a.state.Sources = map[string]nodestate.SourceStatus{}
+
+	if cfg.IPAMDAddress != "" {
+		c, err := ipamd.NewClient(cfg.IPAMDAddress, ipamd.Options{Timeout: cfg.SourceTimeout})
+		if err != nil {
+			return nil, fmt.Errorf("ipamd introspection client: %w", err)
+		}
+		a.addPoller(nodestate.SourceIPAMD, cfg.IntervalIPAMD, func(ctx context.Context) error {
+			st, err := c.Fetch(ctx)
+			if err != nil {
+				a.setState(func(s *nodestate.State) { s.IPAMD = nil })
+				return err
+			}
+			a.setState(func(s *nodestate.State) { s.IPAMD = st })
+			return nil
+		})
+	}
+	if cfg.CNIMetricsURL != "" {
+		c, err := cnimetrics.NewClient(cfg.CNIMetricsURL, cnimetrics.Options{Timeout: cfg.SourceTimeout})
+		if err != nil {
+			return nil, fmt.Errorf("CNI metrics client: %w", err)
+		}
+		a.cniCli = c
+		a.addPoller(nodestate.SourceCNIMetrics, cfg.IntervalCNI, func(ctx context.Context) error {
+			m, err := c.Fetch(ctx)
+			if err != nil {
+				a.setState(func(s *nodestate.State) { s.CNI = nil })
+				return err
+			}
+			a.setState(func(s *nodestate.State) {
+				s.CNI = m
+				for code, v := range m.APIErrorIncrease {
+					a.cniAPIErrors[boundCode(code)] += v
+				}
+				a.cniNoIP += m.NoAvailableIPIncrease
+			})
+			return nil
+		})
+	}
+	if !cfg.DisableIMDS {
+		c, err := imds.NewClient(imds.Options{Endpoint: cfg.IMDSEndpoint})
+		if err != nil {
+			return nil, fmt.Errorf("instance metadata client: %w", err)
+		}
+		a.addPoller(nodestate.SourceIMDS, cfg.IntervalIMDS, func(ctx context.Context) error {
+			md, err := c.Fetch(ctx)
+			if err != nil {
+				// Metadata changes rarely: keep the last good answer, report the failure.
+				return err
+			}
+			a.setState(func(s *nodestate.State) { s.Metadata = md })
+			return nil
+		})
+	}
+	if err := a.setupKube(); err != nil {
+		return nil, err
+	}
+	for _, lf := range []struct{ name, path string }{{LogIPAMD, cfg.IPAMDLog}, {LogPlugin, cfg.PluginLog}} {
+		if lf.path == "" {
+			continue
+		}
+		s, err := newLogStream(lf.name, lf.path, cfg.LogBackfill, a.logger)
+		if err != nil {
+			return nil, fmt.Errorf("log %s: %w", lf.path, err)
+		}
+		a.streams = append(a.streams, s)
+	}
+
+	a.reg = prometheus.NewRegistry()
+	a.reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		newCollector(a),
+	)
+	return a, nil
+}
+
+func (a *Agent) setupKube() error {
+	cfg := a.cfg
+	if cfg.Kubernetes == "off" {
+		return nil
+	}
+	if cfg.NodeName == "" {
+		if cfg.Kubernetes == "on" {
+			return errors.New("--kubernetes=on needs --node-name (or NODE_NAME from the downward API)")
+		}
+		a.logger.Info("Kubernetes source off: no node name (set --node-name or NODE_NAME)")
+		return nil
+	}
+	opts := kube.Options{NodeName: cfg.NodeName}
+	var (
+		c   *kube.Client
+		err error
+	)
+	if cfg.KubeClient != nil {
+		c, err = kube.NewClient(cfg.KubeClient, opts)
+	} else {
+		c, err = kube.NewInCluster(opts)
+	}
+	if err != nil {
+		if cfg.Kubernetes == "on" {
+			return fmt.Errorf("kubernetes client: %w", err)
+		}
+		a.logger.Info("Kubernetes source off", "reason", err.Error())
+		return nil
+	}
+	a.addPoller(nodestate.SourceKube, cfg.IntervalKube, func(ctx context.Context) error {
+		k, err := c.Fetch(ctx)
+		if err != nil {
+			return err
+		}
+		a.setState(func(s *nodestate.State) { s.Kube = k })
+		return nil
+	})
+	if cfg.Events {
+		cs := cfg.KubeClient
+		if cs == nil {
+			cs, err = inClusterClientset()
+			if err != nil {
+				return fmt.Errorf("kubernetes events: %w", err)
+			}
+		}
+		a.events = newEventRecorder(cs, cfg.NodeName, a.logger)
+	}
+	return nil
+}
+
+func (a *Agent) addPoller(name string, interval time.Duration, fn func(ctx context.Context) error) {
+	a.pollers = append(a.pollers, poller{name: name, interval: interval, poll: fn})
+	a.health[name] = &sourceHealth{}
+}
+
+func (a *Agent) setState(f func(s *nodestate.State)) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	f(&a.state)
+}
+
+// Registry is the agent's Prometheus registry (tests, demo).
+func (a *Agent) Registry() *prometheus.Registry { return a.reg }
+
+// Run polls, tails and serves until ctx is done. It returns the HTTP server's error, or nil
+// after a clean shutdown.
+func (a *Agent) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	srv, err := a.serve(ctx)
+	if err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	a.start(ctx, &wg)
+	<-ctx.Done()
+	shutdownCtx, stop := context.WithTimeout(context.Background(), 5*time.Second)
+	defer stop()
+	err = srv.shutdown(shutdownCtx)
+	wg.Wait()
+	return err
+}
+
+// Start runs the background workers (pollers, tailers, diagnosis) without the HTTP server,
+// for callers that mount Handler themselves. The workers stop with ctx; wait on the returned
+// function to be sure they are gone.
+func (a *Agent) Start(ctx context.Context) (wait func()) {
+	var wg sync.WaitGroup
+	a.start(ctx, &wg)
+	return wg.Wait
+}
+
+func (a *Agent) start(ctx context.Context, wg *sync.WaitGroup) {
+	// First round synchronously-ish: every source once, then the diagnosis, then ready.
+	var first sync.WaitGroup
+	for _, p := range a.pollers {
+		first.Add(1)
+		wg.Add(1)
+		go func(p poller) {
+			defer wg.Done()
+			a.pollOnce(ctx, p)
+			first.Done()
+			t := time.NewTicker(p.interval)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+					a.pollOnce(ctx, p)
+				}
+			}
+		}(p)
+	}
+	for _, s := range a.streams {
+		wg.Add(1)
+		go func(s *logStream) {
+			defer wg.Done()
+			if err := s.run(ctx, a.cfg.Now); err != nil && ctx.Err() == nil {
+				a.logger.Error("log tailer stopped", "log", s.name, "err", err)
+			}
+		}(s)
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		first.Wait()
+		a.diagnose()
+		a.mu.Lock()
+		a.ready = true
+		a.mu.Unlock()
+		t := time.NewTicker(a.cfg.DiagnoseEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				a.diagnose()
+			}
+		}
+	}()
+}
+
+// pollOnce runs one poll with its timeout and records the outcome; it logs once per change
+// of state, not once per failure.
+func (a *Agent) pollOnce(ctx context.Context, p poller) {
+	pctx, cancel := context.WithTimeout(ctx, a.cfg.SourceTimeout)
+	start := time.Now()
+	err := p.poll(pctx)
+	cancel()
+	if ctx.Err() != nil {
+		return
+	}
+	d := time.Since(start)
+	now := a.cfg.Now()
+	a.mu.Lock()
+	h := a.health[p.name]
+	wasUp, wasPolled := h.up, h.polled
+	h.polled = true
+	h.duration = d
+	if err != nil {
+		h.up = false
+		h.err = err.Error()
+		h.errors++
+	} else {
+		h.up = true
+		h.err = ""
+		h.lastSuccess = now
+	}
+	a.state.Sources[p.name] = nodestate.SourceStatus{Up: h.up, Err: h.err, LastSuccess: h.lastSuccess, Duration: d}
+	a.mu.Unlock()
+	switch {
+	case err != nil && (wasUp || !wasPolled):
+		a.logger.Warn("source failing", "source", p.name, "err", err)
+	case err == nil && !wasUp && wasPolled:
+		a.logger.Info("source recovered", "source", p.name)
+	}
+}
+
+// diagnose recomputes the report from the current snapshot.
+func (a *Agent) diagnose() {
+	now := a.cfg.Now()
+	logs := a.logSummary(now)
+	a.mu.Lock()
+	a.state.Time = now
+	a.state.Logs = logs
+	st := cloneState(a.state)
+	a.mu.Unlock()
+
+	opts := a.cfg.Diagnosis
+	opts.Now = now
+	rep := diagnosis.Diagnose(&st, opts)
+
+	a.mu.Lock()
+	prev := a.report
+	a.report = rep
+	a.diagnosedAt = now
+	a.mu.Unlock()
+	if a.events != nil {
+		a.events.observe(prev, rep)
+	}
+}
+
+func (a *Agent) logSummary(now time.Time) *nodestate.LogSummary {
+	if len(a.streams) == 0 {
+		return nil
+	}
+	return summarize(a.streams, now, a.cfg.EventWindow)
+}
+
+// cloneState copies the top-level struct and the Sources map; the pointed-to source results
+// are replaced wholesale by pollers, never mutated, so sharing them is safe.
+func cloneState(s nodestate.State) nodestate.State {
+	c := s
+	c.Sources = make(map[string]nodestate.SourceStatus, len(s.Sources))
+	for k, v := range s.Sources {
+		c.Sources[k] = v
+	}
+	return c
+}
+
+// Report returns the last diagnosis and the snapshot it was computed from.
+func (a *Agent) Report() (diagnosis.Report, nodestate.State) {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.report, cloneState(a.state)
+}
+
+// Ready reports whether every source was polled once and a diagnosis exists.
+func (a *Agent) Ready() bool {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.ready
+}
+
+// Handler serves /metrics, /diagnosis, /healthz, /readyz and a landing page.
+func (a *Agent) Handler() http.Handler { return a.mux() }

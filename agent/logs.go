@@ -1,0 +1,190 @@
+package agent
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/ipamwatch/ipamwatch/logparse"
+	"github.com/ipamwatch/ipamwatch/nodestate"
+)
+
+// Log stream names, used as the `log` label.
+const (
+	LogIPAMD  = "ipamd"
+	LogPlugin = "plugin"
+)
+
+// maxRecentPerClass bounds the per-class ring of recent event times, so a flood of error
+// lines costs constant memory.
+const maxRecentPerClass = 4096
+
+// exampleMaxBytes bounds the example line kept per class for evidence.
+const exampleMaxBytes = 512
+
+// classCount is the number of logparse classes including None, used to size arrays.
+var classCount = len(logparse.Classes()) + 1
+
+// logStream follows one log file, classifies each line and keeps counters.
+type logStream struct {
+	name   string
+	path   string
+	tailer *logparse.Tailer
+	clf    *logparse.Classifier
+
+	mu          sync.Mutex
+	counts      []uint64 // by class
+	parseErrors uint64
+	perClass    []classState
+}
+
+// classState is the per-class memory of one stream.
+type classState struct {
+	first, last time.Time
+	recent      []time.Time // ring, oldest overwritten
+	next        int
+	example     string
+	exampleAt   time.Time
+	code        string
+	subnet, eni string
+}
+
+func newLogStream(name, path string, backfill int64, logger *slog.Logger) (*logStream, error) {
+	t, err := logparse.NewTailer(logparse.TailConfig{
+		Path:     path,
+		Backfill: backfill,
+		Logger:   logger.With("log", name),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &logStream{
+		name:     name,
+		path:     path,
+		tailer:   t,
+		clf:      logparse.NewClassifier(),
+		counts:   make([]uint64, classCount),
+		perClass: make([]classState, classCount),
+	}, nil
+}
+
+// run tails the file until ctx is done.
+func (s *logStream) run(ctx context.Context, now func() time.Time) error {
+	return s.tailer.Run(ctx, func(line []byte) { s.handle(line, now) })
+}
+
+// handle classifies one line. Routine lines take the lock once and allocate nothing.
+func (s *logStream) handle(line []byte, now func() time.Time) {
+	ev := s.clf.Classify(line)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ev.Malformed {
+		s.parseErrors++
+	}
+	if ev.Class == logparse.None {
+		return
+	}
+	c := int(ev.Class)
+	if c >= len(s.counts) {
+		return
+	}
+	s.counts[c]++
+	// The agent reasons in wall-clock time: a line's own time can be old (backfill) or skewed.
+	t := now()
+	cs := &s.perClass[c]
+	if cs.first.IsZero() {
+		cs.first = t
+	}
+	cs.last = t
+	if len(cs.recent) < maxRecentPerClass {
+		cs.recent = append(cs.recent, t)
+	} else {
+		cs.recent[cs.next] = t
+		cs.next = (cs.next + 1) % maxRecentPerClass
+	}
+	if ev.Code != "" {
+		cs.code = ev.Code
+	}
+	if ev.Subnet != "" && ev.Subnet != cs.subnet {
+		cs.subnet = ev.Subnet
+	}
+	if ev.ENI != "" && ev.ENI != cs.eni {
+		cs.eni = ev.ENI
+	}
+	// Keep at most one new example per second per class: evidence, not a log store.
+	if cs.example == "" || t.Sub(cs.exampleAt) >= time.Second {
+		ex := line
+		if len(ex) > exampleMaxBytes {
+			ex = ex[:exampleMaxBytes]
+		}
+		cs.example = string(ex)
+		cs.exampleAt = t
+	}
+}
+
+// snapshot copies the stream's counters.
+func (s *logStream) snapshot() (counts []uint64, parseErrors uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]uint64(nil), s.counts...), s.parseErrors
+}
+
+// lastSeen returns the last time each class was seen (zero = never).
+func (s *logStream) lastSeen() []time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]time.Time, len(s.perClass))
+	for i := range s.perClass {
+		out[i] = s.perClass[i].last
+	}
+	return out
+}
+
+// summarize merges the streams into the diagnosis' view of the logs over the recent window.
+func summarize(streams []*logStream, now time.Time, window time.Duration) *nodestate.LogSummary {
+	sum := &nodestate.LogSummary{Classes: map[string]nodestate.ClassStats{}, Window: window}
+	cut := now.Add(-window)
+	for _, s := range streams {
+		st := s.tailer.Stats()
+		sum.Files = append(sum.Files, nodestate.LogFile{
+			Path: s.path, Readable: st.Readable, Err: st.Err, Lines: st.Lines, Bytes: st.Bytes,
+		})
+		s.mu.Lock()
+		for c := 1; c < len(s.perClass); c++ {
+			if s.counts[c] == 0 {
+				continue
+			}
+			cs := &s.perClass[c]
+			recent := 0
+			for _, t := range cs.recent {
+				if !t.Before(cut) {
+					recent++
+				}
+			}
+			name := logparse.Class(c).String()
+			agg := sum.Classes[name]
+			agg.Total += s.counts[c]
+			agg.Recent += recent
+			if agg.First.IsZero() || cs.first.Before(agg.First) {
+				agg.First = cs.first
+			}
+			if cs.last.After(agg.Last) {
+				agg.Last = cs.last
+				agg.Example = cs.example
+				if cs.code != "" {
+					agg.Code = cs.code
+				}
+				if cs.subnet != "" {
+					agg.SubnetID = cs.subnet
+				}
+				if cs.eni != "" {
+					agg.ENI = cs.eni
+				}
+			}
+			sum.Classes[name] = agg
+		}
+		s.mu.Unlock()
+	}
+	return sum
+}

@@ -1,0 +1,224 @@
+package agent_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/ipamwatch/ipamwatch/agent"
+	"github.com/ipamwatch/ipamwatch/demo"
+	"github.com/ipamwatch/ipamwatch/diagnosis"
+	"github.com/ipamwatch/ipamwatch/internal/testtools"
+)
+
+// waitFor polls cond every 50 ms until it holds or the generous bound passes. Only the
+// outcome is asserted, never how long it took.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func metricValue(body, series string) (float64, bool) {
+	re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(series) + ` ([0-9.e+-]+)$`)
+	m := re.FindStringSubmatch(body)
+	if m == nil {
+		return 0, false
+	}
+	v, err := strconv.ParseFloat(m[1], 64)
+	return v, err == nil
+}
+
+// startAgent runs the real agent (HTTP server included) against a live demo node.
+func startAgent(t *testing.T, scenario string, mutate func(*agent.Config)) (base string, node *demo.Node) {
+	t.Helper()
+	spec, err := demo.Lookup(scenario)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	node, err = demo.Start(ctx, spec, t.TempDir(), demo.Options{Tick: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := testtools.FreePort(t)
+	cfg := agent.Config{
+		ListenAddress: fmt.Sprintf("127.0.0.1:%d", port),
+		NodeName:      node.NodeName,
+		IPAMDAddress:  node.IPAMDAddress,
+		CNIMetricsURL: node.CNIMetricsURL,
+		IMDSEndpoint:  node.IMDSEndpoint,
+		IPAMDLog:      node.IPAMDLog,
+		PluginLog:     node.PluginLog,
+		Kubernetes:    "on",
+		KubeClient:    node.Kube,
+		IntervalIPAMD: time.Second, IntervalCNI: time.Second, IntervalIMDS: time.Second, IntervalKube: time.Second,
+		DiagnoseEvery: 200 * time.Millisecond,
+		SourceTimeout: 2 * time.Second,
+	}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	a, err := agent.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("agent.Run: %v", err)
+		}
+		node.Close()
+	})
+	return fmt.Sprintf("http://127.0.0.1:%d", port), node
+}
+
+func TestRunServesAndDetects(t *testing.T) {
+	t.Parallel()
+	base, node := startAgent(t, "healthy", nil)
+	waitFor(t, "/readyz 200", func() bool { c, _ := get(t, base+"/readyz"); return c == 200 })
+	if c, body := get(t, base+"/healthz"); c != 200 || !strings.Contains(body, "ok") {
+		t.Fatalf("/healthz = %d %q", c, body)
+	}
+	if c, _ := get(t, base+"/"); c != 200 {
+		t.Fatalf("landing page = %d", c)
+	}
+	if c, _ := get(t, base+"/nope"); c != 404 {
+		t.Fatalf("unknown path = %d, want 404", c)
+	}
+	c, body := get(t, base+"/diagnosis")
+	if c != 200 {
+		t.Fatalf("/diagnosis = %d", c)
+	}
+	var rep diagnosis.Report
+	if err := json.Unmarshal([]byte(body), &rep); err != nil {
+		t.Fatalf("/diagnosis JSON: %v", err)
+	}
+	if rep.Node.InstanceType != "m5.large" {
+		t.Errorf("diagnosis node instance type %q, want m5.large", rep.Node.InstanceType)
+	}
+	if c, body := get(t, base+"/diagnosis?format=text"); c != 200 || !strings.Contains(body, "m5.large") {
+		t.Errorf("/diagnosis?format=text = %d:\n%s", c, body)
+	}
+
+	// An error line appended to ipamd.log moves the class counter on /metrics.
+	series := `ipamwatch_log_events_total{class="subnet_exhausted",log="ipamd"}`
+	waitFor(t, "log counters exported", func() bool { _, b := get(t, base+"/metrics"); _, ok := metricValue(b, series); return ok })
+	_, body = get(t, base+"/metrics")
+	before, _ := metricValue(body, series)
+	f, err := os.OpenFile(node.IPAMDLog, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := `{"level":"error","ts":"2026-11-26T02:14:07.123Z","caller":"ipamd/ipamd.go:801","msg":"Failed to increase pool size due to not able to allocate ENI: operation error EC2: CreateNetworkInterface, https response error StatusCode: 400, RequestID: 0c7d, api error InsufficientFreeAddressesInSubnet: The specified subnet subnet-0a1b2c3d4e5f60718 does not have enough free addresses."}` + "\n"
+	if _, err := f.WriteString(line); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	waitFor(t, "subnet_exhausted counter to move", func() bool {
+		_, b := get(t, base+"/metrics")
+		v, _ := metricValue(b, series)
+		return v == before+1
+	})
+	for _, src := range []string{"ipamd", "cni_metrics", "imds", "kubernetes"} {
+		waitFor(t, src+" up", func() bool {
+			_, b := get(t, base+"/metrics")
+			v, _ := metricValue(b, `ipamwatch_source_up{source="`+src+`"}`)
+			return v == 1
+		})
+	}
+}
+
+// A hung upstream never hangs the scrape: the agent serves its last snapshot.
+func TestHungSourceDoesNotBlockScrape(t *testing.T) {
+	t.Parallel()
+	hung := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-r.Context().Done()
+	}))
+	t.Cleanup(hung.Close)
+	base, _ := startAgent(t, "healthy", func(c *agent.Config) {
+		c.IPAMDAddress = hung.URL
+		c.SourceTimeout = 300 * time.Millisecond
+	})
+	waitFor(t, "ipamd source reported down", func() bool {
+		_, b := get(t, base+"/metrics")
+		v, ok := metricValue(b, `ipamwatch_source_up{source="ipamd"}`)
+		return ok && v == 0
+	})
+	waitFor(t, "ipamd_unreachable finding", func() bool {
+		_, b := get(t, base+"/metrics")
+		return regexp.MustCompile(`ipamwatch_finding\{cause="ipamd_unreachable",severity="[a-z]+"\} 1`).MatchString(b)
+	})
+}
+
+// The metrics endpoint honours exporter-toolkit's web config (basic auth here).
+func TestWebConfigBasicAuth(t *testing.T) {
+	t.Parallel()
+	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret-for-test"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgFile := filepath.Join(t.TempDir(), "web.yml")
+	if err := os.WriteFile(cfgFile, []byte("basic_auth_users:\n  prom: "+string(hash)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	base, _ := startAgent(t, "healthy", func(c *agent.Config) { c.WebConfigFile = cfgFile })
+	waitFor(t, "server up", func() bool { c, _ := get(t, base+"/metrics"); return c != 0 })
+	if c, _ := get(t, base+"/metrics"); c != http.StatusUnauthorized {
+		t.Fatalf("/metrics without credentials = %d, want 401", c)
+	}
+	req, _ := http.NewRequest(http.MethodGet, base+"/metrics", nil)
+	req.SetBasicAuth("prom", "s3cret-for-test")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("/metrics with credentials = %d, want 200", resp.StatusCode)
+	}
+}
+
+func TestInvalidConfig(t *testing.T) {
+	t.Parallel()
+	for name, c := range map[string]agent.Config{
+		"bad kubernetes mode": {Kubernetes: "maybe"},
+		"events without kube": {Kubernetes: "off", Events: true},
+		"tiny interval":       {Kubernetes: "off", IntervalIPAMD: time.Millisecond},
+	} {
+		if _, err := agent.New(c); err == nil {
+			t.Errorf("%s: agent.New accepted it", name)
+		}
+	}
+}
