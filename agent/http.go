@@ -115,4 +115,6 @@ func (a *Agent) mux() *http.ServeMux {
 
 type slogErrorLogger struct{ a *Agent }
 
-func (l slogErrorLogger) Println(v ...any) { l.a.logger.Error("metrics handler", "err", fmt.Sprint(v...)) }
+func (l slogErrorLogger) Println(v ...any) {
+	l.a.logger.Error("metrics handler", "err", fmt.Sprint(v...))
+}

@@ -16,11 +16,11 @@ import (
 	_ "github.com/prometheus/client_golang/prometheus/testutil"
 	_ "github.com/prometheus/common/expfmt"
 	_ "github.com/prometheus/exporter-toolkit/web"
+	_ "go.uber.org/goleak"
 	_ "k8s.io/api/core/v1"
 	_ "k8s.io/apimachinery/pkg/apis/meta/v1"
 	_ "k8s.io/client-go/kubernetes"
 	_ "k8s.io/client-go/kubernetes/fake"
 	_ "k8s.io/client-go/tools/leaderelection"
 	_ "sigs.k8s.io/yaml"
-	_ "go.uber.org/goleak"
 )
