@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
@@ -63,7 +63,8 @@ func NewClient(ctx context.Context, o ClientOptions) (*ec2.Client, error) {
 				s.MaxBackoff = o.MaxBackoff
 			})
 		}),
-		config.WithHTTPClient(&http.Client{Timeout: o.Timeout}),
+		// A buildable client keeps the SDK's transport settings (e.g. AWS_CA_BUNDLE).
+		config.WithHTTPClient(awshttp.NewBuildableClient().WithTimeout(o.Timeout)),
 	}
 	if o.Region != "" {
 		opts = append(opts, config.WithRegion(o.Region))
