@@ -5,18 +5,6 @@ import (
 	"strings"
 )
 
-// Finding causes of the diagnosis (issue 4) that an alert keys on. ipv6_mode is info only and
-// has no alert: IPv4 ceilings do not apply there.
-var alertedCauses = []string{
-	"subnet_exhausted", "prefix_fragmented", "eni_limit", "eni_quota", "ec2_throttled",
-	"unauthorized", "imds_failure", "ip_pool_empty", "branch_eni_exhausted", "max_pods_not_raised",
-	"max_pods_exceeds_ip_capacity", "warm_target_conflict", "warm_pool_hoarding",
-	"custom_networking_not_applied", "prefix_delegation_unsupported", "ipamd_unreachable",
-}
-
-// AlertedCauses returns the finding causes the rules react to.
-func AlertedCauses() []string { return append([]string(nil), alertedCauses...) }
-
 // md turns the text of a runbook written in a Go raw string into Markdown: Go raw strings
 // cannot hold a backquote, so runbooks write inline code between ¦ marks and fences as ~~~.
 // Go indentation is tabs and is dropped; indentation that matters in Markdown is spaces.
@@ -177,7 +165,7 @@ func Build(p Params) Catalog {
 	})
 
 	add(Alert{
-		Name: "IpamwatchPrefixFragmented", Group: GroupNode, Severity: "warning", For: "5m",
+		Name: "IpamwatchPrefixFragmented", Group: GroupNode, Severity: "critical", For: "5m",
 		Expr:    finding("prefix_fragmented"),
 		Summary: "EC2 finds no free contiguous /28 block for a new prefix.",
 		Description: fmt.Sprintf("{{ $labels.node }}: EC2 found no free aligned /28 for a new prefix (%s InsufficientCidrBlocks lines in %s) although the subnet may still have free addresses. The node's subnet is %s; headroom is %s pods and %s pods wait for an IP.",
@@ -484,10 +472,10 @@ func Build(p Params) Catalog {
 	})
 
 	add(Alert{
-		Name: "IpamwatchIpamdUnreachable", Group: GroupNode, Severity: "critical", For: "5m",
+		Name: "IpamwatchIpamdUnreachable", Group: GroupNode, Severity: "warning", For: "5m",
 		Expr:    finding("ipamd_unreachable"),
 		Summary: "ipamd (aws-node) does not answer on the node.",
-		Description: fmt.Sprintf("{{ $labels.node }}: ipamd's introspection endpoint does not answer; the agent's last successful poll was %s. If aws-node is down, no new pod on this node gets an IP (%s pods wait now).",
+		Description: fmt.Sprintf("{{ $labels.node }}: ipamd's introspection endpoint does not answer (last successful poll: %s). If aws-node is down, no new pod on this node gets an IP (%s pods wait now).",
 			age("node", "max("+node("ipamwatch_source_last_success_timestamp_seconds", `source="ipamd"`)+" > 0)", "never"), pending),
 		Meaning: "The agent cannot reach ipamd's introspection API: aws-node is down, restarting, or introspection is disabled or bound elsewhere.",
 		Cause:   "ipamd_unreachable",
@@ -785,7 +773,7 @@ func Build(p Params) Catalog {
 			max by (node, log) (%s) == 0`,
 			x.s("ipamwatch_log_last_read_timestamp_seconds", `log="ipamd"`), stall, x.s("ipamwatch_log_file_readable", `log="ipamd"`)),
 		Summary: "The agent reads no new lines from ipamd.log.",
-		Description: fmt.Sprintf("On {{ $labels.node }} the agent last read a line from ipamd.log %s (file readable: %s; %s lines read in %s). ipamd writes several lines a minute, so the tail is stuck or ipamd is down; log-based findings cannot fire.",
+		Description: fmt.Sprintf("On {{ $labels.node }} the log tail of ipamd.log is stuck: last line read %s (file readable: %s; %s lines read in %s). ipamd writes several lines a minute, so the tail is stuck or ipamd is down; log-based findings cannot fire.",
 			age("node", "max("+node("ipamwatch_log_last_read_timestamp_seconds", `log="ipamd"`)+" > 0)", "never"),
 			fmt.Sprintf("{{ with printf `%s` $labels.node | query }}{{ if eq (. | first | value) 1.0 }}yes{{ else }}no{{ end }}{{ else }}unknown{{ end }}", node("ipamwatch_log_file_readable", `log="ipamd"`)),
 			count("node", fmt.Sprintf("sum(increase(%s[%s]))", node("ipamwatch_log_lines_total", `log="ipamd"`), w), "0"), w),
@@ -821,7 +809,7 @@ func Build(p Params) Catalog {
 			< %g`,
 			x.s(sm.FreeAddresses), p.SubnetFreeRatio),
 		Summary: "A subnet used by the cluster has few free addresses left.",
-		Description: fmt.Sprintf("Subnet {{ $labels.subnet_id }} has %s free addresses left ({{ $value | humanizePercentage }} of %s) as EC2 reports; nodes hold %s of them.",
+		Description: fmt.Sprintf("Subnet {{ $labels.subnet_id }} has %s free addresses left ({{ $value | humanizePercentage }} of %s) as EC2 reports; nodes running ipamwatch hold %s addresses there.",
 			count("subnet_id", "max("+sub(sm.FreeAddresses)+")", "unknown"),
 			count("subnet_id", `max(subnet_id:ipamwatch_subnet_cidr_addresses:max{subnet_id=%q})`, "unknown"),
 			count("subnet_id", `max(subnet_id:ipamwatch_subnet_node_held_addresses:sum{subnet_id=%q})`, "unknown")),

@@ -1,0 +1,110 @@
+package alerts
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ipamwatch/ipamwatch/internal/testtools"
+)
+
+// promtool checks the rules as generated now (not only the committed copy) and runs the unit
+// tests in alerts/tests against the committed rules file.
+func TestPromtoolCheckRules(t *testing.T) {
+	t.Parallel()
+	promtool := testtools.Lookup(t, "promtool")
+	dir := t.TempDir()
+	p := DefaultParams()
+	rules, err := RulesFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "ipamwatch.rules.yaml")
+	if err := os.WriteFile(path, rules, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(promtool, "check", "rules", path).CombinedOutput()
+	if err != nil {
+		t.Fatalf("promtool check rules: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "SUCCESS") {
+		t.Fatalf("promtool check rules did not report success:\n%s", out)
+	}
+	// A custom selector and job still make valid rules.
+	p.Selector = `cluster="prod"`
+	p.Job = "ipamwatch|ipamwatch-agent"
+	custom, err := RulesFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, custom, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(promtool, "check", "rules", path).CombinedOutput(); err != nil {
+		t.Fatalf("promtool check rules (custom params): %v\n%s", err, out)
+	}
+}
+
+func TestPromtoolUnitTests(t *testing.T) {
+	t.Parallel()
+	promtool := testtools.Lookup(t, "promtool")
+	files, err := filepath.Glob(filepath.Join("tests", "*.yaml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no promtool test files: %v", err)
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			t.Parallel()
+			cmd := exec.Command(promtool, "test", "rules", filepath.Base(f))
+			cmd.Dir = "tests"
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("promtool test rules %s: %v\n%s", f, err, out)
+			}
+			if !strings.Contains(string(out), "SUCCESS") {
+				t.Fatalf("promtool test rules %s did not report success:\n%s", f, out)
+			}
+		})
+	}
+}
+
+// The unit tests must be able to fail: a rules file whose alert never fires makes promtool
+// report the missing alert.
+func TestPromtoolUnitTestsCanFail(t *testing.T) {
+	t.Parallel()
+	promtool := testtools.Lookup(t, "promtool")
+	dir := t.TempDir()
+	rules, err := RulesFile(DefaultParams())
+	if err != nil {
+		t.Fatal(err)
+	}
+	broken := strings.Replace(string(rules), `ipamwatch_finding{cause="subnet_exhausted"}) == 1`, `ipamwatch_finding{cause="subnet_exhausted"}) == 2`, 1)
+	if broken == string(rules) {
+		t.Fatal("the subnet_exhausted expression changed; update this test")
+	}
+	if err := os.WriteFile(filepath.Join(dir, "ipamwatch.rules.yaml"), []byte(broken), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	test, err := os.ReadFile(filepath.Join("tests", "findings.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub := filepath.Join(dir, "tests")
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(sub, "findings.yaml"), test, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(promtool, "test", "rules", "findings.yaml")
+	cmd.Dir = sub
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("promtool accepted a rule that never fires:\n%s", out)
+	}
+	if !strings.Contains(string(out), "IpamwatchSubnetExhausted") {
+		t.Fatalf("promtool failed for another reason:\n%s", out)
+	}
+}
