@@ -260,7 +260,8 @@ func TestEveryCauseIsAlerted(t *testing.T) {
 // must document them (or Params.SubnetMetrics must be renamed to what it documents).
 func pendingSubnetMetrics(p Params) map[string]bool {
 	return map[string]bool{
-		p.SubnetMetrics.FreeAddresses: true, p.SubnetMetrics.FreePrefixBlocks: true, p.SubnetMetrics.FragmentationRatio: true,
+		p.SubnetMetrics.Size: true, p.SubnetMetrics.FreeAddresses: true, p.SubnetMetrics.FreePrefixBlocks: true,
+		p.SubnetMetrics.FragmentationRatio: true,
 	}
 }
 

@@ -804,16 +804,16 @@ func Build(p Params) Catalog {
 		Name: "IpamwatchSubnetFreeAddressesLow", Group: GroupSubnets, Severity: "warning", For: "15m",
 		Expr: fmt.Sprintf(`
 			max by (subnet_id) (%s)
-			/ on (subnet_id)
-			subnet_id:ipamwatch_subnet_cidr_addresses:max
+			/
+			max by (subnet_id) (%s > 0)
 			< %g`,
-			x.s(sm.FreeAddresses), p.SubnetFreeRatio),
+			x.s(sm.FreeAddresses), x.s(sm.Size), p.SubnetFreeRatio),
 		Summary: "A subnet used by the cluster has few free addresses left.",
-		Description: fmt.Sprintf("Subnet {{ $labels.subnet_id }} has %s free addresses left ({{ $value | humanizePercentage }} of %s) as EC2 reports; nodes running ipamwatch hold %s addresses there.",
+		Description: fmt.Sprintf("Subnet {{ $labels.subnet_id }} has %s free addresses left ({{ $value | humanizePercentage }} of %s, from the cluster's subnet analysis); nodes running ipamwatch hold %s addresses there.",
 			count("subnet_id", "max("+sub(sm.FreeAddresses)+")", "unknown"),
-			count("subnet_id", `max(subnet_id:ipamwatch_subnet_cidr_addresses:max{subnet_id=%q})`, "unknown"),
+			count("subnet_id", "max("+sub(sm.Size)+")", "unknown"),
 			count("subnet_id", `max(subnet_id:ipamwatch_subnet_node_held_addresses:sum{subnet_id=%q})`, "unknown")),
-		Meaning: fmt.Sprintf("EC2 reports fewer than %.0f%% of the subnet's addresses free: node pools there will soon stop growing.", p.SubnetFreeRatio*100),
+		Meaning: fmt.Sprintf("The subnet analysis finds fewer than %.0f%% of the subnet's addresses free: node pools there will soon stop growing.", p.SubnetFreeRatio*100),
 		Runbook: Runbook{
 			Symptom: `
 				EC2's free-address count of a subnet the nodes use is low. The next scale-up will meet

@@ -55,9 +55,10 @@ type Params struct {
 
 // SubnetMetricNames are the cluster-level series about a subnet as EC2 sees it (not node-local).
 type SubnetMetricNames struct {
-	FreeAddresses      string // gauge {subnet_id}: free IPv4 addresses (EC2 AvailableIpAddressCount)
+	Size               string // gauge {subnet_id}: addresses in the subnet's IPv4 CIDR
+	FreeAddresses      string // gauge {subnet_id}: addresses EC2 may still assign
 	FreePrefixBlocks   string // gauge {subnet_id}: aligned /28 blocks that are entirely free
-	FragmentationRatio string // gauge {subnet_id}: 1 - free blocks x 16 / free addresses
+	FragmentationRatio string // gauge {subnet_id}: share of free addresses outside free /28 blocks
 }
 
 // DefaultParams returns the parameters the committed rule files are generated with.
@@ -74,9 +75,10 @@ func DefaultParams() Params {
 		SubnetFreeRatio:           0.1,
 		SubnetFreePrefixBlocksMin: 4,
 		SubnetMetrics: SubnetMetricNames{
+			Size:               "ipamwatch_subnet_size_addresses",
 			FreeAddresses:      "ipamwatch_subnet_free_addresses",
 			FreePrefixBlocks:   "ipamwatch_subnet_free_prefix_blocks",
-			FragmentationRatio: "ipamwatch_subnet_prefix_fragmentation_ratio",
+			FragmentationRatio: "ipamwatch_subnet_fragmentation_ratio",
 		},
 		Namespace:   "ipamwatch",
 		PodSelector: "app.kubernetes.io/name=ipamwatch",
@@ -128,6 +130,7 @@ func (p Params) Validate() error {
 		bad("subnet free prefix blocks min %d: want >= 1", p.SubnetFreePrefixBlocksMin)
 	}
 	for _, m := range []struct{ name, v string }{
+		{"subnet size metric", p.SubnetMetrics.Size},
 		{"subnet free addresses metric", p.SubnetMetrics.FreeAddresses},
 		{"subnet free prefix blocks metric", p.SubnetMetrics.FreePrefixBlocks},
 		{"subnet fragmentation ratio metric", p.SubnetMetrics.FragmentationRatio},

@@ -206,8 +206,8 @@ Thresholds and selectors are parameters of the generator (`+"`alerts.Params`"+`)
 To change them, edit `+"`DefaultParams`"+` (or call `+"`alerts.RulesFile`"+` with your own `+"`Params`"+`) and run
 `+"`go generate ./alerts/...`"+`.
 
-The `+"`%s`"+` group uses the cluster-level subnet series (`+"`%s`"+`, `+"`%s`"+`,
-`+"`%s`"+`); their names are parameters too.
+The `+"`%s`"+` group uses the cluster-level subnet series of `+"`ipamwatch subnets`"+` (`+"`%s`"+`,
+`+"`%s`"+`, `+"`%s`"+`, `+"`%s`"+`); their names are parameters too.
 
 ## Recording rules
 
@@ -217,7 +217,7 @@ Group `+"`%s`"+` precomputes cluster and subnet rollups so dashboards stay cheap
 |---|---|
 `, p.Job, orNone(p.Selector), p.FailureWindow, p.PoolCeilingRatio*100, p.BranchENIRatio*100, p.SubnetHeldRatio*100,
 		p.HoardingSubnetRatio*100, p.HoardingMinIdle, p.LogStall, p.SubnetFreeRatio*100, p.SubnetFreePrefixBlocksMin,
-		GroupSubnets, p.SubnetMetrics.FreeAddresses, p.SubnetMetrics.FreePrefixBlocks, p.SubnetMetrics.FragmentationRatio, GroupRecording)
+		GroupSubnets, p.SubnetMetrics.Size, p.SubnetMetrics.FreeAddresses, p.SubnetMetrics.FreePrefixBlocks, p.SubnetMetrics.FragmentationRatio, GroupRecording)
 	for _, r := range c.Recordings {
 		fmt.Fprintf(&b, "| `%s` | `%s` |\n", r.Record, strings.ReplaceAll(strings.Join(strings.Fields(r.Expr), " "), "|", `\|`))
 	}
