@@ -107,7 +107,7 @@ func (c *Client) FetchSample(ctx context.Context) (*Sample, error) {
 	if err != nil {
 		return nil, fmt.Errorf("GET %s: %w", c.url, err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode != http.StatusOK {
 		snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 120))
 		return nil, fmt.Errorf("GET %s: HTTP %d: %s", c.url, resp.StatusCode, strconv.Quote(strings.TrimSpace(string(snippet))))

@@ -238,7 +238,7 @@ func TestFetchRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	url := "http://" + l.Addr().String() + "/metrics"
-	l.Close()
+	_ = l.Close()
 	c := client(t, url, Options{Timeout: time.Second})
 	if _, err := c.Fetch(context.Background()); err == nil || !strings.Contains(err.Error(), url) {
 		t.Fatalf("err = %v", err)

@@ -247,7 +247,7 @@ func (c *Client) get(ctx context.Context, path string, decode func(io.Reader) er
 	if err != nil {
 		return fmt.Errorf("GET %s: %w", where, err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode != http.StatusOK {
 		snippet, _ := io.ReadAll(io.LimitReader(resp.Body, int64(errorSnippetBytes)))
 		return fmt.Errorf("GET %s: HTTP %d: %s", where, resp.StatusCode, strconv.Quote(strings.TrimSpace(string(snippet))))

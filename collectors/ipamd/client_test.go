@@ -273,7 +273,7 @@ func TestFetchConnectionRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := l.Addr().String()
-	l.Close()
+	_ = l.Close()
 	c := newTestClient(t, addr, Options{Timeout: time.Second})
 	if _, err := c.Fetch(context.Background()); err == nil || !strings.Contains(err.Error(), "http://"+addr+PathENIs) {
 		t.Fatalf("err = %v, want a connection error naming the URL", err)
@@ -286,7 +286,7 @@ func TestFetchUnixSocket(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
 	sock := filepath.Join(dir, "ipamd.sock")
 	l, err := net.Listen("unix", sock)
 	if err != nil {

@@ -47,15 +47,8 @@ func PerENISlots(cni *nodestate.CNIMetrics, ipamd *nodestate.IPAMD) (maxENIs, sl
 }
 
 func prefixMode(cni *nodestate.CNIMetrics, ipamd *nodestate.IPAMD) bool {
-	if ipamd != nil {
-		for _, e := range ipamd.ENIs {
-			if e.Prefixes > 0 {
-				return true
-			}
-		}
-		if len(ipamd.ENIs) > 0 {
-			return false
-		}
+	if ipamd != nil && len(ipamd.ENIs) > 0 {
+		return PrefixDelegation(ipamd)
 	}
 	return cni.TotalIPv4Prefix != nil && *cni.TotalIPv4Prefix > 0
 }
