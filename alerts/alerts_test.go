@@ -255,50 +255,14 @@ func TestEveryCauseIsAlerted(t *testing.T) {
 	}
 }
 
-// pendingSubnetMetrics are the cluster-level subnet series the subnets work stream will
-// document in docs/subnets.md. Until that file exists they are accepted; once it exists, it
-// must document them (or Params.SubnetMetrics must be renamed to what it documents).
-func pendingSubnetMetrics(p Params) map[string]bool {
-	return map[string]bool{
-		p.SubnetMetrics.Size: true, p.SubnetMetrics.FreeAddresses: true, p.SubnetMetrics.FreePrefixBlocks: true,
-		p.SubnetMetrics.FragmentationRatio: true,
-	}
-}
-
-// KnownSeries returns the series a query may name: the documented metrics, the recording
-// rules and Prometheus' own `up`. The bool reports whether docs/subnets.md exists.
-func knownSeries(t *testing.T) (map[string]bool, bool) {
-	t.Helper()
-	known := map[string]bool{"up": true}
-	md, err := os.ReadFile(filepath.Join(repoRoot, "docs", "metrics.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range DocumentedMetrics(md) {
-		known[n] = true
-	}
-	if len(known) < 30 {
-		t.Fatalf("docs/metrics.md documents only %d metrics: the table format changed?", len(known))
-	}
-	haveSubnets := false
-	if sm, err := os.ReadFile(filepath.Join(repoRoot, "docs", "subnets.md")); err == nil {
-		haveSubnets = true
-		for _, n := range DocumentedMetrics(sm) {
-			known[n] = true
-		}
-	}
-	for _, n := range Build(DefaultParams()).RecordingNames() {
-		known[n] = true
-	}
-	return known, haveSubnets
-}
-
 // Every series a rule or an annotation query names is documented (or is a recording rule).
 func TestRulesReferenceOnlyKnownMetrics(t *testing.T) {
 	t.Parallel()
 	p := DefaultParams()
-	known, haveSubnets := knownSeries(t)
-	pending := pendingSubnetMetrics(p)
+	ks, err := KnownSeries(repoRoot, p)
+	if err != nil {
+		t.Fatal(err)
+	}
 	groups, err := Groups(p)
 	if err != nil {
 		t.Fatal(err)
@@ -319,8 +283,8 @@ func TestRulesReferenceOnlyKnownMetrics(t *testing.T) {
 				for _, n := range names {
 					checked++
 					switch {
-					case known[n]:
-					case pending[n] && !haveSubnets:
+					case ks.Known[n]:
+					case ks.Pending[n]:
 						t.Logf("%s: %s is pending docs/subnets.md", id, n)
 					default:
 						t.Errorf("%s: %s is not documented in docs/metrics.md or docs/subnets.md (query %q)", id, n, q)

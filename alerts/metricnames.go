@@ -3,6 +3,11 @@ package alerts
 import (
 	"bufio"
 	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -91,4 +96,46 @@ func DocumentedMetrics(markdown []byte) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// KnownSet is what a query may name, read from the repository's metric documents.
+type KnownSet struct {
+	// Known: documented metrics (docs/metrics.md, docs/subnets.md), recording rules and `up`.
+	Known map[string]bool
+	// Pending: the cluster-level subnet series of Params.SubnetMetrics while docs/subnets.md
+	// does not exist yet. Once it exists, Pending is empty and the file must document them.
+	Pending map[string]bool
+}
+
+// KnownSeries reads docs/metrics.md (required) and docs/subnets.md (optional) under root.
+func KnownSeries(root string, p Params) (KnownSet, error) {
+	ks := KnownSet{Known: map[string]bool{"up": true}, Pending: map[string]bool{}}
+	md, err := os.ReadFile(filepath.Join(root, "docs", "metrics.md"))
+	if err != nil {
+		return ks, fmt.Errorf("reading the metrics contract: %w", err)
+	}
+	documented := DocumentedMetrics(md)
+	if len(documented) < 10 {
+		return ks, fmt.Errorf("docs/metrics.md documents only %d metrics: did its table format change?", len(documented))
+	}
+	for _, n := range documented {
+		ks.Known[n] = true
+	}
+	sm, err := os.ReadFile(filepath.Join(root, "docs", "subnets.md"))
+	switch {
+	case err == nil:
+		for _, n := range DocumentedMetrics(sm) {
+			ks.Known[n] = true
+		}
+	case errors.Is(err, fs.ErrNotExist):
+		for _, n := range []string{p.SubnetMetrics.Size, p.SubnetMetrics.FreeAddresses, p.SubnetMetrics.FreePrefixBlocks, p.SubnetMetrics.FragmentationRatio} {
+			ks.Pending[n] = true
+		}
+	default:
+		return ks, fmt.Errorf("reading docs/subnets.md: %w", err)
+	}
+	for _, n := range Build(p).RecordingNames() {
+		ks.Known[n] = true
+	}
+	return ks, nil
 }
