@@ -82,7 +82,7 @@ func DefaultParams() Params {
 		},
 		Namespace:   "ipamwatch",
 		PodSelector: "app.kubernetes.io/name=ipamwatch",
-		Port:        9780,
+		Port:        9713,
 	}
 }
 
