@@ -51,7 +51,7 @@ func PrometheusRule(p Params) ([]byte, error) {
 // stable and readable (block scalars for PromQL, fixed key order). Tests parse it back.
 type yamlWriter struct{ bytes.Buffer }
 
-func (w *yamlWriter) comment(s string) { fmt.Fprintf(w, "# %s\n", s) }
+func (w *yamlWriter) comment(s string) { w.line(0, "# "+s) }
 
 func (w *yamlWriter) line(indent int, s string) {
 	w.WriteString(strings.Repeat("  ", indent))

@@ -7,11 +7,10 @@ var ds = DatasourceRef{Type: "prometheus", UID: "${datasource}"}
 
 // builder lays panels out left to right, wrapping at 24 columns, and numbers them.
 type builder struct {
-	d       *Dashboard
-	x, y    int
-	lineH   int
-	nextID  int
-	nextRef byte
+	d      *Dashboard
+	x, y   int
+	lineH  int
+	nextID int
 }
 
 func newDashboard(uid, title, description string, tags []string, vars ...Variable) *builder {
