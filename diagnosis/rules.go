@@ -349,7 +349,7 @@ func (d *diag) eniLimit() {
 	pressure, pEv := d.poolPressure()
 	full := c.FreeIPs == 0 && c.AttachedCapacity > 0 && c.AssignedIPs >= c.AttachedCapacity-max(c.CooldownIPs, 0)
 	// A node full to its ENI limit with nothing waiting is simply dense, not failing.
-	if !pressure && !(full && c.PendingPods > 0) {
+	if !pressure && (!full || c.PendingPods <= 0) {
 		return
 	}
 	ev := []string{fmt.Sprintf("ENIs attached: %s of %s (awscni_eni_max)", fmtInt(c.ENIs), fmtInt(c.MaxENIs))}

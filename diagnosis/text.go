@@ -43,7 +43,8 @@ func WriteText(w io.Writer, r Report) error {
 		{"branch ENIs requested / capacity", fmt.Sprintf("%s / %s", fmtInt(c.BranchENIRequested), fmtInt(c.BranchENICapacity))},
 	}
 	for _, row := range rows {
-		fmt.Fprintf(tw, "  %s\t%s\n", row[0], row[1])
+		// Write errors surface through ew (tabwriter writes into it) and Flush.
+		_, _ = fmt.Fprintf(tw, "  %s\t%s\n", row[0], row[1])
 	}
 	if err := tw.Flush(); err != nil && ew.err == nil {
 		ew.err = err
@@ -84,6 +85,7 @@ func (e *errWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// printf ignores the error here because errWriter records it for WriteText to return.
 func (e *errWriter) printf(format string, args ...any) {
-	fmt.Fprintf(e, format, args...)
+	_, _ = fmt.Fprintf(e, format, args...)
 }

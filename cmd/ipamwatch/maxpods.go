@@ -51,7 +51,7 @@ func parseMaxPodsFlags(args []string, errOut io.Writer) (maxPodsOptions, error) 
 	fs := flag.NewFlagSet("ipamwatch maxpods", flag.ContinueOnError)
 	fs.SetOutput(errOut)
 	fs.Usage = func() {
-		fmt.Fprint(errOut, maxPodsUsage)
+		_, _ = fmt.Fprint(errOut, maxPodsUsage) // usage on stderr: nothing to do if it fails
 		fs.PrintDefaults()
 	}
 	enis := fs.Int("enis", 0, "ENIs the instance type supports (MaximumNetworkInterfaces)")
