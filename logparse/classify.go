@@ -141,6 +141,7 @@ type Classifier struct {
 	anchorLogTime time.Time // the line's own time, zero if it had none
 	anchorSeenAt  time.Time // the clock when it was classified
 
+	ts     tsCache           // the minute of the previous timestamp
 	buf    []byte            // unescaped JSON message, reused
 	intern map[string]string // ENI/subnet ids, so routine lines do not allocate
 }
@@ -163,7 +164,27 @@ func NewClassifierWithClock(now func() time.Time) *Classifier {
 func (c *Classifier) Classify(line []byte) Event {
 	var ev Event
 	var p parsed
-	parseLine(line, &p)
+	parseLine(line, &p, &c.ts)
+
+	var h hits
+	if p.msgAt >= 0 {
+		// zap JSON: one pass finds the signatures and the end of the message.
+		lvl := p.level
+		c.m.scan(p.region, lvl, true, &h)
+		if h.quote >= 0 {
+			p.msg, p.msgEscaped = p.region[:h.quote], h.esc
+			finishJSON(&p, p.msgAt+h.quote, &c.ts)
+			if p.level != lvl {
+				// The level came after the message: rare, scan again with it.
+				c.m.scan(p.region, p.level, false, &h)
+			}
+		} else {
+			p.msg, p.msgEscaped, p.malformed = p.region, h.esc, true
+		}
+	} else {
+		c.m.scan(p.region, p.level, false, &h)
+	}
+
 	ev.Level = p.level
 	ev.Time = p.time
 	ev.Malformed = p.malformed
@@ -176,9 +197,6 @@ func (c *Classifier) Classify(line []byte) Event {
 			ev.Malformed = true
 		}
 	}
-
-	var h hits
-	c.m.scan(p.region, ev.Level, &h)
 	if h.eni >= 0 {
 		ev.ENI = c.id(p.region, h.eni, 4)
 	}

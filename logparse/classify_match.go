@@ -143,11 +143,28 @@ type cand struct {
 	off int
 }
 
-// matcher is immutable after construction and shared by all Classifiers.
-type matcher struct {
-	pats  []pattern
-	slot  [256]uint8 // 0 = not an anchor byte, else 1 + index into cands
+// table maps anchor bytes to the literals registered under them.
+type table struct {
+	slot  [256]uint8 // 0 = not an anchor byte, else 1 + index into cands (or a delimiter slot)
 	cands [][]cand
+}
+
+// matcher is immutable after construction and shared by all Classifiers. It holds one
+// table per level band, each with only the literals that count at that level: a DEBUG line
+// (most of ipamd.log) is checked for the five DEBUG signatures and the ids only.
+type matcher struct {
+	pats []pattern
+	tabs [3]table // debug, info, warn and above (and lines without a level)
+}
+
+func levelBand(l Level) int {
+	switch l {
+	case LevelDebug:
+		return 0
+	case LevelInfo:
+		return 1
+	}
+	return 2
 }
 
 var sharedMatcher = sync.OnceValue(newMatcher)
@@ -161,35 +178,51 @@ func newMatcher() *matcher {
 	for i := 0; i < len(routineSample); i++ {
 		freq[routineSample[i]] += 4
 	}
-	for i := range m.pats {
-		p := &m.pats[i]
-		bestOff, bestCost := 0, -1
-		for j := 0; j < len(p.lit); j++ {
-			b := p.lit[j]
-			cost := freq[b]
+	bandLevel := [3]Level{LevelDebug, LevelInfo, LevelWarn}
+	for band := range m.tabs {
+		t := &m.tabs[band]
+		for i := range m.pats {
+			p := &m.pats[i]
+			if p.id == idNone && p.min > bandLevel[band] {
+				continue
+			}
+			// Pick the rarest byte; a byte that is already an anchor costs little more.
+			bestOff, bestCost := 0, -1
+			for j := 0; j < len(p.lit); j++ {
+				b := p.lit[j]
+				cost := freq[b]
+				if p.fold && upperOf(b) != b {
+					cost += freq[upperOf(b)]
+				}
+				if t.slot[b] != 0 {
+					cost /= 4
+				}
+				if bestCost < 0 || cost < bestCost {
+					bestOff, bestCost = j, cost
+				}
+			}
+			b := p.lit[bestOff]
+			if b == '"' || b == '\\' {
+				panic("logparse: a signature literal contains a JSON delimiter: " + p.lit)
+			}
+			t.register(b, cand{p: p, off: bestOff})
 			if p.fold && upperOf(b) != b {
-				cost += freq[upperOf(b)]
-			}
-			if bestCost < 0 || cost < bestCost {
-				bestOff, bestCost = j, cost
+				t.register(upperOf(b), cand{p: p, off: bestOff})
 			}
 		}
-		b := p.lit[bestOff]
-		m.register(b, cand{p: p, off: bestOff})
-		if p.fold && upperOf(b) != b {
-			m.register(upperOf(b), cand{p: p, off: bestOff})
-		}
+		t.slot['\\'] = slotBackslash
+		t.slot['"'] = slotQuote
 	}
 	return m
 }
 
-func (m *matcher) register(b byte, c cand) {
-	if m.slot[b] == 0 {
-		m.cands = append(m.cands, nil)
-		m.slot[b] = uint8(len(m.cands))
+func (t *table) register(b byte, c cand) {
+	if t.slot[b] == 0 {
+		t.cands = append(t.cands, nil)
+		t.slot[b] = uint8(len(t.cands))
 	}
-	k := m.slot[b] - 1
-	m.cands[k] = append(m.cands[k], c)
+	k := t.slot[b] - 1
+	t.cands[k] = append(t.cands[k], c)
 }
 
 // hits is the outcome of one scan.
@@ -197,22 +230,43 @@ type hits struct {
 	best   *pattern // the winning signature that counts at the line's level, or nil
 	eni    int      // offset of the first eni- id, or -1
 	subnet int      // offset of the first subnet- id, or -1
+	quote  int      // in quote mode: offset of the first unescaped '"', or -1
+	esc    bool     // in quote mode: a backslash escape occurs before quote
 }
 
+// Slots above any index into cands mark the JSON string delimiters.
+const (
+	slotBackslash = 254
+	slotQuote     = 255
+)
+
 // scan walks s once and records the most specific signature that counts at level lvl, and
-// the first ENI and subnet ids.
-func (m *matcher) scan(s []byte, lvl Level, h *hits) {
-	h.best, h.eni, h.subnet = nil, -1, -1
+// the first ENI and subnet ids. In quote mode s starts inside a JSON string (zap's msg):
+// the same pass also finds the string's closing quote and whether it holds escapes.
+func (m *matcher) scan(s []byte, lvl Level, quote bool, h *hits) {
+	h.best, h.eni, h.subnet, h.quote, h.esc = nil, -1, -1, -1, false
 	if lvl == LevelUnknown {
 		// Free text (a paste, an event) has no level: trust its content as a warning would.
 		lvl = LevelWarn
 	}
+	t := &m.tabs[levelBand(lvl)]
 	for i := 0; i < len(s); i++ {
-		k := m.slot[s[i]]
+		k := t.slot[s[i]]
 		if k == 0 {
 			continue
 		}
-		for _, c := range m.cands[k-1] {
+		if k >= slotBackslash {
+			if quote {
+				if k == slotBackslash {
+					h.esc = true
+					i++
+				} else {
+					h.quote, quote = i, false
+				}
+			}
+			continue
+		}
+		for _, c := range t.cands[k-1] {
 			start := i - c.off
 			p := c.p
 			if start < 0 || len(s)-start < len(p.lit) {

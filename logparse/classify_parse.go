@@ -14,6 +14,12 @@ type parsed struct {
 	msgEscaped bool   // msg is a JSON string body that contains escapes
 	region     []byte // where signatures are searched: the message and any fields after it
 	malformed  bool
+
+	// JSON only: the line, where the region starts, and, while the message's end is still
+	// unknown, the offset of its first byte (else -1).
+	json        []byte
+	regionStart int
+	msgAt       int
 }
 
 // maxPrefix bounds how far into a line the prefix and header detection looks.
@@ -22,7 +28,8 @@ const maxPrefix = 256
 // parseLine recognises, in order: a `kubectl logs --prefix` prefix, a `kubectl logs
 // --timestamps` or journald prefix, then the line itself as zap JSON, the pre-2020 text
 // format, a logrus line, a klog (kubelet) line, a Kubernetes event row, or free text.
-func parseLine(line []byte, p *parsed) {
+func parseLine(line []byte, p *parsed, tc *tsCache) {
+	p.msgAt = -1
 	s := trimSpace(line)
 	var prefixTime time.Time
 	for range 3 {
@@ -30,7 +37,7 @@ func parseLine(line []byte, p *parsed) {
 			s = r
 			continue
 		}
-		if t, n, ok := parseTimestamp(s); ok && n < len(s) && (s[n] == ' ' || s[n] == '\t') {
+		if t, n, ok := parseTimestamp(s, nil); ok && n < len(s) && (s[n] == ' ' || s[n] == '\t') {
 			rest := trimSpace(s[n:])
 			if _, pod := stripPodPrefix(rest); len(rest) > 0 && (rest[0] == '{' || pod) {
 				prefixTime, s = t, rest
@@ -46,8 +53,8 @@ func parseLine(line []byte, p *parsed) {
 	p.msg, p.region = s, s
 	switch {
 	case len(s) > 0 && s[0] == '{':
-		parseJSON(s, p)
-	case parseTextFormat(s, p):
+		parseJSON(s, p, tc)
+	case parseTextFormat(s, p, tc):
 	case parseLogrus(s, p):
 	case parseKlog(s, p):
 	case parseEvent(s, p):
@@ -95,14 +102,38 @@ func isMonth(b []byte) bool {
 	return false
 }
 
-// parseJSON walks one JSON object, taking level, ts (string or epoch number) and msg. It
-// stops at the first structural error, keeps what it found and marks the line malformed.
-func parseJSON(s []byte, p *parsed) {
-	regionStart := -1
-	i := 1
+// parseJSON starts walking one JSON object, taking level, ts (string or epoch number) and
+// msg. When the message is the first field that is not level/ts/caller (zap's layout), the
+// walk stops at the message's opening quote: the signature scan finds the closing quote in
+// the same pass (see matcher.scan), then finishJSON resumes the walk after it.
+func parseJSON(s []byte, p *parsed, tc *tsCache) {
+	p.json, p.regionStart, p.msgAt = s, -1, -1
+	walkJSON(s, 1, p, false, tc)
+}
+
+// finishJSON resumes the walk after the message string that ends at index end of p.json.
+func finishJSON(p *parsed, end int, tc *tsCache) {
+	walkJSON(p.json, end+1, p, true, tc)
+}
+
+// walkJSON walks the object from index i; afterValue says i is just after a value. It stops
+// at the first structural error, keeps what it found and marks the line malformed.
+func walkJSON(s []byte, i int, p *parsed, afterValue bool, tc *tsCache) {
 	closed := false
-walk:
 	for {
+		if afterValue {
+			i = skipWS(s, i)
+			if i < len(s) && s[i] == ',' {
+				i++
+			} else {
+				if i < len(s) && s[i] == '}' {
+					i++
+					closed = true
+				}
+				break
+			}
+		}
+		afterValue = true
 		i = skipWS(s, i)
 		if i >= len(s) {
 			break
@@ -130,37 +161,10 @@ walk:
 			break
 		}
 		k := keyKind(key)
-		if k == keyOther && regionStart < 0 {
-			regionStart = keyAt
+		if k == keyOther && p.regionStart < 0 {
+			p.regionStart = keyAt
 		}
-		if s[i] == '"' {
-			ve, esc := scanString(s, i+1)
-			if ve < 0 {
-				// Truncated inside a string: keep the rest as the value.
-				if k == keyMsg {
-					p.msg, p.msgEscaped = s[i+1:], bytes.IndexByte(s[i+1:], '\\') >= 0
-					if regionStart < 0 || regionStart > i {
-						regionStart = i
-					}
-				}
-				break walk
-			}
-			v := s[i+1 : ve]
-			switch k {
-			case keyLevel:
-				p.level = levelWord(v)
-			case keyTime:
-				if t, n, ok := parseTimestamp(v); ok && n == len(v) {
-					p.time = t
-				}
-			case keyMsg:
-				p.msg, p.msgEscaped = v, esc
-				if regionStart < 0 || regionStart > i {
-					regionStart = i
-				}
-			}
-			i = ve + 1
-		} else {
+		if s[i] != '"' {
 			ve := skipValue(s, i)
 			if ve < 0 {
 				break
@@ -169,23 +173,45 @@ walk:
 				p.time = epochTime(s[i:ve])
 			}
 			i = ve
-		}
-		i = skipWS(s, i)
-		if i < len(s) && s[i] == ',' {
-			i++
 			continue
 		}
-		if i < len(s) && s[i] == '}' {
-			i++
-			closed = true
+		if k == keyMsg && p.regionStart < 0 {
+			p.regionStart = i + 1
+			if p.msgAt < 0 {
+				p.msgAt = i + 1
+				p.region = s[i+1:]
+				return
+			}
 		}
-		break
+		ve, esc := scanString(s, i+1)
+		if ve < 0 {
+			// Truncated inside a string: keep the rest as the value.
+			if k == keyMsg {
+				p.msg, p.msgEscaped = s[i+1:], bytes.IndexByte(s[i+1:], '\\') >= 0
+				if p.regionStart < 0 {
+					p.regionStart = i + 1
+				}
+			}
+			break
+		}
+		v := s[i+1 : ve]
+		switch k {
+		case keyLevel:
+			p.level = levelWord(v)
+		case keyTime:
+			if t, n, ok := parseTimestamp(v, tc); ok && n == len(v) {
+				p.time = t
+			}
+		case keyMsg:
+			p.msg, p.msgEscaped = v, esc
+		}
+		i = ve + 1
 	}
 	if !closed || skipWS(s, i) != len(s) {
 		p.malformed = true
 	}
-	if regionStart >= 0 {
-		p.region = s[regionStart:]
+	if p.regionStart >= 0 {
+		p.region = s[p.regionStart:]
 	}
 }
 
@@ -312,6 +338,16 @@ func isSpace(b byte) bool { return b == ' ' || b == '\t' || b == '\n' || b == '\
 // levelWord maps a level name in any case (debug, info, warn, warning, error, fatal, panic,
 // dpanic, critical) to a Level.
 func levelWord(v []byte) Level {
+	switch string(v) { // zap's spelling first: no case folding needed
+	case "debug":
+		return LevelDebug
+	case "info":
+		return LevelInfo
+	case "error":
+		return LevelError
+	case "warn":
+		return LevelWarn
+	}
 	if len(v) == 0 || len(v) > 8 {
 		return LevelUnknown
 	}
@@ -338,8 +374,8 @@ func levelWord(v []byte) Level {
 }
 
 // parseTextFormat handles `2019-07-30T15:31:53Z [ERROR] message` (ipamd before 2020).
-func parseTextFormat(s []byte, p *parsed) bool {
-	t, n, ok := parseTimestamp(s)
+func parseTextFormat(s []byte, p *parsed, tc *tsCache) bool {
+	t, n, ok := parseTimestamp(s, tc)
 	if !ok {
 		return false
 	}
@@ -395,7 +431,7 @@ func parseLogrus(s []byte, p *parsed) bool {
 		}
 		switch string(key) {
 		case "time":
-			if t, n, ok := parseTimestamp(v); ok && n == len(v) {
+			if t, n, ok := parseTimestamp(v, nil); ok && n == len(v) {
 				p.time = t
 			}
 		case "level":
@@ -476,18 +512,43 @@ func num(b []byte) int {
 	return n
 }
 
+// tsCache remembers the minute of the previous timestamp of a stream: consecutive log lines
+// almost always share it, and then only the seconds need parsing.
+type tsCache struct {
+	key  [16]byte // "YYYY-MM-DDThh:mm"
+	base time.Time
+	ok   bool
+}
+
 // parseTimestamp parses an RFC 3339 / ISO 8601 time at the start of s:
 // YYYY-MM-DD[T ]hh:mm:ss[.frac][Z|±hh:mm|±hhmm]. A time without a zone is taken as UTC.
-// It returns the time in UTC and the number of bytes consumed.
-func parseTimestamp(s []byte) (time.Time, int, bool) {
-	if len(s) < 19 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != ' ') || s[13] != ':' || s[16] != ':' ||
-		!isDigits(s[0:4]) || !isDigits(s[5:7]) || !isDigits(s[8:10]) || !isDigits(s[11:13]) || !isDigits(s[14:16]) || !isDigits(s[17:19]) {
+// It returns the time in UTC and the number of bytes consumed. tc may be nil.
+func parseTimestamp(s []byte, tc *tsCache) (time.Time, int, bool) {
+	if len(s) < 19 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != ' ') || s[13] != ':' || s[16] != ':' {
 		return time.Time{}, 0, false
 	}
-	y, mo, d := num(s[0:4]), num(s[5:7]), num(s[8:10])
-	h, mi, sec := num(s[11:13]), num(s[14:16]), num(s[17:19])
-	if mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60 {
+	sec, ok := digits2(s[17:19])
+	if !ok || sec > 60 {
 		return time.Time{}, 0, false
+	}
+	var base time.Time
+	if tc != nil && tc.ok && string(s[:16]) == string(tc.key[:]) {
+		base = tc.base
+	} else {
+		y1, ok1 := digits2(s[0:2])
+		y2, ok2 := digits2(s[2:4])
+		mo, ok3 := digits2(s[5:7])
+		d, ok4 := digits2(s[8:10])
+		h, ok5 := digits2(s[11:13])
+		mi, ok6 := digits2(s[14:16])
+		if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 {
+			return time.Time{}, 0, false
+		}
+		base = time.Date(y1*100+y2, time.Month(mo), d, h, mi, 0, 0, time.UTC)
+		if tc != nil {
+			copy(tc.key[:], s[:16])
+			tc.base, tc.ok = base, true
+		}
 	}
 	n := 19
 	ns := 0
@@ -532,11 +593,13 @@ func parseTimestamp(s []byte) (time.Time, int, bool) {
 			}
 		}
 	}
-	t := time.Date(y, time.Month(mo), d, h, mi, sec, ns, time.UTC)
-	if off != 0 {
-		t = t.Add(-time.Duration(off) * time.Second)
-	}
-	return t, n, true
+	return base.Add(time.Duration(sec-off)*time.Second + time.Duration(ns)), n, true
+}
+
+// digits2 returns the value of two ASCII digits.
+func digits2(b []byte) (int, bool) {
+	hi, lo := b[0]-'0', b[1]-'0'
+	return int(hi)*10 + int(lo), hi <= 9 && lo <= 9
 }
 
 // epochTime parses zap's epoch timestamps ("ts":1638415686.0671234); zero if not a plain
