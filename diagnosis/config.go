@@ -157,7 +157,7 @@ func EffectiveConfig(st *nodestate.State) Config {
 		if prefixesInUse(st) {
 			c.PrefixDelegation = True
 			c.Inferred = append(c.Inferred, envPrefixDelegation)
-		} else if st.IPAMD != nil && secondaryInUse(st) {
+		} else if (st.IPAMD != nil && secondaryInUse(st)) || secondaryByMetrics(st) {
 			c.PrefixDelegation = False
 			c.Inferred = append(c.Inferred, envPrefixDelegation)
 		}
@@ -224,4 +224,10 @@ func secondaryInUse(st *nodestate.State) bool {
 		}
 	}
 	return false
+}
+
+// secondaryByMetrics: ipamd holds addresses but reports no prefixes, so it runs on /32s.
+func secondaryByMetrics(st *nodestate.State) bool {
+	c := st.CNI
+	return c != nil && c.TotalIPv4Prefix != nil && *c.TotalIPv4Prefix == 0 && c.TotalIPs != nil && *c.TotalIPs > 0
 }

@@ -447,12 +447,22 @@ func TestCapacity(t *testing.T) {
 			FreeIPs: 7, CooldownIPs: 1, AttachedCapacity: 9, MaxCapacity: 9, KubeletMaxPods: 29, Pods: 12,
 			HostNetworkPods: 2, PendingPods: 0, BranchENICapacity: 9, BranchENIRequested: 0,
 		}},
-		{"metrics only", func() *nodestate.State {
+		{"metrics only: secondary mode inferred from no prefixes", func() *nodestate.State {
 			st := healthySecondary()
 			st.IPAMD, st.Kube, st.Kubelet = nil, nil, nil
 			return st
 		}, Capacity{
-			Mode: modeUnknown, ENIs: 2, MaxENIs: 3, SlotsPerENI: -1, Prefixes: 0, HeldIPs: 18, AssignedIPs: 10,
+			Mode: modeSecondary, ENIs: 2, MaxENIs: 3, SlotsPerENI: 9, Prefixes: 0, HeldIPs: 18, AssignedIPs: 10,
+			FreeIPs: 8, CooldownIPs: -1, AttachedCapacity: 18, MaxCapacity: 27, KubeletMaxPods: -1, Pods: -1,
+			HostNetworkPods: -1, PendingPods: -1, BranchENICapacity: -1, BranchENIRequested: -1,
+		}},
+		{"metrics without the prefix series: mode unknown, no guessing", func() *nodestate.State {
+			st := healthySecondary()
+			st.IPAMD, st.Kube, st.Kubelet = nil, nil, nil
+			st.CNI.TotalIPv4Prefix = nil
+			return st
+		}, Capacity{
+			Mode: modeUnknown, ENIs: 2, MaxENIs: 3, SlotsPerENI: -1, Prefixes: -1, HeldIPs: 18, AssignedIPs: 10,
 			FreeIPs: 8, CooldownIPs: -1, AttachedCapacity: -1, MaxCapacity: -1, KubeletMaxPods: -1, Pods: -1,
 			HostNetworkPods: -1, PendingPods: -1, BranchENICapacity: -1, BranchENIRequested: -1,
 		}},
