@@ -8,6 +8,8 @@ package ipamd
 import (
 	"bytes"
 	"encoding/json"
+	"encoding/json/jsontext"
+	jsonv2 "encoding/json/v2"
 	"errors"
 	"fmt"
 	"io"
@@ -77,7 +79,7 @@ type wireCidr struct {
 		IP   string
 		Mask []byte // encoding/json decodes the base64 of the mask bytes
 	}
-	IPAddresses map[string]wireAddr
+	IPAddresses addrSummary
 	IsPrefix    bool
 }
 
@@ -122,7 +124,7 @@ func DecodeENIs(data []byte) (*nodestate.IPAMD, error) {
 // (empty IPAMKey, non-zero UnassignedTime) counts as in cooldown while now-UnassignedTime <=
 // cooldown. A cooldown <= 0 means no address is ever in cooldown.
 func DecodeENIsAt(data []byte, now time.Time, cooldown time.Duration) (*nodestate.IPAMD, error) {
-	return decodeENIs(json.NewDecoder(bytes.NewReader(data)), now, cooldown)
+	return decodeENIs(newDecoder(bytes.NewReader(data)), now, cooldown)
 }
 
 // DecodeENIsReader decodes a /v1/enis body from r, reading at most limit bytes (limit <= 0
@@ -138,19 +140,33 @@ func DecodeENIsReaderAt(r io.Reader, limit int64, now time.Time, cooldown time.D
 	if limit <= 0 {
 		limit = DefaultMaxBodyBytes
 	}
-	return decodeENIs(json.NewDecoder(&boundedReader{r: r, n: limit}), now, cooldown)
+	return decodeENIs(newDecoder(&boundedReader{r: r, n: limit}), now, cooldown)
 }
 
-func decodeENIs(dec *json.Decoder, now time.Time, cooldown time.Duration) (*nodestate.IPAMD, error) {
-	tok, err := dec.Token()
+// decodeOptions keep encoding/json's v1 leniency (ipamd's output is produced by v1): field
+// names match case-insensitively, duplicate names and invalid UTF-8 are tolerated.
+var decodeOptions = jsonv2.JoinOptions(
+	jsonv2.MatchCaseInsensitiveNames(true),
+	jsontext.AllowDuplicateNames(true),
+	jsontext.AllowInvalidUTF8(true),
+)
+
+func newDecoder(r io.Reader) *jsontext.Decoder {
+	return jsontext.NewDecoder(r, decodeOptions)
+}
+
+// decodeENIs walks the top-level object token by token and decodes each member as it streams
+// past, so memory follows the decoded state, not the size of the body.
+func decodeENIs(dec *jsontext.Decoder, now time.Time, cooldown time.Duration) (*nodestate.IPAMD, error) {
+	tok, err := dec.ReadToken()
 	if err != nil {
 		if errors.Is(err, io.EOF) {
 			return nil, fmt.Errorf("decoding /v1/enis: %w", ErrEmpty)
 		}
 		return nil, fmt.Errorf("decoding /v1/enis: %w", err)
 	}
-	if d, ok := tok.(json.Delim); !ok || d != '{' {
-		return nil, fmt.Errorf("decoding /v1/enis: expected a JSON object, got %s", describeToken(tok))
+	if tok.Kind() != '{' {
+		return nil, fmt.Errorf("decoding /v1/enis: expected a JSON object, got %s", describeKind(tok.Kind()))
 	}
 
 	var (
@@ -162,39 +178,44 @@ func decodeENIs(dec *json.Decoder, now time.Time, cooldown time.Duration) (*node
 		totalIPs    int64
 		assignedIPs int64
 	)
-	for dec.More() {
-		tok, err := dec.Token()
+	decode := func(what string, v any) error {
+		if err := jsonv2.UnmarshalDecode(dec, v, decodeOptions); err != nil {
+			return fmt.Errorf("decoding /v1/enis %s: %w", what, err)
+		}
+		return nil
+	}
+	for dec.PeekKind() != '}' {
+		tok, err := dec.ReadToken()
 		if err != nil {
 			return nil, fmt.Errorf("decoding /v1/enis: %w", err)
 		}
-		key, _ := tok.(string)
-		switch key {
-		case "ENIIPPools":
+		key := tok.String()
+		switch strings.ToLower(key) { // case-insensitive, like the fields below
+		case "eniippools":
 			return nil, ErrUnsupportedVersion
-		case "AvailableCommands":
+		case "availablecommands":
 			return nil, ErrAvailableCommands
-		case "TotalIPs":
+		case "totalips":
 			sawSingle = true
-			if err := dec.Decode(&single.TotalIPs); err != nil {
-				return nil, fmt.Errorf("decoding /v1/enis TotalIPs: %w", err)
+			if err := decode("TotalIPs", &single.TotalIPs); err != nil {
+				return nil, err
 			}
-		case "AssignedIPs":
+		case "assignedips":
 			sawSingle = true
-			if err := dec.Decode(&single.AssignedIPs); err != nil {
-				return nil, fmt.Errorf("decoding /v1/enis AssignedIPs: %w", err)
+			if err := decode("AssignedIPs", &single.AssignedIPs); err != nil {
+				return nil, err
 			}
-		case "ENIs":
+		case "enis":
 			sawSingle = true
-			if err := dec.Decode(&single.ENIs); err != nil {
-				return nil, fmt.Errorf("decoding /v1/enis ENIs: %w", err)
+			if err := decode("ENIs", &single.ENIs); err != nil {
+				return nil, err
 			}
 		default:
 			card, convErr := strconv.Atoi(key)
 			if convErr != nil || card < 0 || card >= maxNetworkCards || strconv.Itoa(card) != key {
 				// Unknown top-level member: skip it so that additions in future versions do not
 				// break decoding.
-				var skip json.RawMessage
-				if err := dec.Decode(&skip); err != nil {
+				if err := dec.SkipValue(); err != nil {
 					return nil, fmt.Errorf("decoding /v1/enis member %q: %w", truncate(key, 40), err)
 				}
 				continue
@@ -205,8 +226,8 @@ func decodeENIs(dec *json.Decoder, now time.Time, cooldown time.Duration) (*node
 			seenCards[card] = true
 			sawCard = true
 			var infos wireInfos
-			if err := dec.Decode(&infos); err != nil {
-				return nil, fmt.Errorf("decoding /v1/enis network card %d: %w", card, err)
+			if err := decode(fmt.Sprintf("network card %d", card), &infos); err != nil {
+				return nil, err
 			}
 			totalIPs += infos.TotalIPs
 			assignedIPs += infos.AssignedIPs
@@ -215,11 +236,11 @@ func decodeENIs(dec *json.Decoder, now time.Time, cooldown time.Duration) (*node
 			}
 		}
 	}
-	if _, err := dec.Token(); err != nil { // the closing brace
+	if _, err := dec.ReadToken(); err != nil { // the closing brace
 		return nil, fmt.Errorf("decoding /v1/enis: %w", err)
 	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		if err != nil {
+	if _, err := dec.ReadToken(); !errors.Is(err, io.EOF) {
+		if err != nil && !isSyntax(err) {
 			return nil, fmt.Errorf("decoding /v1/enis after the object: %w", err)
 		}
 		return nil, errors.New("decoding /v1/enis: unexpected data after the JSON object")
@@ -282,11 +303,7 @@ func appendENIs(out *nodestate.IPAMD, enis map[string]wireENI, card int, now tim
 					// IPv6 mode: one /80 per ENI. Count prefixes and the pods on them, but never
 					// fold 2^48 addresses into the IPv4 arithmetic.
 					e.IPv6Prefixes++
-					for _, a := range c.IPAddresses {
-						if a.assigned() {
-							e.Assigned++
-						}
-					}
+					e.Assigned += c.IPAddresses.assigned
 					continue
 				}
 				size := 1 << (32 - p.Bits())
@@ -297,11 +314,9 @@ func appendENIs(out *nodestate.IPAMD, enis map[string]wireENI, card int, now tim
 				}
 				e.Slots++
 				e.Addresses += size
-				for _, a := range c.IPAddresses {
-					switch {
-					case a.assigned():
-						assigned4++
-					case !a.UnassignedTime.IsZero() && cooldown > 0 && now.Sub(a.UnassignedTime) <= cooldown:
+				assigned4 += c.IPAddresses.assigned
+				for _, t := range c.IPAddresses.released {
+					if cooldown > 0 && now.Sub(t) <= cooldown {
 						e.Cooldown++
 					}
 				}
@@ -313,6 +328,48 @@ func appendENIs(out *nodestate.IPAMD, enis map[string]wireENI, card int, now tim
 		out.ENIs = append(out.ENIs, e)
 	}
 	return nil
+}
+
+// addrSummary is what the decoder keeps of a CIDR's IPAddresses map: the number of assigned
+// entries and the release times of the others. Streaming the entries through one reused
+// wireAddr instead of building a map keeps a large prefix-delegation node's decode cheap.
+type addrSummary struct {
+	assigned int
+	released []time.Time
+}
+
+// UnmarshalJSONFrom is called by json/v2 with the decoder positioned at the map value.
+func (s *addrSummary) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	*s = addrSummary{}
+	switch k := dec.PeekKind(); k {
+	case 'n':
+		_, err := dec.ReadToken()
+		return err
+	case '{':
+	default:
+		return fmt.Errorf("IPAddresses: expected an object, got %v", k)
+	}
+	if _, err := dec.ReadToken(); err != nil {
+		return err
+	}
+	var a wireAddr
+	for dec.PeekKind() != '}' {
+		if _, err := dec.ReadToken(); err != nil { // the address key; its text is not needed
+			return err
+		}
+		a = wireAddr{}
+		if err := jsonv2.UnmarshalDecode(dec, &a, decodeOptions); err != nil {
+			return err
+		}
+		switch {
+		case a.assigned():
+			s.assigned++
+		case !a.UnassignedTime.IsZero():
+			s.released = append(s.released, a.UnassignedTime)
+		}
+	}
+	_, err := dec.ReadToken()
+	return err
 }
 
 // assigned follows ipamd: an address belongs to a pod when its key names a network; the pod
@@ -448,20 +505,26 @@ func isAvailableCommands(data []byte) bool {
 	return ok
 }
 
-func describeToken(tok json.Token) string {
-	switch v := tok.(type) {
-	case json.Delim:
-		return "'" + v.String() + "'"
-	case string:
+func describeKind(k jsontext.Kind) string {
+	switch k {
+	case '[':
+		return "an array"
+	case '"':
 		return "a string"
-	case float64, json.Number:
+	case '0':
 		return "a number"
-	case bool:
+	case 't', 'f':
 		return "a boolean"
-	case nil:
+	case 'n':
 		return "null"
 	}
-	return fmt.Sprintf("%T", tok)
+	return "'" + k.String() + "'"
+}
+
+// isSyntax reports whether err is a JSON syntax error (as opposed to an I/O error).
+func isSyntax(err error) bool {
+	var se *jsontext.SyntacticError
+	return errors.As(err, &se)
 }
 
 func clampInt(v int64) int {

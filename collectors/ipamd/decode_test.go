@@ -233,6 +233,20 @@ func TestDecodeENIsEdgeCases(t *testing.T) {
 					t.Errorf("RouteTableID = %q", st.ENIs[0].RouteTableID)
 				}
 			}},
+		{name: "case-insensitive names and duplicate keys as encoding/json v1 accepts them",
+			in: `{"enis":{"e":{"availableipv4cidrs":{"10.0.0.1/32":{"ipaddresses":{"10.0.0.1":{"ipamkey":{"NETWORKNAME":"aws-cni"}}}}},"DeviceNumber":1,"DeviceNumber":2}}}`,
+			check: func(t *testing.T, st *nodestate.IPAMD) {
+				if e := st.ENIs[0]; e.Assigned != 1 || e.DeviceNumber != 2 {
+					t.Errorf("got %+v", e)
+				}
+			}},
+		{name: "IPAddresses null", in: `{"ENIs":{"e":{"AvailableIPv4Cidrs":{"10.0.0.1/32":{"IPAddresses":null}}}}}`,
+			check: func(t *testing.T, st *nodestate.IPAMD) {
+				if e := st.ENIs[0]; e.Free != 1 {
+					t.Errorf("got %+v", e)
+				}
+			}},
+		{name: "IPAddresses array", in: `{"ENIs":{"e":{"AvailableIPv4Cidrs":{"10.0.0.1/32":{"IPAddresses":[]}}}}}`, wantErr: "expected an object"},
 		{name: "route table as object", in: `{"ENIs":{"e":{"RouteTableID":{}}}}`, wantErr: "number or string"},
 	}
 	for _, tc := range tests {
