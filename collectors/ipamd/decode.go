@@ -27,7 +27,7 @@ import (
 var (
 	// ErrUnsupportedVersion is returned for the pre-1.7 /v1/enis shape (ENIIPPools), which
 	// cannot be read without guessing.
-	ErrUnsupportedVersion = errors.New("unsupported CNI version: /v1/enis has the pre-1.7 ENIIPPools shape")
+	ErrUnsupportedVersion = errors.New("unsupported CNI version: /v1/enis is in a pre-v1.9 shape (ENIIPPools or IPv4Addresses)")
 	// ErrAvailableCommands is returned when ipamd answered 200 with {"AvailableCommands":[...]},
 	// its reply to a route it does not know.
 	ErrAvailableCommands = errors.New(`ipamd answered {"AvailableCommands":...}: route not served by this CNI version`)
@@ -72,6 +72,17 @@ type wireENI struct {
 	RouteTableID        flexString // v1.20.3+: the host routing-table number (an int), not an rtb- id
 	IsExcludedForPodIPs bool       // v1.22+
 	SubnetID            string     // v1.22+
+	// IPv4Addresses is how ENIs listed addresses before AvailableIPv4Cidrs (v1.9): its
+	// presence means a shape too old to count slots from.
+	IPv4Addresses presence
+}
+
+// presence records that a member exists and skips its value without storing it.
+type presence bool
+
+func (p *presence) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	*p = dec.PeekKind() != 'n'
+	return dec.SkipValue()
 }
 
 type wireCidr struct {
@@ -277,6 +288,10 @@ func decodeENIs(dec *jsontext.Decoder, now time.Time, cooldown time.Duration) (*
 // appendENIs derives the per-ENI counts of one network card.
 func appendENIs(out *nodestate.IPAMD, enis map[string]wireENI, card int, now time.Time, cooldown time.Duration) error {
 	for key, w := range enis {
+		if w.IPv4Addresses && len(w.AvailableIPv4Cidrs) == 0 {
+			return fmt.Errorf("%w (ENI %s lists IPv4Addresses instead of AvailableIPv4Cidrs, as CNI releases before v1.9 did)",
+				ErrUnsupportedVersion, truncate(key, 40))
+		}
 		e := nodestate.ENI{
 			ID:           w.ID,
 			NetworkCard:  card,
