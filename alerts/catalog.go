@@ -94,7 +94,7 @@ func Build(p Params) Catalog {
 			x.s("ipamwatch_cni_no_available_ip_total"), w,
 			finding("ip_pool_empty")),
 		Summary: "Pods on a node cannot get an IP address.",
-		Description: fmt.Sprintf("{{ $labels.node }}: pods could not get an IP in the last %s: %s failed pod-network set-ups in the CNI logs (ip_pool_empty, alloc_failed) and %s pod ADDs that found no free IP (awscni_no_available_ip_addresses). %s pods wait for an IP; the binding ceiling is %s and headroom is %s pods. The node's other ipamwatch alerts and /diagnosis name the cause.",
+		Description: fmt.Sprintf("{{ $labels.node }}: pods could not get an IP in the last %s: %s allocation-failure lines in the CNI logs (ip_pool_empty, alloc_failed) and %s pod ADDs that found no free IP (awscni_no_available_ip_addresses). %s pods wait for an IP; the binding ceiling is %s and headroom is %s pods. The node's other ipamwatch alerts and /diagnosis name the cause.",
 			w, logEvents("ip_pool_empty|alloc_failed"),
 			count("node", fmt.Sprintf("sum(increase(%s[%s]))", node("ipamwatch_cni_no_available_ip_total"), w), "0"),
 			pending, ceiling, headroom),
@@ -858,6 +858,37 @@ func Build(p Params) Catalog {
 				~~~`,
 			Fix:    `See IpamwatchPrefixFragmented: a prefix-type subnet CIDR reservation, or a dedicated subnet for prefix-delegation nodes.`,
 			Verify: `¦` + sm.FreePrefixBlocks + `{subnet_id="$SUBNET"}¦ rises above the threshold.`,
+		},
+	})
+
+	add(Alert{
+		Name: "IpamwatchSubnetAnalysisStale", Group: GroupSubnets, Severity: "warning", For: "15m",
+		Expr:    fmt.Sprintf(`time() - max(%s) > %d`, x.s(sm.LastSuccess), seconds(p.SubnetStale)),
+		Summary: "The cluster-level subnet analysis has not succeeded for a long time.",
+		Description: fmt.Sprintf("The subnet analysis (ipamwatch subnets) last succeeded %s; %s failed EC2 polls in %s and %s replicas hold the leader lease. Subnet free-address and /28 alerts use stale numbers.",
+			fmt.Sprintf("{{ with query `time() - max(%s > 0)` }}{{ . | first | value | humanizeDuration }} ago{{ else }}never{{ end }}", x.s(sm.LastSuccess)),
+			fmt.Sprintf("{{ with query `sum(increase(%s[%s]))` }}{{ . | first | value | printf \"%%.0f\" }}{{ else }}0{{ end }}", x.s(sm.Errors), w), w,
+			fmt.Sprintf("{{ with query `sum(%s)` }}{{ . | first | value | printf \"%%.0f\" }}{{ else }}0{{ end }}", x.s(sm.Leader))),
+		Meaning: fmt.Sprintf("The subnet analysis' last successful EC2 poll is older than %s (or it never succeeded): EC2 access, IAM or leader election fails.", p.SubnetStale),
+		Runbook: Runbook{
+			Symptom: `
+				The subnet analysis polls EC2 (DescribeSubnets, DescribeNetworkInterfaces, subnet CIDR
+				reservations) from one leader replica. When it fails, the cluster-level subnet series keep
+				their last values and ¦IpamwatchSubnetFreeAddressesLow¦/¦IpamwatchSubnetFreePrefixBlocksLow¦
+				judge stale numbers.`,
+			Confirm: fmt.Sprintf(`
+				~~~sh
+				kubectl -n %[1]s get pods -l app.kubernetes.io/component=subnets -o wide
+				kubectl -n %[1]s logs -l app.kubernetes.io/component=subnets --tail=50
+				kubectl -n %[1]s get lease
+				~~~
+				PromQL: ¦%[2]s¦ (1 on the leader), ¦increase(%[3]s[15m])¦.`, p.Namespace, sm.Leader, sm.Errors),
+			Fix: `
+				Throttling (¦RequestLimitExceeded¦): poll less often. ¦UnauthorizedOperation¦: grant the
+				subnets ServiceAccount's role ¦ec2:DescribeSubnets¦, ¦ec2:DescribeNetworkInterfaces¦ and
+				¦ec2:GetSubnetCidrReservations¦. No leader: check that the replicas may get and update
+				Leases in their namespace.`,
+			Verify: `¦time() - max(` + sm.LastSuccess + `)¦ stays below the poll interval.`,
 		},
 	})
 

@@ -128,7 +128,8 @@ func KnownSeries(root string, p Params) (KnownSet, error) {
 			ks.Known[n] = true
 		}
 	case errors.Is(err, fs.ErrNotExist):
-		for _, n := range []string{p.SubnetMetrics.Size, p.SubnetMetrics.FreeAddresses, p.SubnetMetrics.FreePrefixBlocks, p.SubnetMetrics.FragmentationRatio} {
+		sm := p.SubnetMetrics
+		for _, n := range []string{sm.Size, sm.FreeAddresses, sm.FreePrefixBlocks, sm.FragmentationRatio, sm.LastSuccess, sm.Errors, sm.Leader} {
 			ks.Pending[n] = true
 		}
 	default:

@@ -44,6 +44,8 @@ type Params struct {
 	// SubnetFreePrefixBlocksMin: fewer free /28 blocks than this, while free addresses would
 	// fill that many blocks, means the subnet is fragmented for prefix delegation.
 	SubnetFreePrefixBlocksMin int
+	// SubnetStale: the subnet analysis' last success older than this is stale.
+	SubnetStale string
 	// SubnetMetrics names the cluster-level subnet series (owned by the subnets work stream).
 	SubnetMetrics SubnetMetricNames
 
@@ -59,6 +61,9 @@ type SubnetMetricNames struct {
 	FreeAddresses      string // gauge {subnet_id}: addresses EC2 may still assign
 	FreePrefixBlocks   string // gauge {subnet_id}: aligned /28 blocks that are entirely free
 	FragmentationRatio string // gauge {subnet_id}: share of free addresses outside free /28 blocks
+	LastSuccess        string // gauge: Unix time of the analysis' last successful EC2 poll (0 = never)
+	Errors             string // counter: failed EC2 polls
+	Leader             string // gauge: 1 on the replica that holds the leader lease
 }
 
 // DefaultParams returns the parameters the committed rule files are generated with.
@@ -79,7 +84,11 @@ func DefaultParams() Params {
 			FreeAddresses:      "ipamwatch_subnet_free_addresses",
 			FreePrefixBlocks:   "ipamwatch_subnet_free_prefix_blocks",
 			FragmentationRatio: "ipamwatch_subnet_fragmentation_ratio",
+			LastSuccess:        "ipamwatch_subnet_last_success_timestamp_seconds",
+			Errors:             "ipamwatch_subnet_scrape_errors_total",
+			Leader:             "ipamwatch_subnet_leader",
 		},
+		SubnetStale: "30m",
 		Namespace:   "ipamwatch",
 		PodSelector: "app.kubernetes.io/name=ipamwatch",
 		Port:        9713,
@@ -106,7 +115,7 @@ func (p Params) Validate() error {
 	} else if strings.ContainsAny(p.Job, "\"\\") {
 		bad("job %q: quotes and backslashes are not supported", p.Job)
 	}
-	for _, d := range []struct{ name, v string }{{"failure window", p.FailureWindow}, {"log stall", p.LogStall}} {
+	for _, d := range []struct{ name, v string }{{"failure window", p.FailureWindow}, {"log stall", p.LogStall}, {"subnet stale", p.SubnetStale}} {
 		if v, err := model.ParseDuration(d.v); err != nil || v <= 0 {
 			bad("%s %q: want a positive Prometheus duration such as 10m", d.name, d.v)
 		}
@@ -134,6 +143,9 @@ func (p Params) Validate() error {
 		{"subnet free addresses metric", p.SubnetMetrics.FreeAddresses},
 		{"subnet free prefix blocks metric", p.SubnetMetrics.FreePrefixBlocks},
 		{"subnet fragmentation ratio metric", p.SubnetMetrics.FragmentationRatio},
+		{"subnet last success metric", p.SubnetMetrics.LastSuccess},
+		{"subnet errors metric", p.SubnetMetrics.Errors},
+		{"subnet leader metric", p.SubnetMetrics.Leader},
 	} {
 		if !metricNameRE.MatchString(m.v) {
 			bad("%s %q: not a metric name", m.name, m.v)
