@@ -122,6 +122,7 @@ func BenchmarkDecodeENIs(b *testing.B) {
 		b.Run(size.name+"/bytes", func(b *testing.B) {
 			b.SetBytes(int64(len(data)))
 			b.ReportAllocs()
+			defer reportCPU(b)()
 			for b.Loop() {
 				if _, err := DecodeENIsAt(data, fixtureNow, DefaultCooldown); err != nil {
 					b.Fatal(err)
@@ -131,11 +132,23 @@ func BenchmarkDecodeENIs(b *testing.B) {
 		b.Run(size.name+"/reader", func(b *testing.B) {
 			b.SetBytes(int64(len(data)))
 			b.ReportAllocs()
+			defer reportCPU(b)()
 			for b.Loop() {
 				if _, err := DecodeENIsReaderAt(bytes.NewReader(data), 0, fixtureNow, DefaultCooldown); err != nil {
 					b.Fatal(err)
 				}
 			}
 		})
+	}
+}
+
+// reportCPU adds a cpu-ns/op metric (process user+system time, GC included) to a benchmark.
+func reportCPU(b *testing.B) func() {
+	start, ok := processCPU()
+	return func() {
+		end, ok2 := processCPU()
+		if ok && ok2 && b.N > 0 {
+			b.ReportMetric(float64(end-start)/float64(b.N), "cpu-ns/op")
+		}
 	}
 }
