@@ -91,6 +91,7 @@ type Tailer struct {
 	// Injection points for tests: the clock, how files are opened, whether to use fsnotify,
 	// and the poll trigger (a nil tick uses a ticker of cfg.PollInterval).
 	now     func() time.Time
+	stat    func(string) (os.FileInfo, error)
 	open    func(string) (*os.File, error)
 	noWatch bool
 	tick    <-chan time.Time
@@ -100,6 +101,7 @@ type Tailer struct {
 	// Follow state, owned by the goroutine inside Run (or a test calling step).
 	started  bool
 	initial  os.FileInfo // the file at Path when following began; its size is the start point
+	unknown  bool        // the first look could not tell whether a file existed: start at the end of the first one opened
 	f        *os.File
 	id       os.FileInfo
 	off      int64
@@ -150,6 +152,7 @@ func NewTailer(cfg TailConfig) (*Tailer, error) {
 		log:  log.With("path", cfg.Path),
 		name: abs,
 		now:  time.Now,
+		stat: os.Stat,
 		open: os.Open,
 		buf:  make([]byte, readChunk),
 	}, nil
@@ -260,11 +263,16 @@ func (t *Tailer) coalesce(ctx context.Context, events <-chan fsnotify.Event, err
 // reads whatever is new. It never blocks on anything but file I/O.
 func (t *Tailer) step(ctx context.Context, handle func([]byte)) {
 	defer t.publish()
-	pathInfo, statErr := os.Stat(t.cfg.Path)
+	pathInfo, statErr := t.stat(t.cfg.Path)
 	if !t.started {
 		t.started = true
-		if statErr == nil {
+		switch {
+		case statErr == nil:
 			t.initial = pathInfo
+		case !errors.Is(statErr, fs.ErrNotExist):
+			// Maybe the directory is not searchable yet: the file may well exist, and
+			// reading all of it later would replay old history as new.
+			t.unknown = true
 		}
 	}
 	if t.f != nil {
@@ -324,12 +332,22 @@ func (t *Tailer) step(ctx context.Context, handle func([]byte)) {
 	t.f, t.id = f, fi
 	t.off, t.skip, t.overlong = 0, false, false
 	t.mark, t.pending = t.mark[:0], t.pending[:0]
-	if t.initial != nil && os.SameFile(fi, t.initial) && !t.cfg.FromStart {
+	switch {
+	case t.cfg.FromStart:
+	case t.initial != nil && os.SameFile(fi, t.initial) && fi.Size() < t.initial.Size():
+		// Truncated in place since the first look: all of it is new.
+		t.mu.Lock()
+		t.stats.Truncations++
+		t.mu.Unlock()
+	case t.initial != nil && os.SameFile(fi, t.initial):
 		// The file that was there when following began: start at its end as it was then
 		// (or Backfill before it), not at what it has grown to since.
 		t.seekStart(t.initial.Size())
+	case t.unknown:
+		t.seekStart(fi.Size())
 	}
-	t.initial = nil // every later file is new: read it from its first byte
+	// Every later file is new: read it from its first byte.
+	t.initial, t.unknown = nil, false
 	t.setState("", "", true)
 	t.readAll(ctx, handle)
 }

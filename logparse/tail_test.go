@@ -190,6 +190,58 @@ func TestTailStartPointIsFixedAtFirstLook(t *testing.T) {
 	stepExpect(t, tl, c, "new1")
 }
 
+// When the first look cannot tell whether the file exists (e.g. the directory is not
+// searchable yet), the first file opened is treated as pre-existing: start at its end
+// rather than replay its history.
+func TestTailFirstLookInconclusive(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "ipamd.log")
+	writeFile(t, path, "old1\nold2\n")
+	tl, c := stepTailer(t, TailConfig{Path: path, Backfill: 5})
+	denied := true
+	tl.stat = func(name string) (os.FileInfo, error) {
+		if denied {
+			return nil, &fs.PathError{Op: "stat", Path: name, Err: fs.ErrPermission}
+		}
+		return os.Stat(name)
+	}
+	stepExpect(t, tl, c)
+	if st := tl.Stats(); st.Readable || !strings.Contains(st.Err, "permission denied") {
+		t.Fatalf("Stats = %+v, want permission denied", st)
+	}
+	denied = false
+	stepExpect(t, tl, c, "old2")
+	appendFile(t, path, "new\n")
+	stepExpect(t, tl, c, "new")
+}
+
+// A file truncated in place between the first look and the open is read from its start.
+func TestTailTruncatedBeforeOpen(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "ipamd.log")
+	writeFile(t, path, "old1\nold2\n")
+	tl, c := stepTailer(t, TailConfig{Path: path})
+	denied := true
+	tl.open = func(name string) (*os.File, error) {
+		if denied {
+			return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrPermission}
+		}
+		return os.Open(name)
+	}
+	stepExpect(t, tl, c)
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, path, "n\n")
+	denied = false
+	stepExpect(t, tl, c, "n")
+	appendFile(t, path, "m\n")
+	stepExpect(t, tl, c, "m")
+	if st := tl.Stats(); st.Truncations != 1 {
+		t.Errorf("truncations %d, want 1", st.Truncations)
+	}
+}
+
 func TestTailPartialLineHeldUntilNewline(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "ipamd.log")
