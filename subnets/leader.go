@@ -50,8 +50,9 @@ func (c *LeaderConfig) validate() error {
 
 // RunLeaderElected runs work while this replica holds the Lease, and joins the election
 // again after losing it, until ctx ends. onLeader (may be nil) hears every change; it is
-// called with false only after work has returned, so two replicas never poll at once from
-// this replica's side. It returns an error only for an unusable configuration.
+// called with false after work has returned and before the lease is released, so two
+// replicas never poll or export at once. It returns an error only for an unusable
+// configuration.
 func RunLeaderElected(ctx context.Context, cfg LeaderConfig, work func(context.Context), onLeader func(bool)) error {
 	if err := cfg.validate(); err != nil {
 		return err
@@ -65,52 +66,81 @@ func RunLeaderElected(ctx context.Context, cfg LeaderConfig, work func(context.C
 		LockConfig: resourcelock.ResourceLockConfig{Identity: cfg.Identity},
 	}
 	for ctx.Err() == nil {
-		var (
-			mu       sync.Mutex
-			started  bool
-			finished bool
-			done     = make(chan struct{})
-		)
-		le, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
-			Lock:            lock,
-			Name:            cfg.LeaseName,
-			LeaseDuration:   cfg.LeaseDuration,
-			RenewDeadline:   cfg.RenewDeadline,
-			RetryPeriod:     cfg.RetryPeriod,
-			ReleaseOnCancel: true,
-			Callbacks: leaderelection.LeaderCallbacks{
-				OnStartedLeading: func(lctx context.Context) {
-					mu.Lock()
-					if finished { // Run already returned: this round's lease is gone
-						mu.Unlock()
-						return
-					}
-					started = true
-					mu.Unlock()
-					defer close(done)
-					cfg.Logger.Info("acquired the leader lease", "lease", cfg.LeaseName, "identity", cfg.Identity)
-					onLeader(true)
-					work(lctx)
-				},
-				OnStoppedLeading: func() {},
-			},
-		})
-		if err != nil {
+		if err := leaderRound(ctx, cfg, lock, work, onLeader); err != nil {
 			return err
-		}
-		le.Run(ctx)
-		mu.Lock()
-		finished = true
-		wasLeader := started
-		mu.Unlock()
-		if wasLeader {
-			<-done
-			onLeader(false)
-			cfg.Logger.Info("lost the leader lease", "lease", cfg.LeaseName, "identity", cfg.Identity)
 		}
 		if !sleepCtx(ctx, cfg.RetryPeriod) {
 			break
 		}
+	}
+	return nil
+}
+
+// leaderRound runs one election: wait for the lease, work while holding it, return when
+// the lease is lost or ctx ends. The elector runs under its own context so that, when ctx
+// ends, the work stops first and only then is the lease released: the next leader cannot
+// start while this one still works.
+func leaderRound(ctx context.Context, cfg LeaderConfig, lock resourcelock.Interface, work func(context.Context), onLeader func(bool)) error {
+	elCtx, elCancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer elCancel()
+	var (
+		mu       sync.Mutex
+		started  bool
+		finished bool
+		done     = make(chan struct{})
+	)
+	stopWaiting := context.AfterFunc(ctx, func() {
+		mu.Lock()
+		leading := started
+		mu.Unlock()
+		if !leading { // still a candidate: stop campaigning
+			elCancel()
+		}
+	})
+	defer stopWaiting()
+	le, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
+		Lock:            lock,
+		Name:            cfg.LeaseName,
+		LeaseDuration:   cfg.LeaseDuration,
+		RenewDeadline:   cfg.RenewDeadline,
+		RetryPeriod:     cfg.RetryPeriod,
+		ReleaseOnCancel: true,
+		Callbacks: leaderelection.LeaderCallbacks{
+			OnStartedLeading: func(lctx context.Context) {
+				mu.Lock()
+				if finished { // Run already returned: this round's lease is gone
+					mu.Unlock()
+					return
+				}
+				started = true
+				mu.Unlock()
+				defer close(done)
+				// Work ends when the lease is lost (lctx) or the process stops (ctx); then
+				// the elector is cancelled, which releases the lease.
+				defer elCancel()
+				wctx, cancelWork := context.WithCancel(lctx)
+				defer cancelWork()
+				stop := context.AfterFunc(ctx, cancelWork)
+				defer stop()
+				cfg.Logger.Info("acquired the leader lease", "lease", cfg.LeaseName, "identity", cfg.Identity)
+				onLeader(true)
+				work(wctx)
+				onLeader(false) // before the lease is released by the deferred elCancel
+			},
+			OnStoppedLeading: func() {},
+		},
+	})
+	if err != nil {
+		return err
+	}
+	le.Run(elCtx)
+	mu.Lock()
+	finished = true
+	wasLeader := started
+	mu.Unlock()
+	if wasLeader {
+		<-done
+		cfg.Logger.Info("released or lost the leader lease", "lease", cfg.LeaseName, "identity", cfg.Identity)
 	}
 	return nil
 }
