@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ipamwatch/ipamwatch/nodestate"
@@ -31,8 +32,8 @@ const (
 	errorSnippetBytes   int = 120
 )
 
-// ErrPartial marks a Fetch whose required /v1/enis call succeeded while one or more optional
-// routes failed; the returned state is then complete except for those routes.
+// ErrPartial marks a fetch whose required /v1/enis call succeeded while one or more optional
+// routes failed; the state is then complete except for those routes.
 var ErrPartial = errors.New("some optional ipamd routes failed")
 
 // PartialError lists the optional routes that failed during a Fetch, keyed by path.
@@ -91,6 +92,9 @@ type Client struct {
 	limit    int64
 	cooldown time.Duration
 	now      func() time.Time
+
+	mu          sync.Mutex
+	lastPartial *PartialError
 }
 
 // NewClient validates address ("http://127.0.0.1:61679", a bare "127.0.0.1:61679" as
@@ -186,10 +190,27 @@ func (c *Client) Close() {
 }
 
 // Fetch reads /v1/enis (required) and then /v1/eni-configs and both env-settings routes
-// (optional). If /v1/enis fails it returns (nil, err). Otherwise it returns the state, and if
-// an optional route failed, also a *PartialError (errors.Is(err, ErrPartial)) next to it:
-// treat a non-nil state as "ipamd is up".
+// (optional). It returns an error only when /v1/enis failed; a non-nil state means ipamd is
+// up. Optional routes that failed leave their fields empty and are recorded: LastPartial
+// returns them until the next Fetch. FetchAll returns them directly.
 func (c *Client) Fetch(ctx context.Context) (*nodestate.IPAMD, error) {
+	st, partial, err := c.FetchAll(ctx)
+	c.mu.Lock()
+	c.lastPartial = partial
+	c.mu.Unlock()
+	return st, err
+}
+
+// LastPartial returns the optional routes that failed during the last Fetch (nil if none, or
+// if /v1/enis itself failed).
+func (c *Client) LastPartial() *PartialError {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lastPartial
+}
+
+// FetchAll is Fetch returning the optional routes' failures instead of recording them.
+func (c *Client) FetchAll(ctx context.Context) (*nodestate.IPAMD, *PartialError, error) {
 	var st *nodestate.IPAMD
 	err := c.get(ctx, PathENIs, func(body io.Reader) error {
 		var err error
@@ -197,7 +218,7 @@ func (c *Client) Fetch(ctx context.Context) (*nodestate.IPAMD, error) {
 		return err
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 
 	failed := map[string]error{}
@@ -227,9 +248,9 @@ func (c *Client) Fetch(ctx context.Context) (*nodestate.IPAMD, error) {
 		}
 	}
 	if len(failed) > 0 {
-		return st, &PartialError{Routes: failed}
+		return st, &PartialError{Routes: failed}, nil
 	}
-	return st, nil
+	return st, nil, nil
 }
 
 // get performs one bounded GET and hands a 200 body to decode. The timeout covers the body:

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -211,7 +212,8 @@ func TestFetchFailures(t *testing.T) {
 	}
 }
 
-// TestFetchOptionalRoutes: a failing optional route never hides the ENI data.
+// TestFetchOptionalRoutes: a failing optional route never hides the ENI data nor turns the
+// fetch into a failure; the failures are recorded for the caller to report.
 func TestFetchOptionalRoutes(t *testing.T) {
 	t.Parallel()
 	srv := startServer(t, fakeIPAMD(t, map[string]http.HandlerFunc{
@@ -223,15 +225,18 @@ func TestFetchOptionalRoutes(t *testing.T) {
 	}))
 	c := newTestClient(t, srv.URL, Options{Timeout: 100 * time.Millisecond})
 	st, err := c.Fetch(context.Background())
+	if err != nil {
+		t.Fatalf("Fetch: %v (optional routes must not fail it)", err)
+	}
 	if st == nil || len(st.ENIs) != 3 {
-		t.Fatalf("state = %+v, want the ENIs despite optional failures (err %v)", st, err)
+		t.Fatalf("state = %+v, want the ENIs despite optional failures", st)
 	}
-	if !errors.Is(err, ErrPartial) {
-		t.Fatalf("err = %v, want ErrPartial", err)
+	if st.ENIConfig != "" || st.Env != nil || st.NetworkUtilsEnv != nil {
+		t.Errorf("failed routes left values behind: %q %v %v", st.ENIConfig, st.Env, st.NetworkUtilsEnv)
 	}
-	var pe *PartialError
-	if !errors.As(err, &pe) {
-		t.Fatalf("err %T is not a *PartialError", err)
+	pe := c.LastPartial()
+	if pe == nil {
+		t.Fatal("LastPartial() = nil after optional routes failed")
 	}
 	if got := len(pe.Routes); got != 3 {
 		t.Errorf("%d failed routes, want 3: %v", got, pe)
@@ -242,11 +247,47 @@ func TestFetchOptionalRoutes(t *testing.T) {
 	if !errors.Is(pe.Routes[PathIPAMDEnv], context.DeadlineExceeded) {
 		t.Errorf("env error = %v, want deadline exceeded", pe.Routes[PathIPAMDEnv])
 	}
-	if !errors.Is(err, ErrAvailableCommands) {
-		t.Errorf("networkutils error not visible through the PartialError: %v", err)
+	var asErr error = pe
+	if !errors.Is(asErr, ErrPartial) || !errors.Is(asErr, ErrAvailableCommands) {
+		t.Errorf("PartialError does not expose ErrPartial and the route errors: %v", pe)
 	}
-	if st.ENIConfig != "" || st.Env != nil || st.NetworkUtilsEnv != nil {
-		t.Errorf("failed routes left values behind: %q %v %v", st.ENIConfig, st.Env, st.NetworkUtilsEnv)
+	for _, p := range []string{PathENIConfigs, PathIPAMDEnv, PathNetworkUtilsEnv} {
+		if !strings.Contains(pe.Error(), p) {
+			t.Errorf("PartialError text does not name %s: %v", p, pe)
+		}
+	}
+
+	// FetchAll hands the same failures back directly.
+	if _, pe2, err := c.FetchAll(context.Background()); err != nil || pe2 == nil || len(pe2.Routes) != 3 {
+		t.Errorf("FetchAll = %v, %v", pe2, err)
+	}
+}
+
+func TestLastPartialClearedBySuccess(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	fail := true
+	srv := startServer(t, fakeIPAMD(t, map[string]http.HandlerFunc{
+		PathENIConfigs: func(w http.ResponseWriter, _ *http.Request) {
+			mu.Lock()
+			defer mu.Unlock()
+			if fail {
+				http.NotFound(w, nil)
+				return
+			}
+			_, _ = w.Write([]byte(`"default"`))
+		},
+	}))
+	c := newTestClient(t, srv.URL, Options{})
+	if _, err := c.Fetch(context.Background()); err != nil || c.LastPartial() == nil {
+		t.Fatalf("first Fetch: err %v, partial %v", err, c.LastPartial())
+	}
+	mu.Lock()
+	fail = false
+	mu.Unlock()
+	st, err := c.Fetch(context.Background())
+	if err != nil || c.LastPartial() != nil || st.ENIConfig != "default" {
+		t.Fatalf("second Fetch: err %v, partial %v, state %+v", err, c.LastPartial(), st)
 	}
 }
 
