@@ -206,15 +206,18 @@ func Build(p Params) Catalog {
 		Expr: fmt.Sprintf(`
 			max by (node) (%s) > 0
 			and on (node)
-			(max by (node) (%s) >= max by (node) (%s))`,
-			x.s("ipamwatch_pods_pending_ip"), x.s("ipamwatch_enis_attached"), x.s("ipamwatch_enis_max")),
+			(max by (node) (%s) >= max by (node) (%s))
+			and on (node)
+			sum by (node) (%s) == 0`,
+			x.s("ipamwatch_pods_pending_ip"), x.s("ipamwatch_enis_attached"), x.s("ipamwatch_enis_max"),
+			x.s("ipamwatch_ip_addresses", `state="free"`)),
 		Summary: "A node has every ENI it may use attached and pods wait for an IP.",
 		Description: fmt.Sprintf("{{ $labels.node }} (%s) has all %s ENIs it may use attached and {{ $value | printf \"%%.0f\" }} pods wait for an IP. It holds %s pod addresses (%s assigned) of the %s it can ever hold; kubelet max-pods is %s.",
 			instanceType, count("node", "max("+node("ipamwatch_enis_max")+")", "unknown"),
 			count("node", "sum("+node("ipamwatch_ip_addresses")+")", "unknown"),
 			count("node", "sum("+node("ipamwatch_ip_addresses", `state="assigned"`)+")", "unknown"),
 			capMax, maxPods),
-		Meaning: "The node reached its instance type's ENI limit (or MAX_ENI) and pods are still waiting: kubelet admits more pods than the ENIs can address.",
+		Meaning: "The node reached its instance type's ENI limit (or MAX_ENI), has no free address left and pods are still waiting: kubelet admits more pods than the ENIs can address.",
 		Cause:   "eni_limit",
 		Runbook: Runbook{
 			Symptom: `
