@@ -240,8 +240,8 @@ func decodeENIs(dec *jsontext.Decoder, now time.Time, cooldown time.Duration) (*
 			if err := decode(fmt.Sprintf("network card %d", card), &infos); err != nil {
 				return nil, err
 			}
-			totalIPs += infos.TotalIPs
-			assignedIPs += infos.AssignedIPs
+			totalIPs = addSat(totalIPs, infos.TotalIPs)
+			assignedIPs = addSat(assignedIPs, infos.AssignedIPs)
 			if err := appendENIs(&out, infos.ENIs, card, now, cooldown); err != nil {
 				return nil, err
 			}
@@ -540,6 +540,17 @@ func describeKind(k jsontext.Kind) string {
 func isSyntax(err error) bool {
 	var se *jsontext.SyntacticError
 	return errors.As(err, &se)
+}
+
+// addSat adds without wrapping: hostile totals saturate instead of turning negative.
+func addSat(a, b int64) int64 {
+	switch {
+	case b > 0 && a > math.MaxInt64-b:
+		return math.MaxInt64
+	case b < 0 && a < math.MinInt64-b:
+		return math.MinInt64
+	}
+	return a + b
 }
 
 func clampInt(v int64) int {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -248,6 +249,12 @@ func TestDecodeENIsEdgeCases(t *testing.T) {
 			}},
 		{name: "IPAddresses array", in: `{"ENIs":{"e":{"AvailableIPv4Cidrs":{"10.0.0.1/32":{"IPAddresses":[]}}}}}`, wantErr: "expected an object"},
 		{name: "pre-1.9 IPv4Addresses ENI", in: `{"TotalIPs":1,"ENIs":{"eni-1":{"ID":"eni-1","IPv4Addresses":{"10.0.0.1":{"Address":"10.0.0.1"}}}}}`, wantErr: "unsupported CNI version"},
+		{name: "hostile totals saturate", in: `{"0":{"TotalIPs":9223372036854775807},"1":{"TotalIPs":9223372036854775807}}`,
+			check: func(t *testing.T, st *nodestate.IPAMD) {
+				if st.TotalIPs != math.MaxInt {
+					t.Errorf("TotalIPs = %d", st.TotalIPs)
+				}
+			}},
 		{name: "route table as object", in: `{"ENIs":{"e":{"RouteTableID":{}}}}`, wantErr: "number or string"},
 	}
 	for _, tc := range tests {
