@@ -491,8 +491,9 @@ func Build(p Params) Catalog {
 			Confirm: `
 				~~~sh
 				NODE=<the node label of the alert>
-				kubectl -n kube-system get pods -l k8s-app=aws-node --field-selector spec.nodeName="$NODE" -o wide
-				kubectl -n kube-system logs -l k8s-app=aws-node --field-selector spec.nodeName="$NODE" -c aws-node --tail=50
+				AWSNODE=$(kubectl -n kube-system get pods -l k8s-app=aws-node --field-selector spec.nodeName="$NODE" -o name)
+				kubectl -n kube-system get "$AWSNODE" -o wide
+				kubectl -n kube-system logs "$AWSNODE" -c aws-node --tail=50
 				kubectl -n kube-system get ds aws-node -o yaml | grep -A1 -E 'DISABLE_INTROSPECTION|INTROSPECTION_BIND_ADDRESS'
 				~~~`,
 			Fix: `
@@ -729,8 +730,10 @@ func Build(p Params) Catalog {
 			Confirm: fmt.Sprintf(`
 				~~~sh
 				NODE=<the node label of the alert>
-				kubectl -n %[1]s get pods -l %[2]s --field-selector spec.nodeName="$NODE" -o wide
-				kubectl -n %[1]s logs -l %[2]s --field-selector spec.nodeName="$NODE" --tail=50
+				POD=$(kubectl -n %[1]s get pods -l %[2]s --field-selector spec.nodeName="$NODE" -o name)
+				kubectl -n %[1]s get "$POD" -o wide
+				kubectl -n %[1]s describe "$POD" | tail -20
+				kubectl -n %[1]s logs "$POD" --previous --tail=50
 				~~~`, p.Namespace, p.PodSelector),
 			Fix: `
 				Fix what the pod's status or log says (image pull, crash, OOM: raise the memory limit;
@@ -756,7 +759,7 @@ func Build(p Params) Catalog {
 				¦:61678/metrics¦), ¦imds¦, ¦kubernetes¦ (the API server, RBAC), ¦logs¦ (the ipamd/plugin log files).`,
 			Confirm: agent("") + `
 				~~~sh
-				kubectl -n ` + p.Namespace + ` logs "$POD" | grep -i '"source"' | tail -20
+				kubectl -n ` + p.Namespace + ` logs "$POD" --tail=100
 				~~~
 				PromQL: ¦ipamwatch_source_up{node="$NODE"}¦, ¦increase(ipamwatch_source_errors_total{node="$NODE"}[15m])¦.`,
 			Fix: `
