@@ -108,7 +108,66 @@ func isMonth(b []byte) bool {
 // the same pass (see matcher.scan), then finishJSON resumes the walk after it.
 func parseJSON(s []byte, p *parsed, tc *tsCache) {
 	p.json, p.regionStart, p.msgAt = s, -1, -1
+	if zapHeader(s, p, tc) {
+		return
+	}
 	walkJSON(s, 1, p, false, tc)
+}
+
+// zapHeader is the fast path for the exact header zap writes,
+// {"level":"L","ts":"T"[,"caller":"C"],"msg":" — anything else goes to the generic walk.
+func zapHeader(s []byte, p *parsed, tc *tsCache) bool {
+	const (
+		levelKey  = `{"level":"`
+		tsKey     = `","ts":"`
+		callerKey = `","caller":"`
+		msgKey    = `","msg":"`
+	)
+	if !bytes.HasPrefix(s, []byte(levelKey)) {
+		return false
+	}
+	i := len(levelKey)
+	level, i, ok := plainValue(s, i, 12)
+	if !ok || !hasAt(s, i, tsKey) {
+		return false
+	}
+	ts, i, ok := plainValue(s, i+len(tsKey), 40)
+	if !ok {
+		return false
+	}
+	if hasAt(s, i, callerKey) {
+		if _, i, ok = plainValue(s, i+len(callerKey), 512); !ok {
+			return false
+		}
+	}
+	if !hasAt(s, i, msgKey) {
+		return false
+	}
+	i += len(msgKey)
+	p.level = levelWord(level)
+	if t, n, ok := parseTimestamp(ts, tc); ok && n == len(ts) {
+		p.time = t
+	}
+	p.regionStart, p.msgAt, p.region = i, i, s[i:]
+	return true
+}
+
+// plainValue returns the string body starting at i that ends at the next quote within max
+// bytes and has no escapes, and the index of that quote.
+func plainValue(s []byte, i, max int) ([]byte, int, bool) {
+	if i > len(s) {
+		return nil, i, false
+	}
+	w := s[i:min(len(s), i+max)]
+	j := bytes.IndexByte(w, '"')
+	if j < 0 || bytes.IndexByte(w[:j], '\\') >= 0 {
+		return nil, i, false
+	}
+	return w[:j], i + j, true
+}
+
+func hasAt(s []byte, i int, lit string) bool {
+	return i <= len(s) && len(s)-i >= len(lit) && string(s[i:i+len(lit)]) == lit
 }
 
 // finishJSON resumes the walk after the message string that ends at index end of p.json.
