@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -106,5 +107,29 @@ func TestPromtoolUnitTestsCanFail(t *testing.T) {
 	}
 	if !strings.Contains(string(out), "IpamwatchSubnetExhausted") {
 		t.Fatalf("promtool failed for another reason:\n%s", out)
+	}
+}
+
+// The Alertmanager example of docs/alerts.md is a valid configuration, and its inhibit rules
+// name alerts that exist.
+func TestAlertmanagerExample(t *testing.T) {
+	t.Parallel()
+	amtool := testtools.Lookup(t, "amtool")
+	path := filepath.Join(t.TempDir(), "alertmanager.yml")
+	if err := os.WriteFile(path, []byte(AlertmanagerExample()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(amtool, "check-config", path).CombinedOutput()
+	if err != nil {
+		t.Fatalf("amtool check-config: %v\n%s", err, out)
+	}
+	names := map[string]bool{}
+	for _, a := range Build(DefaultParams()).Alerts {
+		names[a.Name] = true
+	}
+	for _, m := range regexp.MustCompile(`alertname="(\w+)"`).FindAllStringSubmatch(AlertmanagerExample(), -1) {
+		if !names[m[1]] {
+			t.Errorf("the Alertmanager example names %s, which is not an alert", m[1])
+		}
 	}
 }

@@ -222,6 +222,12 @@ Group `+"`%s`"+` precomputes cluster and subnet rollups so dashboards stay cheap
 		fmt.Fprintf(&b, "| `%s` | `%s` |\n", r.Record, strings.ReplaceAll(strings.Join(strings.Fields(r.Expr), " "), "|", `\|`))
 	}
 	b.WriteString(`
+## Routing and inhibition
+
+Group by ` + "`node`" + ` and ` + "`subnet_id`" + ` so that one node's or one subnet's alerts arrive together,
+and let the more specific alert silence the one it explains (checked with ` + "`amtool check-config`" + `):
+
+` + "```yaml\n" + AlertmanagerExample() + "```\n" + `
 ## Tests
 
 ` + "`go test ./alerts/...`" + ` checks that the committed files equal the generator's output, that every
