@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -360,24 +359,28 @@ func checkAgentDaemonSet(ds *appsv1.DaemonSet, exp expect) []string {
 	}) {
 		bad("must tolerate every taint (operator Exists), like aws-node")
 	}
-	wantExpr := map[string]string{
-		"kubernetes.io/os In":                  "linux",
-		"eks.amazonaws.com/compute-type NotIn": "fargate,hybrid",
-	}
+	// Every term (terms are ORed) must pin Linux and keep Fargate and hybrid nodes out; more
+	// compute types (EKS Auto Mode's "auto") may be excluded too.
 	if a := pod.Affinity; a == nil || a.NodeAffinity == nil || a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution == nil {
 		bad("no required node affinity")
 	} else {
 		for _, term := range a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms {
-			got := map[string]string{}
+			linux, excluded := false, map[string]bool{}
 			for _, e := range term.MatchExpressions {
-				vals := slices.Clone(e.Values)
-				sort.Strings(vals)
-				got[e.Key+" "+string(e.Operator)] = strings.Join(vals, ",")
-			}
-			for k, v := range wantExpr {
-				if got[k] != v {
-					bad("node affinity term lacks %s [%s]", k, v)
+				switch {
+				case e.Key == "kubernetes.io/os" && e.Operator == corev1.NodeSelectorOpIn:
+					linux = slices.Equal(e.Values, []string{"linux"})
+				case e.Key == "eks.amazonaws.com/compute-type" && e.Operator == corev1.NodeSelectorOpNotIn:
+					for _, v := range e.Values {
+						excluded[v] = true
+					}
 				}
+			}
+			if !linux {
+				bad("node affinity term lacks kubernetes.io/os In [linux]")
+			}
+			if !excluded["fargate"] || !excluded["hybrid"] {
+				bad("node affinity term lacks eks.amazonaws.com/compute-type NotIn [fargate hybrid]")
 			}
 		}
 	}
