@@ -1,6 +1,9 @@
 package dashboards
 
-import "fmt"
+import (
+	"fmt"
+	"sort"
+)
 
 // ds is the datasource every panel and target uses: the dashboard's datasource variable.
 var ds = DatasourceRef{Type: "prometheus", UID: "${datasource}"}
@@ -193,4 +196,20 @@ func toFloat(v any) float64 {
 		return n
 	}
 	panic(fmt.Sprintf("threshold value %v (%T)", v, v))
+}
+
+// units sets the unit of table columns by their (renamed) display name.
+func units(p *Panel, byName map[string]string) *Panel {
+	names := make([]string, 0, len(byName))
+	for n := range byName {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		p.FieldConfig.Overrides = append(p.FieldConfig.Overrides, map[string]any{
+			"matcher":    map[string]any{"id": "byName", "options": n},
+			"properties": []map[string]any{{"id": "unit", "value": byName[n]}},
+		})
+	}
+	return p
 }

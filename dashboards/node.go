@@ -80,9 +80,10 @@ func Node() *Dashboard {
 	b.add(12, 8, timeseries("EC2 API errors and empty-pool ADDs", "Increases of the CNI's EC2 error counter by code, and pod ADDs that found no free IP, per second.", "ops", false,
 		series(`sum by (code) (rate(ipamwatch_cni_aws_api_errors_total{`+n+`}[$__rate_interval]))`, "{{code}}"),
 		series(`rate(ipamwatch_cni_no_available_ip_total{`+n+`}[$__rate_interval])`, "pod ADDs with no free IP")))
-	b.add(24, 6, table("Last event per class", "How long ago each class was last seen (classes never seen are left out).",
+	b.add(24, 6, units(table("Last event per class", "How long ago each class was last seen (classes never seen are left out).",
 		[]string{"node"}, map[string]string{"Value": "seconds ago"}, nil,
-		now(`time() - (ipamwatch_log_event_last_timestamp_seconds{`+n+`} > 0)`, "")))
+		now(`time() - (ipamwatch_log_event_last_timestamp_seconds{`+n+`} > 0)`, "")),
+		map[string]string{"seconds ago": "s"}))
 
 	b.row("Agent health", "Can the agent read every source on this node, how long do polls take, and is the log tail moving?")
 	b.add(8, 7, timeseries("Sources up", "1 if the last poll of the source succeeded.", "short", false,

@@ -32,13 +32,13 @@ func Overview() *Dashboard {
 		nowValue(`sum(state:ipamwatch_ip_addresses:sum{state="assigned"}) / cluster:ipamwatch_capacity_max_pod_ips:sum`, "used")))
 	b.add(4, 5, stat("Idle warm addresses", "Addresses held in warm pools and free: taken from the subnets, used by no pod.", "short",
 		steps("green", 1000, "orange"), nowValue(`sum(state:ipamwatch_ip_addresses:sum{state="free"})`, "idle")))
-	b.add(4, 5, stat("Nodes with a critical finding", "Nodes where the diagnosis reports a critical cause (subnet exhausted, fragmentation, ENI quota, IAM).", "short",
+	b.add(4, 5, stat("Critical findings", "Critical findings reported now, summed over nodes (a node with two critical causes counts twice): subnet exhausted, fragmentation, ENI quota, IAM.", "short",
 		steps("green", 1, "red"), nowValue(`sum(cause_severity:ipamwatch_finding:count{severity="critical"}) or vector(0)`, "critical")))
 	b.add(4, 5, stat("Agents reporting", "Nodes whose agent is scraped (ipamwatch_build_info).", "short",
 		steps("blue"), nowValue(`count(ipamwatch_build_info)`, "agents")))
 
 	b.row("Where is the IP pressure?", "Which subnets are running out of addresses, and which nodes are closest to their IP ceiling?")
-	b.add(24, 8, table("Subnets", "Per subnet: addresses the nodes hold (a lower bound of the subnet's use), its size, nodes with ENIs in it, and the cluster-level analysis (free addresses, free /28 blocks) when `ipamwatch subnets` runs.",
+	b.add(24, 8, units(table("Subnets", "Per subnet: addresses the nodes hold (a lower bound of the subnet's use), its size, nodes with ENIs in it, and the cluster-level analysis (free addresses, free /28 blocks) when `ipamwatch subnets` runs.",
 		nil, map[string]string{
 			"Value #A": "held by nodes", "Value #B": "size", "Value #C": "held share", "Value #D": "nodes",
 			"Value #E": "free (analysis)", "Value #F": "free /28 blocks", "Value #G": "fragmentation",
@@ -50,16 +50,17 @@ func Overview() *Dashboard {
 		now(`max by (subnet_id) (ipamwatch_subnet_free_addresses{subnet_id=~"$subnet"})`, ""),
 		now(`max by (subnet_id) (ipamwatch_subnet_free_prefix_blocks{subnet_id=~"$subnet"})`, ""),
 		now(`max by (subnet_id) (ipamwatch_subnet_fragmentation_ratio{subnet_id=~"$subnet"})`, ""),
-	))
+	), map[string]string{"held share": "percentunit", "fragmentation": "percentunit"}))
 	b.add(12, 8, timeseries("Node-held share of each subnet", "Addresses held by nodes over the subnet's size. A lower bound: other ENIs in the subnet are not counted.", "percentunit", false,
 		series(`subnet_id:ipamwatch_subnet_node_held_addresses:ratio{subnet_id=~"$subnet"}`, "{{subnet_id}}")))
 	b.add(12, 8, timeseries("Free addresses per subnet (analysis)", "Free addresses and free /28 blocks from the cluster-level subnet analysis (`ipamwatch subnets`).", "short", false,
 		series(`max by (subnet_id) (ipamwatch_subnet_free_addresses{subnet_id=~"$subnet"})`, "{{subnet_id}} free"),
 		series(`max by (subnet_id) (ipamwatch_subnet_free_prefix_blocks{subnet_id=~"$subnet"})`, "{{subnet_id}} free /28")))
-	b.add(12, 9, table("Nodes closest to their IP ceiling", "Top 20 nodes by assigned pod IPs over the pod IPs the node can ever hold. Click a node to open its drill-down.",
+	b.add(12, 9, units(table("Nodes closest to their IP ceiling", "Top 20 nodes by assigned pod IPs over the pod IPs the node can ever hold. Click a node to open its drill-down.",
 		nil, map[string]string{"Value #A": "used", "Value #B": "headroom (pods)"}, nodeLink,
 		now(`topk(20, node:ipamwatch_capacity_used:ratio)`, ""),
-		now(`ipamwatch_headroom_pods and on (node) topk(20, node:ipamwatch_capacity_used:ratio)`, "")))
+		now(`ipamwatch_headroom_pods and on (node) topk(20, node:ipamwatch_capacity_used:ratio)`, "")),
+		map[string]string{"used": "percentunit"}))
 	b.add(12, 9, table("Nodes with pods waiting for an IP", "Nodes where scheduled pods have no IP yet, with the ceiling that binds.",
 		[]string{"Value #B"}, map[string]string{"Value #A": "pods waiting"}, nodeLink,
 		now(`sum by (node) (ipamwatch_pods_pending_ip) > 0`, ""),
