@@ -126,10 +126,7 @@ func WriteText(w io.Writer, s *Snapshot) error {
 			fmt.Fprintf(&b, "  used by: %s\n", strings.Join(holders, ", "))
 		}
 		fmt.Fprintf(&b, "  block map, one character per /28 (%s):\n", BlockLegend)
-		for row := 0; row < len(a.Blocks); row += blocksPerRow {
-			start := blockAddr(a.Prefix, row)
-			fmt.Fprintf(&b, "    %-15s %s\n", start, a.Blocks[row:min(row+blocksPerRow, len(a.Blocks))])
-		}
+		writeBlockRows(&b, a)
 		if a.AnomalyCount > 0 {
 			fmt.Fprintf(&b, "  ignored %d odd input(s), e.g.: %s\n", a.AnomalyCount, strings.Join(a.Anomalies, "; "))
 		}
@@ -160,4 +157,23 @@ func orDash(s string) string {
 func blockAddr(p netip.Prefix, k int) netip.Addr {
 	v := addrNum(p.Addr()) + uint32(k*blockSize)
 	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+}
+
+// writeBlockRows prints the block map, 64 blocks a row; three or more consecutive rows of
+// free blocks collapse into one line, so a mostly empty /16 stays readable.
+func writeBlockRows(b *strings.Builder, a *Analysis) {
+	allFree := func(row []byte) bool { return strings.Count(string(row), string(rune(BlockFree))) == len(row) }
+	rowAt := func(i int) []byte { return a.Blocks[i:min(i+blocksPerRow, len(a.Blocks))] }
+	for row := 0; row < len(a.Blocks); row += blocksPerRow {
+		end := row
+		for end < len(a.Blocks) && allFree(rowAt(end)) {
+			end += blocksPerRow
+		}
+		if end-row >= 3*blocksPerRow {
+			fmt.Fprintf(b, "    %-15s ... %d rows of free blocks (%d addresses) ...\n", blockAddr(a.Prefix, row), (end-row)/blocksPerRow, (end-row)*blockSize)
+			row = end - blocksPerRow
+			continue
+		}
+		fmt.Fprintf(b, "    %-15s %s\n", blockAddr(a.Prefix, row), rowAt(row))
+	}
 }
