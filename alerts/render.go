@@ -202,6 +202,7 @@ Thresholds and selectors are parameters of the generator (`+"`alerts.Params`"+`)
 | log tail stalled | %s without a line |
 | subnet free addresses (cluster-level) | < %.0f%% |
 | free /28 blocks (cluster-level) | < %d |
+| subnet analysis stale | last success older than %s |
 
 To change them, edit `+"`DefaultParams`"+` (or call `+"`alerts.RulesFile`"+` with your own `+"`Params`"+`) and run
 `+"`go generate ./alerts/...`"+`.
@@ -216,7 +217,7 @@ Group `+"`%s`"+` precomputes cluster and subnet rollups so dashboards stay cheap
 | series | expression |
 |---|---|
 `, p.Job, orNone(p.Selector), p.FailureWindow, p.PoolCeilingRatio*100, p.BranchENIRatio*100, p.SubnetHeldRatio*100,
-		p.HoardingSubnetRatio*100, p.HoardingMinIdle, p.LogStall, p.SubnetFreeRatio*100, p.SubnetFreePrefixBlocksMin,
+		p.HoardingSubnetRatio*100, p.HoardingMinIdle, p.LogStall, p.SubnetFreeRatio*100, p.SubnetFreePrefixBlocksMin, p.SubnetStale,
 		GroupSubnets, p.SubnetMetrics.Size, p.SubnetMetrics.FreeAddresses, p.SubnetMetrics.FreePrefixBlocks, p.SubnetMetrics.FragmentationRatio, GroupRecording)
 	for _, r := range c.Recordings {
 		fmt.Fprintf(&b, "| `%s` | `%s` |\n", r.Record, strings.ReplaceAll(strings.Join(strings.Fields(r.Expr), " "), "|", `\|`))
