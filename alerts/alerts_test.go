@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 	"text/template"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/common/model"
@@ -342,6 +343,8 @@ func TestParamsValidate(t *testing.T) {
 		{"bad metric name", mod(func(p *Params) { p.SubnetMetrics.FreeAddresses = "free addresses" }), "subnet free addresses metric"},
 		{"no port", mod(func(p *Params) { p.Port = 0 }), "runbook facts"},
 		{"negative idle", mod(func(p *Params) { p.HoardingMinIdle = -1 }), "hoarding"},
+		{"for cap", mod(func(p *Params) { p.ForCap = "30s" }), ""},
+		{"bad for cap", mod(func(p *Params) { p.ForCap = "soon" }), "for cap"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -369,6 +372,7 @@ func TestParamsShapeRules(t *testing.T) {
 	p.Selector = `cluster="prod"`
 	p.Job = "ipamwatch-agent"
 	p.SubnetHeldRatio = 0.75
+	p.ForCap = "1m"
 	gs, err := Groups(p)
 	if err != nil {
 		t.Fatal(err)
@@ -383,6 +387,11 @@ func TestParamsShapeRules(t *testing.T) {
 				}
 				if !strings.Contains(m[2], `cluster="prod"`) {
 					t.Errorf("%s%s: selector %s%s lacks the extra matcher", r.Record, r.Alert, m[1], m[2])
+				}
+			}
+			if r.Alert != "" {
+				if d, err := model.ParseDuration(r.For); err != nil || time.Duration(d) > time.Minute {
+					t.Errorf("%s: for %s above the 1m cap", r.Alert, r.For)
 				}
 			}
 			switch r.Alert {

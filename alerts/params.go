@@ -49,6 +49,10 @@ type Params struct {
 	// SubnetMetrics names the cluster-level subnet series (owned by the subnets work stream).
 	SubnetMetrics SubnetMetricNames
 
+	// ForCap, when set, shortens every alert's `for` to at most this duration: for end-to-end
+	// tests against a live demo, which cannot wait an hour. Empty (the default) keeps the catalog's.
+	ForCap string
+
 	// Runbook facts: where the agent runs, so that the commands in runbooks are exact.
 	Namespace   string // namespace of the DaemonSet
 	PodSelector string // label selector of the agent's pods
@@ -130,6 +134,11 @@ func (p Params) Validate() error {
 	} {
 		if !(r.v > 0 && r.v <= 1) {
 			bad("%s %v: want a ratio in (0, 1]", r.name, r.v)
+		}
+	}
+	if p.ForCap != "" {
+		if _, err := model.ParseDuration(p.ForCap); err != nil {
+			bad("for cap %q: want a Prometheus duration such as 30s", p.ForCap)
 		}
 	}
 	if p.HoardingMinIdle < 0 {

@@ -94,6 +94,9 @@ func Groups(p Params) ([]Group, error) {
 		g.Rules = append(g.Rules, Rule{Record: r.Record, Expr: r.Expr})
 	}
 	for _, a := range c.Alerts {
+		if p.ForCap != "" && seconds(p.ForCap) < seconds(a.For) {
+			a.For = p.ForCap
+		}
 		g, ok := byName[a.Group]
 		if !ok {
 			return nil, fmt.Errorf("alert %s: unknown group %q", a.Name, a.Group)
