@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Helm chart checks: `helm lint --strict` and `helm template` with the default and the full
+# values (charts/ipamwatch/ci/full-values.yaml), and the chart's copies of generated files
+# (dashboards/*.json, alerts/ipamwatch.rules.yaml) identical to their sources, because Helm can
+# only package files inside the chart. The strict decoding and policy assertions on the
+# rendered objects live in the Go test manifests/ (go test ./manifests/).
+#
+#   bash scripts/checks.d/20-helm.sh        # check
+#   bash scripts/checks.d/20-helm.sh sync   # refresh the chart's copies, then check
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+chart=charts/ipamwatch
+
+sync() {
+  mkdir -p "$chart/dashboards" "$chart/files"
+  find "$chart/dashboards" -maxdepth 1 -name '*.json' -delete
+  for f in dashboards/*.json; do
+    [ -e "$f" ] && cp "$f" "$chart/dashboards/"
+  done
+  if [ -f alerts/ipamwatch.rules.yaml ]; then
+    cp alerts/ipamwatch.rules.yaml "$chart/files/ipamwatch.rules.yaml"
+  fi
+  echo "synced $chart/dashboards and $chart/files from dashboards/ and alerts/"
+}
+[ "${1:-}" = sync ] && sync
+
+# 1. The copies match their sources.
+stale=0
+for f in dashboards/*.json; do
+  [ -e "$f" ] || continue
+  if ! cmp -s "$f" "$chart/dashboards/$(basename "$f")"; then
+    echo "FAIL: $chart/dashboards/$(basename "$f") differs from $f" >&2; stale=1
+  fi
+done
+for f in "$chart"/dashboards/*.json; do
+  [ -e "$f" ] || continue
+  if [ ! -e "dashboards/$(basename "$f")" ]; then
+    echo "FAIL: $f has no source in dashboards/" >&2; stale=1
+  fi
+done
+if [ -f alerts/ipamwatch.rules.yaml ] && ! cmp -s alerts/ipamwatch.rules.yaml "$chart/files/ipamwatch.rules.yaml"; then
+  echo "FAIL: $chart/files/ipamwatch.rules.yaml differs from alerts/ipamwatch.rules.yaml" >&2; stale=1
+fi
+if [ "$stale" -ne 0 ]; then
+  echo "fix: bash scripts/checks.d/20-helm.sh sync" >&2
+  exit 1
+fi
+ndash=$(find "$chart/dashboards" -maxdepth 1 -name '*.json' | wc -l)
+echo "ok: chart copies in sync ($ndash dashboards, rules file $( [ -f alerts/ipamwatch.rules.yaml ] && echo present || echo 'not generated yet'))"
+
+# 2. Lint and render.
+if ! command -v helm >/dev/null 2>&1; then
+  if [ "${IPAMWATCH_REQUIRE_TOOLS:-}" = 1 ]; then
+    echo "FAIL: helm not found (run scripts/install-tools.sh)" >&2; exit 1
+  fi
+  echo "SKIP: helm not installed (run scripts/install-tools.sh)"; exit 0
+fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+export HELM_CACHE_HOME="$tmp/cache" HELM_CONFIG_HOME="$tmp/config" HELM_DATA_HOME="$tmp/data"
+
+helm lint --strict "$chart" >"$tmp/lint.log" 2>&1 || { cat "$tmp/lint.log" >&2; exit 1; }
+helm lint --strict "$chart" --values "$chart/ci/full-values.yaml" >"$tmp/lint-full.log" 2>&1 || { cat "$tmp/lint-full.log" >&2; exit 1; }
+echo "ok: helm lint --strict (default and full values)"
+
+helm template ipamwatch "$chart" --namespace ipamwatch >"$tmp/default.yaml"
+helm template ipamwatch "$chart" --namespace ipamwatch --values "$chart/ci/full-values.yaml" >"$tmp/full.yaml"
+nd=$(grep -c '^kind:' "$tmp/default.yaml"); nf=$(grep -c '^kind:' "$tmp/full.yaml")
+[ "$nd" -gt 0 ] && [ "$nf" -gt "$nd" ] || { echo "FAIL: rendered $nd (default) / $nf (full) objects" >&2; exit 1; }
+echo "ok: helm template renders $nd objects (default) and $nf (full values)"
+
+# 3. The packaged chart carries the schema and the copies, and nothing from ci/.
+helm package "$chart" --destination "$tmp/pkg" >/dev/null
+tgz=$(ls "$tmp"/pkg/*.tgz)
+tar -tzf "$tgz" >"$tmp/contents"
+grep -qx 'ipamwatch/values.schema.json' "$tmp/contents" || { echo "FAIL: package lacks values.schema.json" >&2; exit 1; }
+grep -qx 'ipamwatch/files/ipamwatch.rules.yaml' "$tmp/contents" || { echo "FAIL: package lacks files/ipamwatch.rules.yaml" >&2; exit 1; }
+if grep -q '^ipamwatch/ci/' "$tmp/contents"; then echo "FAIL: package ships ci/" >&2; exit 1; fi
+echo "ok: helm package $(basename "$tgz") ($(wc -l <"$tmp/contents") files)"
