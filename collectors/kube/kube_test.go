@@ -1,0 +1,460 @@
+package kube
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"go.uber.org/goleak"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/ipamwatch/ipamwatch/nodestate"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		// Keep-alive connections of client-go's shared transport cache outlive a test by
+		// design; they are not goroutines this package starts.
+		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
+		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
+		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
+	)
+}
+
+const testNode = "ip-10-0-1-10.eu-west-1.compute.internal"
+
+// fixtures loads testdata/node.json and testdata/pods.json.
+func fixtures(t testing.TB) (*corev1.Node, *corev1.PodList) {
+	t.Helper()
+	var node corev1.Node
+	var pods corev1.PodList
+	for name, into := range map[string]any{"node.json": &node, "pods.json": &pods} {
+		b, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(b, into); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	return &node, &pods
+}
+
+// wantFixture is what the fixtures mean, worked out by hand: 6 unfinished pods on the node
+// (aws-node, kube-proxy, coredns, two payments pods, web), 2 of them host network, 2 without
+// a pod IP (payments-x2, web), pod-eni 1 requested + 1 by limit only (the Succeeded job's
+// request does not count), ENIConfig from the zone label because ENI_CONFIG_LABEL_DEF says so.
+func wantFixture() *nodestate.Kube {
+	return &nodestate.Kube{
+		NodeName:           testNode,
+		Zone:               "eu-west-1b",
+		InstanceTypeLbl:    "m5.large",
+		CreationTime:       time.Date(2026, 11, 20, 8, 15, 0, 0, time.UTC),
+		AllocatablePods:    29,
+		CapacityPods:       29,
+		PodENICapacity:     9,
+		ENIConfigName:      "eu-west-1b",
+		Pods:               6,
+		HostNetworkPods:    2,
+		PodENIRequests:     2,
+		PendingSandboxPods: 2,
+		AWSNodeEnv: map[string]string{
+			"AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG": "true",
+			"ENI_CONFIG_LABEL_DEF":               "topology.kubernetes.io/zone",
+			"ENABLE_PREFIX_DELEGATION":           "false",
+			"ENABLE_POD_ENI":                     "true",
+			"POD_SECURITY_GROUP_ENFORCING_MODE":  "standard",
+			"WARM_ENI_TARGET":                    "1",
+			"MINIMUM_IP_TARGET":                  "",
+		},
+		AWSNodeImage: "602401143452.dkr.ecr.eu-west-1.amazonaws.com/amazon-k8s-cni:v1.19.2-eksbuild.1",
+	}
+}
+
+// cmpKube compares with time instants compared by value (json decoding adds a location).
+var cmpKube = cmp.Comparer(func(a, b time.Time) bool { return a.Equal(b) })
+
+func TestNewClientValidates(t *testing.T) {
+	t.Parallel()
+	cs := fake.NewClientset()
+	bad := []Options{
+		{},
+		{NodeName: "Not_A_Node"},
+		{NodeName: "n1", AWSNodeLabel: "k8s-app in ("},
+		{NodeName: "n1", AWSNodeNamespace: "Kube System"},
+		{NodeName: "n1", Resync: -time.Second},
+		{NodeName: "n1", Timeout: -time.Second},
+	}
+	for _, o := range bad {
+		if _, err := NewClient(cs, o); err == nil {
+			t.Errorf("NewClient(%+v) accepted invalid options", o)
+		}
+	}
+	if _, err := NewClient(nil, Options{NodeName: "n1"}); err == nil {
+		t.Error("NewClient(nil clientset) accepted")
+	}
+	if _, err := NewClient(cs, Options{NodeName: "n1"}); err != nil {
+		t.Errorf("NewClient with defaults: %v", err)
+	}
+}
+
+func TestNewInClusterOutsideCluster(t *testing.T) {
+	t.Setenv("KUBERNETES_SERVICE_HOST", "")
+	t.Setenv("KUBERNETES_SERVICE_PORT", "")
+	_, err := NewInCluster(Options{NodeName: "n1"})
+	if !errors.Is(err, ErrNotInCluster) {
+		t.Fatalf("want ErrNotInCluster, got %v", err)
+	}
+	if !strings.Contains(err.Error(), "KUBERNETES_SERVICE_HOST") {
+		t.Errorf("error %q should say what is missing", err)
+	}
+}
+
+// Builders for the fake-clientset table tests.
+func node(name string, mod func(*corev1.Node)) *corev1.Node {
+	n := &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{
+			"topology.kubernetes.io/zone": "us-east-1a", "node.kubernetes.io/instance-type": "c5.xlarge",
+		}},
+		Status: corev1.NodeStatus{
+			Capacity: corev1.ResourceList{
+				corev1.ResourcePods: resource.MustParse("58"),
+				PodENIResource:      resource.MustParse("18"),
+			},
+			Allocatable: corev1.ResourceList{corev1.ResourcePods: resource.MustParse("58")},
+		},
+	}
+	if mod != nil {
+		mod(n)
+	}
+	return n
+}
+
+func pod(ns, name, nodeName string, mod func(*corev1.Pod)) *corev1.Pod {
+	p := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec:       corev1.PodSpec{NodeName: nodeName, Containers: []corev1.Container{{Name: "c", Image: "img"}}},
+		Status:     corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "10.1.0.1"},
+	}
+	if mod != nil {
+		mod(p)
+	}
+	return p
+}
+
+func awsNodePod(name, nodeName, image string, env []corev1.EnvVar, mod func(*corev1.Pod)) *corev1.Pod {
+	return pod("kube-system", name, nodeName, func(p *corev1.Pod) {
+		p.Labels = map[string]string{"k8s-app": "aws-node"}
+		p.Spec.HostNetwork = true
+		p.Spec.Containers = []corev1.Container{{Name: "aws-node", Image: image, Env: env}}
+		if mod != nil {
+			mod(p)
+		}
+	})
+}
+
+func podENI(req, limit string) func(*corev1.Pod) {
+	return func(p *corev1.Pod) {
+		r := corev1.ResourceRequirements{Requests: corev1.ResourceList{}, Limits: corev1.ResourceList{}}
+		if req != "" {
+			r.Requests[PodENIResource] = resource.MustParse(req)
+		}
+		if limit != "" {
+			r.Limits[PodENIResource] = resource.MustParse(limit)
+		}
+		p.Spec.Containers[0].Resources = r
+	}
+}
+
+func TestFetchFakeClientset(t *testing.T) {
+	t.Parallel()
+	const n1 = "node-1"
+	env := []corev1.EnvVar{{Name: "WARM_IP_TARGET", Value: "5"}, {Name: "ENABLE_PREFIX_DELEGATION", Value: "true"}}
+	base := func() *nodestate.Kube {
+		return &nodestate.Kube{
+			NodeName: n1, Zone: "us-east-1a", InstanceTypeLbl: "c5.xlarge",
+			AllocatablePods: 58, CapacityPods: 58, PodENICapacity: 18,
+		}
+	}
+	tests := []struct {
+		name    string
+		objs    []runtime.Object
+		react   func(*fake.Clientset)
+		want    func() *nodestate.Kube
+		wantErr string
+	}{
+		{
+			name: "counts only this node's unfinished pods",
+			objs: []runtime.Object{
+				node(n1, nil),
+				awsNodePod("aws-node-a", n1, "cni:v1.20.0", env, nil),
+				pod("app", "a", n1, podENI("1", "")),
+				pod("app", "b", n1, podENI("", "2")),
+				pod("app", "c", n1, func(p *corev1.Pod) { p.Status.PodIP = ""; p.Status.Phase = corev1.PodPending }),
+				pod("app", "hostnet-no-ip", n1, func(p *corev1.Pod) { p.Spec.HostNetwork = true; p.Status.PodIP = "" }),
+				pod("app", "done", n1, func(p *corev1.Pod) { p.Status.Phase = corev1.PodSucceeded; podENI("1", "")(p) }),
+				pod("app", "failed", n1, func(p *corev1.Pod) { p.Status.Phase = corev1.PodFailed; p.Status.PodIP = "" }),
+				// The fake clientset ignores field selectors: these prove the in-memory guard.
+				pod("app", "elsewhere", "node-2", podENI("3", "")),
+				awsNodePod("aws-node-z", "node-2", "cni:wrong", nil, nil),
+			},
+			want: func() *nodestate.Kube {
+				k := base()
+				k.Pods, k.HostNetworkPods, k.PendingSandboxPods, k.PodENIRequests = 5, 2, 1, 3
+				k.AWSNodeEnv = map[string]string{"WARM_IP_TARGET": "5", "ENABLE_PREFIX_DELEGATION": "true"}
+				k.AWSNodeImage = "cni:v1.20.0"
+				return k
+			},
+		},
+		{
+			name: "no aws-node pod (e.g. EKS Auto Mode) leaves env nil",
+			objs: []runtime.Object{node(n1, nil), pod("app", "a", n1, nil)},
+			want: func() *nodestate.Kube { k := base(); k.Pods = 1; return k },
+		},
+		{
+			name: "rollout: the running, not terminating aws-node pod wins",
+			objs: []runtime.Object{
+				node(n1, nil),
+				awsNodePod("aws-node-old", n1, "cni:v1.18.0", nil, func(p *corev1.Pod) {
+					now := metav1.Now()
+					p.DeletionTimestamp = &now
+				}),
+				awsNodePod("aws-node-new", n1, "cni:v1.19.0", nil, func(p *corev1.Pod) { p.Status.Phase = corev1.PodPending }),
+			},
+			want: func() *nodestate.Kube {
+				k := base()
+				k.Pods, k.HostNetworkPods = 2, 2
+				k.AWSNodeEnv, k.AWSNodeImage = map[string]string{}, "cni:v1.19.0"
+				return k
+			},
+		},
+		{
+			name: "valueFrom env omitted, last literal wins, sidecar container ignored",
+			objs: []runtime.Object{
+				node(n1, nil),
+				awsNodePod("aws-node-a", n1, "cni:v1.19.0", []corev1.EnvVar{
+					{Name: "WARM_ENI_TARGET", Value: "1"},
+					{Name: "WARM_ENI_TARGET", Value: "2"},
+					{Name: "WARM_IP_TARGET", ValueFrom: &corev1.EnvVarSource{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{Key: "k"}}},
+				}, func(p *corev1.Pod) {
+					p.Spec.Containers = append([]corev1.Container{{Name: "aws-eks-nodeagent", Image: "npa", Env: []corev1.EnvVar{{Name: "X", Value: "y"}}}}, p.Spec.Containers...)
+				}),
+			},
+			want: func() *nodestate.Kube {
+				k := base()
+				k.Pods, k.HostNetworkPods = 1, 1
+				k.AWSNodeEnv, k.AWSNodeImage = map[string]string{"WARM_ENI_TARGET": "2"}, "cni:v1.19.0"
+				return k
+			},
+		},
+		{
+			name: "ENIConfig: external label beats annotation and label",
+			objs: []runtime.Object{node(n1, func(n *corev1.Node) {
+				n.Labels["vpc.amazonaws.com/externalEniConfig"] = "ext"
+				n.Labels["k8s.amazonaws.com/eniConfig"] = "lbl"
+				n.Annotations = map[string]string{"k8s.amazonaws.com/eniConfig": "ann"}
+			})},
+			want: func() *nodestate.Kube { k := base(); k.ENIConfigName = "ext"; return k },
+		},
+		{
+			name: "ENIConfig: annotation beats label",
+			objs: []runtime.Object{node(n1, func(n *corev1.Node) {
+				n.Labels["k8s.amazonaws.com/eniConfig"] = "lbl"
+				n.Annotations = map[string]string{"k8s.amazonaws.com/eniConfig": "ann"}
+			})},
+			want: func() *nodestate.Kube { k := base(); k.ENIConfigName = "ann"; return k },
+		},
+		{
+			name: "ENIConfig: custom annotation key from aws-node env",
+			objs: []runtime.Object{
+				node(n1, func(n *corev1.Node) { n.Annotations = map[string]string{"example.com/eni": "custom"} }),
+				awsNodePod("aws-node-a", n1, "cni", []corev1.EnvVar{{Name: "ENI_CONFIG_ANNOTATION_DEF", Value: "example.com/eni"}}, nil),
+			},
+			want: func() *nodestate.Kube {
+				k := base()
+				k.Pods, k.HostNetworkPods, k.ENIConfigName = 1, 1, "custom"
+				k.AWSNodeEnv, k.AWSNodeImage = map[string]string{"ENI_CONFIG_ANNOTATION_DEF": "example.com/eni"}, "cni"
+				return k
+			},
+		},
+		{
+			name: "beta labels and no pod-eni capacity",
+			objs: []runtime.Object{node(n1, func(n *corev1.Node) {
+				n.Labels = map[string]string{"failure-domain.beta.kubernetes.io/zone": "us-east-1c", "beta.kubernetes.io/instance-type": "t3.medium"}
+				delete(n.Status.Capacity, PodENIResource)
+			})},
+			want: func() *nodestate.Kube {
+				k := base()
+				k.Zone, k.InstanceTypeLbl, k.PodENICapacity = "us-east-1c", "t3.medium", 0
+				return k
+			},
+		},
+		{
+			name:    "node not found",
+			objs:    []runtime.Object{node("other", nil)},
+			wantErr: `node "node-1" not found`,
+		},
+		{
+			name: "RBAC forbids listing pods",
+			objs: []runtime.Object{node(n1, nil)},
+			react: func(cs *fake.Clientset) {
+				cs.PrependReactor("list", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
+					return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "", errors.New("no RBAC policy matched"))
+				})
+			},
+			wantErr: `needs verb "list" on resource "pods"`,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			cs := fake.NewClientset(tc.objs...)
+			if tc.react != nil {
+				tc.react(cs)
+			}
+			c, err := NewClient(cs, Options{NodeName: n1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := c.Fetch(context.Background())
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error = %v, want one containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Fetch: %v", err)
+			}
+			if diff := cmp.Diff(tc.want(), got, cmpKube); diff != "" {
+				t.Errorf("kube mismatch (-want +got):\n%s", diff)
+			}
+			checkScopedActions(t, cs.Actions(), n1)
+		})
+	}
+}
+
+// checkScopedActions asserts the request pattern: one get of this node, one list of pods
+// restricted to this node, nothing else.
+func checkScopedActions(t *testing.T, actions []k8stesting.Action, nodeName string) {
+	t.Helper()
+	var got []string
+	for _, a := range actions {
+		switch act := a.(type) {
+		case k8stesting.GetAction:
+			got = append(got, "get "+act.GetResource().Resource+" "+act.GetName())
+		case k8stesting.ListAction:
+			got = append(got, "list "+act.GetResource().Resource+" ns="+act.GetNamespace()+" fields="+act.GetListRestrictions().Fields.String())
+		default:
+			got = append(got, a.GetVerb()+" "+a.GetResource().Resource)
+		}
+	}
+	want := []string{"get nodes " + nodeName, "list pods ns= fields=spec.nodeName=" + nodeName}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("API requests (-want +got):\n%s", diff)
+	}
+}
+
+// TestFetchFixtures runs the hand-written fixtures through the fake clientset.
+func TestFetchFixtures(t *testing.T) {
+	t.Parallel()
+	n, pods := fixtures(t)
+	objs := []runtime.Object{n}
+	for i := range pods.Items {
+		objs = append(objs, &pods.Items[i])
+	}
+	c, err := NewClient(fake.NewClientset(objs...), Options{NodeName: testNode})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.Fetch(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(wantFixture(), got, cmpKube); diff != "" {
+		t.Errorf("kube mismatch (-want +got):\n%s", diff)
+	}
+}
+
+// TestResync: within Resync, Fetch serves the last snapshot without API calls; the clock is
+// injected, so nothing sleeps.
+func TestResync(t *testing.T) {
+	t.Parallel()
+	cs := fake.NewClientset(node("n1", nil), awsNodePod("aws-node-a", "n1", "cni", []corev1.EnvVar{{Name: "A", Value: "1"}}, nil))
+	c, err := NewClient(cs, Options{NodeName: "n1", Resync: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	c.now = func() time.Time { return now }
+
+	first, err := c.Fetch(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.AWSNodeEnv["A"] = "mutated by caller"
+	now = now.Add(59 * time.Second)
+	second, err := c.Fetch(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(cs.Actions()); n != 2 {
+		t.Fatalf("within Resync: %d API requests, want 2 (the first Fetch only)", n)
+	}
+	if second.AWSNodeEnv["A"] != "1" {
+		t.Errorf("cached snapshot shared with a caller: A=%q", second.AWSNodeEnv["A"])
+	}
+	now = now.Add(time.Second)
+	if _, err := c.Fetch(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(cs.Actions()); n != 4 {
+		t.Fatalf("after Resync: %d API requests, want 4", n)
+	}
+}
+
+func FuzzSummarize(f *testing.F) {
+	nodeJSON, err := os.ReadFile(filepath.Join("testdata", "node.json"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	podsJSON, err := os.ReadFile(filepath.Join("testdata", "pods.json"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(nodeJSON, podsJSON)
+	f.Add([]byte(`{"status":{"capacity":{"pods":"-5","vpc.amazonaws.com/pod-eni":"1e30"}}}`),
+		[]byte(`{"items":[{"spec":{"nodeName":"n","containers":[{"resources":{"limits":{"vpc.amazonaws.com/pod-eni":"9999999999999"}}}]}}]}`))
+	f.Add([]byte(`{}`), []byte(`{"items":[{}]}`))
+	sel, err := labels.Parse(DefaultAWSNodeLabel)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, nb, pb []byte) {
+		var n corev1.Node
+		var pods corev1.PodList
+		if json.Unmarshal(nb, &n) != nil || json.Unmarshal(pb, &pods) != nil {
+			return
+		}
+		name := n.Name
+		k := summarize(&n, pods.Items, name, "kube-system", sel, "aws-node")
+		if k.Pods < 0 || k.HostNetworkPods+k.PendingSandboxPods > k.Pods || k.PodENIRequests < 0 ||
+			k.CapacityPods < 0 || k.AllocatablePods < 0 || k.PodENICapacity < 0 {
+			t.Fatalf("inconsistent summary: %+v", k)
+		}
+	})
+}
