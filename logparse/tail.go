@@ -35,9 +35,10 @@ const (
 	// markLen is how many bytes just before the read offset are remembered to notice a
 	// file that was truncated and rewritten past the offset between two looks.
 	markLen = 64
-	// eventCoalesce batches a burst of write events into one look at the file, so a busy
-	// log costs at most ~1/eventCoalesce looks per second instead of one per write.
-	eventCoalesce = 20 * time.Millisecond
+	// eventCoalesce is the shortest time between two looks triggered by change events: an
+	// isolated write is read at once, a busy log costs at most 1/eventCoalesce looks a
+	// second instead of one per write (measured in docs/design-tailer.md).
+	eventCoalesce = 100 * time.Millisecond
 )
 
 // stateVanished is the logged state while the name is gone but the old file is still open.
@@ -96,7 +97,8 @@ type Tailer struct {
 	noWatch bool
 	tick    <-chan time.Time
 
-	running atomic.Bool
+	running  atomic.Bool
+	lastStep time.Time // when Run last looked, to space event-triggered looks
 
 	// Follow state, owned by the goroutine inside Run (or a test calling step).
 	started  bool
@@ -190,6 +192,7 @@ func (t *Tailer) Run(ctx context.Context, handle func(line []byte)) error {
 	}
 	for {
 		t.step(ctx, handle)
+		t.lastStep = time.Now()
 		if !t.wait(ctx, w, tick) {
 			return nil
 		}
@@ -222,7 +225,7 @@ func (t *Tailer) wait(ctx context.Context, w *watch, tick <-chan time.Time) bool
 			if filepath.Clean(ev.Name) != t.name {
 				continue
 			}
-			return t.coalesce(ctx, events, errs)
+			return t.coalesce(ctx, eventCoalesce-time.Since(t.lastStep), events, errs)
 		case err, ok := <-errs:
 			if !ok {
 				errs = nil
@@ -237,9 +240,13 @@ func (t *Tailer) wait(ctx context.Context, w *watch, tick <-chan time.Time) bool
 	}
 }
 
-// coalesce waits eventCoalesce while discarding further events, then reports true.
-func (t *Tailer) coalesce(ctx context.Context, events <-chan fsnotify.Event, errs <-chan error) bool {
-	timer := time.NewTimer(eventCoalesce)
+// coalesce waits d while discarding further events, then reports true; it returns at once
+// when d is not positive.
+func (t *Tailer) coalesce(ctx context.Context, d time.Duration, events <-chan fsnotify.Event, errs <-chan error) bool {
+	if d <= 0 {
+		return true
+	}
+	timer := time.NewTimer(d)
 	defer timer.Stop()
 	for {
 		select {

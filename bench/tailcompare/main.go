@@ -11,6 +11,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 )
 
 func main() {
@@ -20,7 +21,21 @@ func main() {
 	flag.Uint64Var(&sc.Seed, "seed", sc.Seed, "seed for the rotation plan and line lengths")
 	only := flag.String("impl", "", "run only followers whose name contains this")
 	kinds := flag.String("kinds", "", "comma-separated rotation kinds to use (rename, copytruncate, recreate); empty mixes all")
+	steadyRate := flag.Int("steady", 0, "instead of the torture, measure each follower's CPU on a steady log of this many lines/s")
+	steadyFor := flag.Duration("steady-for", 20*time.Second, "duration of each -steady measurement")
 	flag.Parse()
+	if *steadyRate > 0 {
+		for _, im := range impls {
+			if *only != "" && !strings.Contains(im.name, *only) {
+				continue
+			}
+			if err := steady(os.Stdout, im, *steadyRate, *steadyFor); err != nil {
+				fmt.Fprintln(os.Stderr, "tailcompare:", err)
+				os.Exit(1)
+			}
+		}
+		return
+	}
 	for k := range strings.SplitSeq(*kinds, ",") {
 		if k == "" {
 			continue
