@@ -600,7 +600,7 @@ func parseTimestamp(s []byte, tc *tsCache) (time.Time, int, bool) {
 		d, ok4 := digits2(s[8:10])
 		h, ok5 := digits2(s[11:13])
 		mi, ok6 := digits2(s[14:16])
-		if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 {
+		if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || !ok6 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 {
 			return time.Time{}, 0, false
 		}
 		base = time.Date(y1*100+y2, time.Month(mo), d, h, mi, 0, 0, time.UTC)

@@ -67,21 +67,27 @@ func run(args []string, stdout, stderr io.Writer) error {
 	c.start = t.UTC()
 
 	w := stdout
+	var f *os.File
 	if *out != "-" {
-		f, err := os.Create(*out)
-		if err != nil {
+		var err error
+		if f, err = os.Create(*out); err != nil {
 			return err
 		}
-		defer f.Close()
 		w = f
 	}
 	bw := bufio.NewWriterSize(w, 1<<20)
 	g := newGen(c)
-	if err := g.write(bw); err != nil {
-		return fmt.Errorf("writing: %w", err)
+	err = g.write(bw)
+	if err == nil {
+		err = bw.Flush()
 	}
-	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("writing: %w", err)
+	if f != nil {
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", *out, err)
 	}
 	if *truth != "" {
 		b, err := json.MarshalIndent(g.truth, "", "  ")

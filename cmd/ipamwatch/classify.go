@@ -43,7 +43,7 @@ func parseClassifyFlags(args []string, errOut io.Writer) (classifyOptions, error
 	fs := flag.NewFlagSet("classify", flag.ContinueOnError)
 	fs.SetOutput(errOut)
 	fs.Usage = func() {
-		fmt.Fprint(errOut, classifyUsage)
+		_, _ = fmt.Fprint(errOut, classifyUsage) // best effort, like flag's own usage output
 		fs.PrintDefaults()
 	}
 	fs.BoolVar(&o.all, "all", false, "emit every input line, class none included")
@@ -76,6 +76,11 @@ func parseClassifyFlags(args []string, errOut io.Writer) (classifyOptions, error
 	return o, nil
 }
 
+// complain writes one error line to stderr; there is nowhere left to report a failure to.
+func complain(w io.Writer, format string, args ...any) {
+	_, _ = fmt.Fprintf(w, "ipamwatch classify: "+format+"\n", args...)
+}
+
 // classStat is the summary of one class over the run.
 type classStat struct {
 	count       uint64
@@ -105,7 +110,7 @@ func cmdClassify(ctx context.Context, args []string, s streams) int {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
-		fmt.Fprintf(s.err, "ipamwatch classify: %v\n", err)
+		complain(s.err, "%v", err)
 		return 2
 	}
 	r := &classifyRun{opts: opts, out: bufio.NewWriterSize(s.out, 64<<10), errW: s.err, progress: isTerminal(s.err)}
@@ -113,20 +118,20 @@ func cmdClassify(ctx context.Context, args []string, s streams) int {
 	for _, name := range opts.files {
 		if err := r.file(ctx, name, s.in); err != nil {
 			failed = true
-			fmt.Fprintf(s.err, "ipamwatch classify: %v\n", err)
+			complain(s.err, "%v", err)
 			if ctx.Err() != nil {
 				break
 			}
 		}
 	}
 	if r.progress {
-		fmt.Fprint(s.err, "\r\033[K")
+		_, _ = fmt.Fprint(s.err, "\r\033[K") // progress is cosmetic
 	}
 	if !opts.json {
 		r.summary()
 	}
 	if err := r.out.Flush(); err != nil {
-		fmt.Fprintf(s.err, "ipamwatch classify: writing output: %v\n", err)
+		complain(s.err, "writing output: %v", err)
 		return 1
 	}
 	if failed {
@@ -158,7 +163,7 @@ func (r *classifyRun) file(ctx context.Context, name string, stdin io.Reader) er
 		if err != nil {
 			return fmt.Errorf("%s: opening gzip: %w", display, err)
 		}
-		defer zr.Close()
+		defer func() { _ = zr.Close() }() // read-only: a gzip checksum error surfaces from Read
 		br = bufio.NewReaderSize(zr, 256<<10)
 	}
 	return r.stream(ctx, display, br)
@@ -240,7 +245,7 @@ func (r *classifyRun) line(cl *logparse.Classifier, name string, n uint64, line 
 	} else {
 		r.buf = appendEventText(r.buf[:0], name, n, &ev)
 	}
-	r.out.Write(r.buf)
+	_, _ = r.out.Write(r.buf) // bufio.Writer keeps the first error; Flush reports it
 }
 
 func (r *classifyRun) showProgress() {
@@ -252,15 +257,17 @@ func (r *classifyRun) showProgress() {
 		return
 	}
 	r.lastProgress = now
-	fmt.Fprintf(r.errW, "\r\033[Kclassify: %d lines, %.1f MiB", r.lines, float64(r.bytes)/(1<<20))
+	_, _ = fmt.Fprintf(r.errW, "\r\033[Kclassify: %d lines, %.1f MiB", r.lines, float64(r.bytes)/(1<<20))
 }
 
+// summary prints the per-class table. Write errors stick in the bufio.Writer and are
+// reported by the final Flush.
 func (r *classifyRun) summary() {
 	w := r.out
 	if !r.opts.summaryOnly {
-		fmt.Fprintln(w)
+		_, _ = fmt.Fprintln(w)
 	}
-	fmt.Fprintf(w, "%-18s %10s  %-24s  %s\n", "CLASS", "COUNT", "FIRST SEEN", "LAST SEEN")
+	_, _ = fmt.Fprintf(w, "%-18s %10s  %-24s  %s\n", "CLASS", "COUNT", "FIRST SEEN", "LAST SEEN")
 	var classified uint64
 	for _, c := range logparse.Classes() {
 		st := r.stats[c]
@@ -268,12 +275,12 @@ func (r *classifyRun) summary() {
 		if st.count == 0 {
 			continue
 		}
-		fmt.Fprintf(w, "%-18s %10d  %-24s  %s\n", c, st.count, fmtTime(st.first), fmtTime(st.last))
+		_, _ = fmt.Fprintf(w, "%-18s %10d  %-24s  %s\n", c, st.count, fmtTime(st.first), fmtTime(st.last))
 	}
 	if classified == 0 {
-		fmt.Fprintln(w, "(no failure lines)")
+		_, _ = fmt.Fprintln(w, "(no failure lines)")
 	}
-	fmt.Fprintf(w, "lines: %d read, %d classified, %d malformed JSON, %d too long (skipped)\n",
+	_, _ = fmt.Fprintf(w, "lines: %d read, %d classified, %d malformed JSON, %d too long (skipped)\n",
 		r.lines, classified, r.malformed, r.tooLong)
 }
 

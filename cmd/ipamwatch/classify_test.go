@@ -107,7 +107,9 @@ func TestClassifyGzipMatchesPlain(t *testing.T) {
 	gz := filepath.Join(dir, "ipamd-2024-09-11T20-35-00.000.log.gz")
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)
-	zw.Write(plain)
+	if _, err := zw.Write(plain); err != nil {
+		t.Fatal(err)
+	}
 	if err := zw.Close(); err != nil {
 		t.Fatal(err)
 	}
