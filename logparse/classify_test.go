@@ -220,6 +220,9 @@ func TestMessageAndTime(t *testing.T) {
 			"a \"quoted\" word\n\tstatus code: 400 é", "2021-12-02T03:34:46.067Z", LevelError},
 		{"zap offset without colon", `{"level":"INFO","ts":"2021-12-02T05:34:46.067+0200","msg":"x"}`, "x", "2021-12-02T03:34:46.067Z", LevelInfo},
 		{"zap epoch float", `{"level":"warn","ts":1638415686.5,"msg":"y"}`, "y", "2021-12-02T03:28:06.5Z", LevelWarn},
+		{"field before msg", `{"level":"warn","ts":"2021-12-02T03:34:46Z","error":"e","msg":"say \"hi\"","n":[1,{"a":"}"}]}`,
+			"say \"hi\"", "2021-12-02T03:34:46Z", LevelWarn},
+		{"kubectl timestamps prefix only", `2024-10-30T21:32:54.531987654Z {"level":"info","msg":"m"}`, "m", "2024-10-30T21:32:54.531987654Z", LevelInfo},
 		{"zap surrogate pair", `{"level":"debug","ts":"2021-12-02T03:34:46Z","msg":"\ud83d\ude00"}`, "😀", "2021-12-02T03:34:46Z", LevelDebug},
 		{"pre-2020", `2019-07-30T15:31:53Z [WARN] careful now`, "careful now", "2019-07-30T15:31:53Z", LevelWarn},
 		{"logrus", `time="2024-09-11T20:38:58+01:00" level=warning msg="Copying config file... "`, "Copying config file... ", "2024-09-11T19:38:58Z", LevelWarn},
@@ -303,6 +306,10 @@ func TestLevelRules(t *testing.T) {
 		{"code beats wrapper", `{"level":"error","msg":"Failed to increase pool size: failed to assign an IP address to container: RequestLimitExceeded"}`, EC2Throttled},
 		{"quota beats limit words", `{"level":"error","msg":"NetworkInterfaceLimitExceeded after max ENI already attached"}`, ENIQuota},
 		{"code is case-sensitive", `{"level":"info","msg":"insufficientcidrblocks"}`, None},
+		{"level after msg, debug", `{"ts":"2024-01-01T00:00:00Z","msg":"x InsufficientCidrBlocks y","level":"debug"}`, None},
+		{"level after msg, error", `{"ts":"2024-01-01T00:00:00Z","msg":"something broke","level":"error"}`, OtherError},
+		{"extra field carries the cause", `{"level":"error","ts":"2024-01-01T00:00:00Z","msg":"Failed","error":"RequestLimitExceeded: slow down"}`, EC2Throttled},
+		{"field before msg", `{"level":"warn","logger":"ipamd","error":"InsufficientCidrBlocks","msg":"failed"}`, PrefixFragmented},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
