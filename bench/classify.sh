@@ -138,8 +138,8 @@ RUNS=$RUNS_SAVE
 
 # Counts: ground truth, ipamwatch, mtail.
 awk -F'"' '/:/{gsub(/[^0-9]/,"",$3); print $2, $3}' "$work/truth.json" | sort >"$work/truth.counts"
-awk '$1 ~ /^[a-z_]+$/ && $2 ~ /^[0-9]+$/ {print $1, $2}' "$work/ipamwatch.out" | sort >"$work/ipamwatch.counts"
-sed -n 's/^ipamwatch_log_lines_total{class="\([a-z_]*\)".*} \([0-9]*\)$/\1 \2/p' "$work/mtail.out" | sort >"$work/mtail.counts"
+awk '$1 ~ /^[a-z0-9_]+$/ && $2 ~ /^[0-9]+$/ {print $1, $2}' "$work/ipamwatch.out" | sort >"$work/ipamwatch.counts"
+sed -n 's/^ipamwatch_log_lines_total{class="\([a-z0-9_]*\)".*} \([0-9]*\)$/\1 \2/p' "$work/mtail.out" | sort >"$work/mtail.counts"
 grep_lines=$(cat "$work/grep.out")
 ok=1
 if ! diff -u "$work/truth.counts" "$work/ipamwatch.counts" >&2; then say "ipamwatch counts differ from the generator's truth"; ok=0; fi
