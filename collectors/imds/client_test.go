@@ -204,7 +204,9 @@ func startMock(t *testing.T, cfg map[string]any, extra ...string) string {
 	go func() { exited <- cmd.Wait() }()
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
-		<-exited
+		if err := <-exited; err != nil {
+			t.Logf("ec2-metadata-mock stopped: %v", err)
+		}
 	})
 
 	url := fmt.Sprintf("http://127.0.0.1:%d", port)
@@ -219,7 +221,7 @@ func startMock(t *testing.T, cfg map[string]any, extra ...string) string {
 		}
 		resp, err := hc.Get(url + "/latest")
 		if err == nil {
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			return url
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -320,7 +322,7 @@ func TestFetchMetadataMock(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		if resp.StatusCode != http.StatusUnauthorized {
 			t.Fatalf("IMDSv1 GET against -I mock: status %d, want 401", resp.StatusCode)
 		}

@@ -310,11 +310,15 @@ func prefixedID(prefix string) func(string) (string, error) {
 
 func isLowerAlnum(s string) bool {
 	for _, c := range s {
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z') {
+		if !isDigitOrLower(c) {
 			return false
 		}
 	}
 	return true
+}
+
+func isDigitOrLower(c rune) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z'
 }
 
 // parseInstanceType accepts family.size names such as m5.large or u-6tb1.112xlarge.
@@ -328,7 +332,7 @@ func parseInstanceType(s string) (string, error) {
 
 func isTypeChars(s string) bool {
 	for _, c := range s {
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c == '-') {
+		if c != '-' && !isDigitOrLower(c) {
 			return false
 		}
 	}

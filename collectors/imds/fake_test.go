@@ -43,7 +43,7 @@ func (f *fakeIMDS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		w.Header().Set("X-aws-ec2-metadata-token-ttl-seconds", ttl)
-		fmt.Fprint(w, fakeToken)
+		_, _ = fmt.Fprint(w, fakeToken)
 		return
 	}
 	if f.v2Only && r.Header.Get("X-aws-ec2-metadata-token") != fakeToken {
@@ -69,7 +69,7 @@ func (f *fakeIMDS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	fmt.Fprint(w, v)
+	_, _ = fmt.Fprint(w, v)
 }
 
 func (f *fakeIMDS) seen(method, path string) bool {
@@ -162,12 +162,12 @@ func hungListener(t *testing.T) string {
 		}
 	}()
 	t.Cleanup(func() {
-		l.Close()
+		_ = l.Close()
 		<-done
 		mu.Lock()
 		defer mu.Unlock()
 		for _, c := range conns {
-			c.Close()
+			_ = c.Close()
 		}
 	})
 	return "http://" + l.Addr().String()
@@ -181,7 +181,7 @@ func closedPort(t *testing.T) string {
 		t.Fatal(err)
 	}
 	addr := l.Addr().String()
-	l.Close()
+	_ = l.Close()
 	return "http://" + addr
 }
 

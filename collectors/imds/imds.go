@@ -160,7 +160,7 @@ func (c *Client) get(ctx context.Context, path string) (string, error) {
 	if err != nil {
 		return "", classify(path, err)
 	}
-	defer out.Content.Close()
+	defer func() { _ = out.Content.Close() }()
 	b, err := io.ReadAll(io.LimitReader(out.Content, maxBody+1))
 	if err != nil {
 		return "", fmt.Errorf("reading %s: %w", path, err)

@@ -211,7 +211,7 @@ func TestAPIServerErrors(t *testing.T) {
 					return false
 				}
 				w.Header().Set("Content-Type", "application/json")
-				fmt.Fprint(w, `{"apiVersion":"v1","kind":"Node","metadata":{"name":`)
+				_, _ = fmt.Fprint(w, `{"apiVersion":"v1","kind":"Node","metadata":{"name":`)
 				return true
 			},
 			wantErr: []string{"kubernetes: get nodes"},
