@@ -91,8 +91,12 @@ func newSim(spec Spec, start time.Time, logs *logWriter) *sim {
 		ps := *spec.PodSubnet
 		s.subnets[ps.ID] = &ps
 	}
-	// The primary ENI exists from boot.
+	// The primary ENI exists from boot; with security groups for pods the VPC resource
+	// controller attaches a trunk ENI, which takes an ENI slot but holds no pod IPs.
 	s.attachENI(s.subnets[ns.ID], true)
+	if spec.Env["ENABLE_POD_ENI"] == "true" {
+		s.attachENI(s.subnets[ns.ID], false).trunk = true
+	}
 	s.logs.ipamd("info", "Starting L-IPAMD "+spec.CNIVersion+"  ...")
 	s.logs.ipamd("info", "Testing communication with server")
 	return s

@@ -391,6 +391,9 @@ func (d *diag) branchENI() {
 		ev = append(ev, fmt.Sprintf("pods on the node request %d vpc.amazonaws.com/pod-eni; the node advertises %d branch ENIs", c.BranchENIRequested, c.BranchENICapacity))
 	case c.BranchENICapacity == 0 && logged && (d.cfg.PodENI.IsTrue() || c.BranchENIRequested > 0):
 		ev = append(ev, "the node advertises no vpc.amazonaws.com/pod-eni capacity although ENABLE_POD_ENI is on or pods request branch ENIs: no trunk ENI (instance type not trunking-compatible, or no free ENI slot for the trunk)")
+	case c.BranchENICapacity < 0 && logged && d.cfg.PodENI.IsTrue() && cs.Recent > 0:
+		// No Kubernetes view (a log-collector bundle): the logged failures are the evidence.
+		ev = append(ev, "ENABLE_POD_ENI=true and branch-ENI failures are logged; the node's vpc.amazonaws.com/pod-eni capacity and the pods' requests are not known here: confirm them with the command below")
 	default:
 		return
 	}

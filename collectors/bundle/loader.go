@@ -42,6 +42,9 @@ type loader struct {
 	logHits int
 	newHits int
 
+	enisName string
+	enisBody []byte
+
 	cniEnv   map[string]string
 	cniImage string
 	cniTime  string
@@ -105,16 +108,8 @@ func (l *loader) member(name string, size int64, r io.Reader) {
 			l.miss(pENIs, name+": "+why)
 			return
 		}
-		st, err := ipamd.DecodeENIs(b)
-		if err != nil {
-			l.miss(pENIs, fmt.Sprintf("%s: %v", name, err))
-			return
-		}
-		if l.st.IPAMD != nil {
-			st.ENIConfig, st.Env, st.NetworkUtilsEnv = l.st.IPAMD.ENIConfig, l.st.IPAMD.Env, l.st.IPAMD.NetworkUtilsEnv
-		}
-		l.st.IPAMD = st
-		l.got(pENIs)
+		// Decoded in finish: cooldown is judged against the bundle's time, known only then.
+		l.enisName, l.enisBody = name, b
 	case kENIConfig, kIPAMDEnv, kNetUtilsEnv:
 		piece := map[kind]string{kENIConfig: pENIConfig, kIPAMDEnv: pIPAMDEnv, kNetUtilsEnv: pNetUtilsEnv}[k]
 		if ok, why := usable(b); !ok {
@@ -364,6 +359,14 @@ func (l *loader) finish() (*Result, error) {
 	default:
 		l.res.Layout = "logs-only"
 	}
+	// The bundle's moment: its newest log line, else now.
+	l.st.Time = l.latest
+	if l.st.Time.IsZero() {
+		l.st.Time = time.Now()
+	}
+	if l.enisBody != nil {
+		l.decodeENIs()
+	}
 	if l.cniEnv != nil {
 		// Only the aws-node env is known: pod counts stay zero (unknown) unless kubelet says max-pods.
 		l.st.Kube = &nodestate.Kube{AWSNodeEnv: l.cniEnv, AWSNodeImage: l.cniImage}
@@ -371,11 +374,6 @@ func (l *loader) finish() (*Result, error) {
 			l.st.Kube.AllocatablePods = l.st.Kubelet.MaxPods
 			l.st.Kube.CapacityPods = l.st.Kubelet.MaxPods
 		}
-	}
-	// The bundle's moment: its newest log line, else now.
-	l.st.Time = l.latest
-	if l.st.Time.IsZero() {
-		l.st.Time = time.Now()
 	}
 	if len(l.logFiles) > 0 {
 		sum := &nodestate.LogSummary{Classes: map[string]nodestate.ClassStats{}, Window: l.opts.Window, Files: l.logFiles}
@@ -421,4 +419,19 @@ func (l *loader) finish() (*Result, error) {
 		l.res.Missing = append(l.res.Missing, "problem: "+p)
 	}
 	return &l.res, nil
+}
+
+// decodeENIs decodes the kept /v1/enis body with the bundle's time as "now", so addresses
+// released shortly before collection count as cooling down, as they did on the node.
+func (l *loader) decodeENIs() {
+	st, err := ipamd.DecodeENIsAt(l.enisBody, l.st.Time, 30*time.Second)
+	if err != nil {
+		l.miss(pENIs, fmt.Sprintf("%s: %v", l.enisName, err))
+		return
+	}
+	if l.st.IPAMD != nil {
+		st.ENIConfig, st.Env, st.NetworkUtilsEnv = l.st.IPAMD.ENIConfig, l.st.IPAMD.Env, l.st.IPAMD.NetworkUtilsEnv
+	}
+	l.st.IPAMD = st
+	l.got(pENIs)
 }

@@ -1,0 +1,139 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ipamwatch/ipamwatch/demo"
+	"github.com/ipamwatch/ipamwatch/diagnosis"
+)
+
+// simulate runs spec for the given seconds on a fake clock and returns the node.
+func simulate(t *testing.T, spec demo.Spec, seconds int) *demo.Node {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	now := time.Date(2026, 11, 26, 2, 14, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	node, err := demo.Start(ctx, spec, t.TempDir(), demo.Options{Manual: true, Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(node.Close)
+	for i := 0; i < seconds; i++ {
+		now = now.Add(time.Second)
+		node.Step(ctx, now)
+	}
+	return node
+}
+
+func runCLI(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := dispatch(context.Background(), args, streams{in: strings.NewReader(""), out: &out, err: &errb})
+	return code, out.String(), errb.String()
+}
+
+// Every scenario's cause is found from a log-collector bundle of the simulated node, the way
+// support would see it.
+func TestDiagnoseBundlePerCause(t *testing.T) {
+	t.Parallel()
+	for _, spec := range demo.Scenarios() {
+		if spec.Name == "large" {
+			continue
+		}
+		t.Run(spec.Name, func(t *testing.T) {
+			t.Parallel()
+			node := simulate(t, spec, 90)
+			dir := t.TempDir()
+			if err := node.WriteBundle(dir); err != nil {
+				t.Fatal(err)
+			}
+			code, out, stderr := runCLI(t, "diagnose", "--bundle", dir, "--format", "json")
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			var rep diagnosis.Report
+			if err := json.Unmarshal([]byte(out), &rep); err != nil {
+				t.Fatalf("json: %v\n%s", err, out)
+			}
+			var got []string
+			for _, f := range rep.Findings {
+				got = append(got, f.Cause)
+				if f.Summary == "" || f.Fix == "" || f.Confirm == "" || len(f.Evidence) == 0 {
+					t.Errorf("finding %s lacks summary, evidence, fix or confirm: %+v", f.Cause, f)
+				}
+			}
+			for _, want := range spec.Expect {
+				if !slices.Contains(got, want) {
+					t.Errorf("bundle diagnosis lacks %s; got %v", want, got)
+				}
+			}
+			if spec.Name == "healthy" && rep.HasProblems() {
+				t.Errorf("healthy bundle has problems: %v", got)
+			}
+			// The text report names the binding ceiling and each finding.
+			code, text, _ := runCLI(t, "diagnose", "--bundle", dir)
+			if code != 0 || !strings.Contains(text, "BINDING CEILING") {
+				t.Errorf("text report (exit %d):\n%s", code, text)
+			}
+			for _, want := range spec.Expect {
+				if !strings.Contains(text, want) {
+					t.Errorf("text report lacks %s", want)
+				}
+			}
+		})
+	}
+}
+
+// Live mode: one pass against a running simulated node over real HTTP.
+func TestDiagnoseLive(t *testing.T) {
+	t.Parallel()
+	spec, err := demo.Lookup("eni-limit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	node := simulate(t, spec, 90)
+	code, out, stderr := runCLI(t, "diagnose", "--format", "json",
+		"--ipamd.address", node.IPAMDAddress, "--cni.metrics-url", node.CNIMetricsURL,
+		"--imds.endpoint", node.IMDSEndpoint, "--log.ipamd", node.IPAMDLog, "--log.plugin", node.PluginLog,
+		"--kubernetes", "off")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var rep diagnosis.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("json: %v", err)
+	}
+	found := false
+	for _, f := range rep.Findings {
+		found = found || f.Cause == "eni_limit"
+	}
+	if !found {
+		t.Errorf("live diagnosis lacks eni_limit: %+v", rep.Findings)
+	}
+	if rep.Node.InstanceType != "m5.large" {
+		t.Errorf("node facts from IMDS missing: %+v", rep.Node)
+	}
+}
+
+func TestDiagnoseErrors(t *testing.T) {
+	t.Parallel()
+	if code, _, _ := runCLI(t, "diagnose", "--format", "yaml"); code != 2 {
+		t.Errorf("bad format: exit %d, want 2", code)
+	}
+	if code, _, stderr := runCLI(t, "diagnose", "--bundle", t.TempDir()); code != 1 || !strings.Contains(stderr, "not an EKS log-collector bundle") {
+		t.Errorf("empty bundle dir: exit %d %q", code, stderr)
+	}
+	// A node where nothing answers still gets a report (exit 0): the outage is the finding.
+	code, out, _ := runCLI(t, "diagnose", "--format", "json", "--ipamd.address", "http://127.0.0.1:1",
+		"--cni.metrics-url", "http://127.0.0.1:1/metrics", "--imds.disable", "--log.ipamd", "", "--log.plugin", "", "--kubernetes", "off")
+	if code != 0 || !strings.Contains(out, "ipamd_unreachable") {
+		t.Errorf("unreachable node: exit %d\n%s", code, out)
+	}
+}
