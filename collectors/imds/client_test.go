@@ -127,6 +127,29 @@ func TestFetchFakeServerFailures(t *testing.T) {
 	}
 }
 
+// TestFetchRetries: a transient 503 is retried with the default Retries and is an error when
+// retries are disabled.
+func TestFetchRetries(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		retries int
+		wantErr bool
+	}{{retries: 0, wantErr: false}, {retries: -1, wantErr: true}} {
+		t.Run(fmt.Sprintf("retries=%d", tc.retries), func(t *testing.T) {
+			t.Parallel()
+			f := &fakeIMDS{values: multiENIValues(), failFirst: map[string]int{"placement/availability-zone": 1}}
+			c := newTestClient(t, Options{Endpoint: startFake(t, f), Retries: tc.retries})
+			_, err := c.Fetch(context.Background())
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("Fetch error = %v, wantErr %v", err, tc.wantErr)
+			}
+			if tc.wantErr && !strings.Contains(err.Error(), "HTTP 503") {
+				t.Errorf("error %q should carry the status", err)
+			}
+		})
+	}
+}
+
 // TestFetchDeadEndpoint: nothing listens. Fetch must give up after the first path instead of
 // walking every path (and the SDK must not retry for a minute).
 func TestFetchDeadEndpoint(t *testing.T) {

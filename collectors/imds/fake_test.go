@@ -21,6 +21,8 @@ type fakeIMDS struct {
 	v2Only bool
 	// status, when set for a path, is returned instead of its value.
 	status map[string]int
+	// failFirst answers the first n requests for a path with 503, then serves it.
+	failFirst map[string]int
 
 	mu       sync.Mutex
 	requests []string
@@ -58,6 +60,16 @@ func (f *fakeIMDS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		key = "dynamic/" + strings.TrimPrefix(r.URL.Path, "/latest/dynamic/")
 	default:
 		http.NotFound(w, r)
+		return
+	}
+	f.mu.Lock()
+	n := f.failFirst[key]
+	if n > 0 {
+		f.failFirst[key] = n - 1
+	}
+	f.mu.Unlock()
+	if n > 0 {
+		http.Error(w, "throttled", http.StatusServiceUnavailable)
 		return
 	}
 	if code, ok := f.status[key]; ok {
