@@ -137,3 +137,26 @@ func TestDiagnoseErrors(t *testing.T) {
 		t.Errorf("unreachable node: exit %d\n%s", code, out)
 	}
 }
+
+// maxpods --live reads the node's ceilings from the CNI metrics (MAX_ENI=2 here) and the
+// instance type from IMDS.
+func TestMaxPodsLive(t *testing.T) {
+	t.Parallel()
+	spec, err := demo.Lookup("eni-limit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	node := simulate(t, spec, 10)
+	code, out, stderr := runCLI(t, "maxpods", "--live", "--format", "json", "--cni.metrics-url", node.CNIMetricsURL, "--imds.endpoint", node.IMDSEndpoint)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var r diagnosis.MaxPodsResult
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	// 2 ENIs x (10 - 1) + 2 = 20.
+	if r.Input.ENIs != 2 || r.Input.IPsPerENI != 10 || r.Input.InstanceType != "m5.large" || r.MaxPods != 20 {
+		t.Errorf("live maxpods = %+v", r)
+	}
+}

@@ -38,6 +38,8 @@ type maxPodsOptions struct {
 	live          bool
 	json          bool
 	ec2           ec2LookupOptions
+	cniURL        string
+	imdsEndpoint  string
 	// features are applied to every looked-up type.
 	prefix, custom, sgp bool
 	maxENIs, branchENIs int
@@ -61,6 +63,8 @@ func parseMaxPodsFlags(args []string, errOut io.Writer) (maxPodsOptions, error) 
 	types := fs.String("instance-type", "", "instance type(s) to look up in EC2, comma-separated")
 	fs.BoolVar(&o.all, "all", false, "look up every instance type of the region and print a table")
 	fs.BoolVar(&o.live, "live", false, "read this node's limits from the CNI metrics and instance metadata")
+	fs.StringVar(&o.cniURL, "cni.metrics-url", "http://127.0.0.1:61678/metrics", "with --live: aws-node metrics URL")
+	fs.StringVar(&o.imdsEndpoint, "imds.endpoint", "", "with --live: instance metadata endpoint (default: the SDK's)")
 	fs.StringVar(&o.ec2.Region, "region", "", "EC2 region for --instance-type/--all (default: the SDK's configuration)")
 	fs.StringVar(&o.ec2.Endpoint, "ec2-endpoint", "", "EC2 endpoint URL override (for tests and private endpoints)")
 	fs.BoolVar(&o.prefix, "prefix-delegation", false, "ENABLE_PREFIX_DELEGATION=true (/28 prefixes, Nitro only)")
@@ -158,13 +162,18 @@ func runMaxPods(ctx context.Context, args []string, s streams, lookup instanceLo
 		fmt.Fprintf(s.err, "ipamwatch maxpods: %v\n", err)
 		return 2
 	}
-	if o.live {
-		fmt.Fprintln(s.err, "ipamwatch maxpods: --live is not available yet (it will read awscni_eni_max/awscni_ip_max and instance metadata through the agent's sources).")
-		fmt.Fprintln(s.err, "Meanwhile run 'ipamwatch diagnose' on the node (its capacity table shows the ENI ceiling and kubelet max-pods) or pass --instance-type <type>.")
-		return 1
-	}
-
 	var inputs []diagnosis.MaxPodsInput
+	if o.live {
+		in, notes, err := liveMaxPodsInput(ctx, o.cniURL, o.imdsEndpoint)
+		if err != nil {
+			fmt.Fprintf(s.err, "ipamwatch maxpods: --live: %v\n", err)
+			return 1
+		}
+		for _, n := range notes {
+			fmt.Fprintln(s.err, "ipamwatch maxpods: note:", n)
+		}
+		inputs = append(inputs, o.input(in))
+	}
 	if len(o.instanceTypes) > 0 || o.all {
 		limits, err := lookup(ctx, o.ec2, o.instanceTypes)
 		if err != nil {
@@ -183,7 +192,7 @@ func runMaxPods(ctx context.Context, args []string, s streams, lookup instanceLo
 		for _, l := range limits {
 			inputs = append(inputs, o.input(maxPodsInputFromLimits(l)))
 		}
-	} else {
+	} else if !o.live {
 		inputs = []diagnosis.MaxPodsInput{o.explicit}
 	}
 

@@ -200,7 +200,7 @@ func TestMaxPodsFailures(t *testing.T) {
 		{"arithmetic refuses", fakeLookup(&calls), []string{"--enis", "0", "--ips-per-eni", "10"}, 2, "ENIs must be at least 1"},
 		{"unknown type", fakeLookup(&calls), []string{"--instance-type", "m5.large,x9.huge"}, 1, "does not know x9.huge"},
 		{"lookup fails", failing, []string{"--instance-type", "m5.large"}, 1, "no credentials"},
-		{"live not yet", fakeLookup(&calls), []string{"--live"}, 1, "--live is not available yet"},
+		{"live without aws-node", fakeLookup(&calls), []string{"--live", "--cni.metrics-url", "http://127.0.0.1:1/metrics", "--imds.endpoint", "http://127.0.0.1:1"}, 1, "reading the CNI metrics"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
