@@ -1,6 +1,8 @@
 # ipamwatch: build, test, lint, bench. Every target exports the toolchain the module needs.
 export GOTOOLCHAIN ?= go1.27.3
 GO        ?= go
+# Tools installed with `go install` (helm, golangci-lint, ec2-metadata-mock, ...) live here.
+export PATH := $(shell go env GOPATH)/bin:$(PATH)
 PKG       := github.com/ipamwatch/ipamwatch
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 REVISION  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -14,10 +16,12 @@ all: build
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/ipamwatch
 
-# The whole test suite: unit, golden, integration against real servers, and the script checks.
-test: build
+# The whole test suite: installs the external programs the integration tests drive (idempotent),
+# then unit, golden, fuzz-seed, integration against real Prometheus/Alertmanager/IMDS mock, and
+# the script checks (helm, kustomize, image, govulncheck).
+test: tools build
 	$(GO) vet ./...
-	$(GO) test -count=1 ./...
+	IPAMWATCH_REQUIRE_TOOLS=1 $(GO) test -count=1 -timeout 30m ./...
 	bash scripts/run-checks.sh
 
 test-go:
