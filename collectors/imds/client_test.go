@@ -182,8 +182,8 @@ func TestFetchHungEndpoint(t *testing.T) {
 	}
 }
 
-// TestFetchHonoursCancel: a cancelled parent context stops Fetch without any request.
-func TestFetchHonoursCancel(t *testing.T) {
+// TestFetchHonorsCancel: a canceled parent context stops Fetch without any request.
+func TestFetchHonorsCancel(t *testing.T) {
 	t.Parallel()
 	f := &fakeIMDS{values: multiENIValues()}
 	c := newTestClient(t, Options{Endpoint: startFake(t, f)})

@@ -87,7 +87,7 @@ func NewClient(opts Options) (*Client, error) {
 	}
 
 	// We own the transport instead of taking the SDK's default for two reasons: IMDS must
-	// never be reached through HTTP_PROXY (the SDK default honours proxy variables, which in
+	// never be reached through HTTP_PROXY (the SDK default honors proxy variables, which in
 	// a proxied cluster sends 169.254.169.254 to the proxy), and Close can release idle
 	// connections. The timeouts match the SDK's fail-fast defaults, except the header
 	// timeout, which follows our per-call timeout.
@@ -197,7 +197,7 @@ func classify(path string, err error) error {
 		}
 	}
 	if errors.Is(err, context.Canceled) {
-		return fmt.Errorf("reading %s: cancelled: %w", path, err)
+		return fmt.Errorf("reading %s: canceled: %w", path, err)
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("reading %s: IMDS did not answer in time: %w", path, err)

@@ -134,7 +134,7 @@ func NewInCluster(opts Options) (*Client, error) {
 	cfg, err := rest.InClusterConfig()
 	if err != nil {
 		if errors.Is(err, rest.ErrNotInCluster) {
-			return nil, fmt.Errorf("%w (KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are unset; run the agent as a pod or disable the Kubernetes source): %v", ErrNotInCluster, err)
+			return nil, fmt.Errorf("%w (KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are unset; run the agent as a pod or disable the Kubernetes source): %w", ErrNotInCluster, err)
 		}
 		return nil, fmt.Errorf("kubernetes: in-cluster config: %w", err)
 	}
