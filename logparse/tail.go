@@ -214,7 +214,6 @@ func (t *Tailer) wait(ctx context.Context, w *watch, tick <-chan time.Time) bool
 		case <-tick:
 			if w != nil {
 				w.add() // the directory may exist (again) by now
-				events, errs = w.events(), w.errors()
 			}
 			return true
 		case ev, ok := <-events:
@@ -366,7 +365,7 @@ func (t *Tailer) seekStart(end int64) {
 		return
 	}
 	t.off = start
-	n := int64(min(start, markLen))
+	n := min(start, markLen)
 	mark := make([]byte, n)
 	if _, err := t.f.ReadAt(mark, start-n); err != nil {
 		// Unreadable prefix: no truncation mark, and no way to tell whether start is a line

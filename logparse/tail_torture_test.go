@@ -91,7 +91,6 @@ type tortureWriter struct {
 	base    time.Time
 	baseSeq int
 	gz      sync.WaitGroup
-	backups int
 }
 
 func (w *tortureWriter) create() {

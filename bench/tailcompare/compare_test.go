@@ -41,8 +41,7 @@ func naiveFollower(ctx context.Context, path string, handle func([]byte), _ func
 				off, _ = f.Seek(0, io.SeekEnd)
 				started = true
 			}
-			f.Seek(off, io.SeekStart)
-			b, _ := io.ReadAll(f)
+			b, _ := io.ReadAll(io.NewSectionReader(f, off, 1<<40))
 			f.Close()
 			off += int64(len(b))
 			pending = append(pending, b...)

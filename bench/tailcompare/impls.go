@@ -52,7 +52,9 @@ func followHPCloud(poll bool) follower {
 		go func() {
 			defer close(stopped)
 			<-ctx.Done()
-			t.Stop()
+			if err := t.Stop(); err != nil {
+				lineErr(err) // the library's reason for dying, counted with its line errors
+			}
 		}()
 		for l := range t.Lines {
 			if l.Err != nil {
@@ -83,7 +85,9 @@ func followNxadm(poll bool) follower {
 		go func() {
 			defer close(stopped)
 			<-ctx.Done()
-			t.Stop()
+			if err := t.Stop(); err != nil {
+				lineErr(err) // the library's reason for dying, counted with its line errors
+			}
 		}()
 		for l := range t.Lines {
 			if l.Err != nil {

@@ -46,7 +46,9 @@ func steady(out io.Writer, im impl, rate int, d time.Duration) error {
 		elapsed := time.Since(start)
 		cpu := cpuTime() - cpu0
 		cancel()
-		<-done
+		if err := <-done; err != nil {
+			return 0, 0, fmt.Errorf("%s: %w", im.name, err)
+		}
 		return float64(cpu.Milliseconds()) / elapsed.Seconds(), s.delivered.Load(), nil
 	}
 	base, _, err := measure(false)
