@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"sync"
 	"time"
@@ -294,6 +295,15 @@ func (a *Agent) setupKube() error {
 	return nil
 }
 
+// jitter spreads d by up to 10% either way.
+func jitter(d time.Duration) time.Duration {
+	spread := int64(d) / 10
+	if spread <= 0 {
+		return d
+	}
+	return d - time.Duration(spread) + time.Duration(rand.Int64N(2*spread+1))
+}
+
 func (a *Agent) addPoller(name string, interval time.Duration, fn func(ctx context.Context) error) {
 	a.pollers = append(a.pollers, poller{name: name, interval: interval, poll: fn})
 	a.health[name] = &sourceHealth{}
@@ -346,7 +356,9 @@ func (a *Agent) start(ctx context.Context, wg *sync.WaitGroup) {
 			defer wg.Done()
 			a.pollOnce(ctx, p)
 			first.Done()
-			t := time.NewTicker(p.interval)
+			// Each wait is the interval +-10%: thousands of agents started by one rollout
+			// must not poll the Kubernetes API (or anything else) in lock-step.
+			t := time.NewTimer(jitter(p.interval))
 			defer t.Stop()
 			for {
 				select {
@@ -354,6 +366,7 @@ func (a *Agent) start(ctx context.Context, wg *sync.WaitGroup) {
 					return
 				case <-t.C:
 					a.pollOnce(ctx, p)
+					t.Reset(jitter(p.interval))
 				}
 			}
 		}(p)
