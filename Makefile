@@ -37,7 +37,7 @@ bench: build
 	bash bench/run-all.sh
 
 demo: build
-	./$(BIN) demo
+	./$(BIN) demo $(DEMO_ARGS)
 
 fuzz:
 	bash scripts/fuzz.sh 10s
