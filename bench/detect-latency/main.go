@@ -59,7 +59,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "detect-latency:", err)
 		return 1
 	}
-	node, err := demo.Start(ctx, spec, filepath.Join(dir), demo.Options{})
+	node, err := demo.Start(ctx, spec, dir, demo.Options{})
 	if err != nil {
 		fmt.Fprintln(stderr, "detect-latency:", err)
 		return 1

@@ -87,7 +87,7 @@ func run(args []string, stderr io.Writer) int {
 	t0 := time.Now()
 	for end := t0.Add(*duration); time.Now().Before(end); {
 		if code, _, err := agentproc.Get(base+"/metrics", 10*time.Second); err != nil || code != http.StatusOK {
-			return fail(fmt.Errorf("scrape: %d %v", code, err))
+			return fail(fmt.Errorf("scrape: status %d: %w", code, err))
 		}
 		time.Sleep(min(15*time.Second, time.Until(end)))
 	}

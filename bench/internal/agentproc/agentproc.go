@@ -26,6 +26,8 @@ type Agent struct {
 	cmd    *exec.Cmd
 	stderr *os.File
 	done   chan error
+	// exitErr is how the process ended after Stop (a signal exit after SIGTERM is expected).
+	exitErr error
 }
 
 // FreePort returns a loopback TCP port that was free a moment ago.
@@ -64,7 +66,7 @@ func Start(bin string, args []string, readyWithin time.Duration) (*Agent, error)
 		select {
 		case err := <-a.done:
 			a.done <- err
-			return nil, fmt.Errorf("agent exited before ready (%v): %s", err, a.StderrTail())
+			return nil, fmt.Errorf("agent exited before ready: %w: %s", err, a.StderrTail())
 		default:
 		}
 		if code, _, err := Get(a.Base+"/readyz", 2*time.Second); err == nil && code == http.StatusOK {
@@ -95,10 +97,10 @@ func (a *Agent) StderrTail() string {
 func (a *Agent) Stop() {
 	_ = a.cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case <-a.done:
+	case a.exitErr = <-a.done:
 	case <-time.After(10 * time.Second):
 		_ = a.cmd.Process.Kill()
-		<-a.done
+		a.exitErr = <-a.done
 	}
 	a.stderr.Close()
 	os.Remove(a.stderr.Name())
