@@ -101,7 +101,9 @@ func TestLeaderElectionOneLeads(t *testing.T) {
 	}
 	second.cancel()
 	wait(second.stopped, second.name+" to stop")
-	<-second.done
+	if err := <-second.done; err != nil {
+		t.Errorf("%s: %v", second.name, err)
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	if both {

@@ -162,7 +162,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 func writeError(w http.ResponseWriter, e apiError) {
 	w.Header().Set("Content-Type", "text/xml;charset=UTF-8")
 	w.WriteHeader(e.status)
-	fmt.Fprintf(w, "%s<Response><Errors><Error><Code>%s</Code><Message>%s</Message></Error></Errors><RequestID>fake-%s</RequestID></Response>",
+	_, _ = fmt.Fprintf(w, "%s<Response><Errors><Error><Code>%s</Code><Message>%s</Message></Error></Errors><RequestID>fake-%s</RequestID></Response>",
 		xml.Header, e.code, e.message, strings.ToLower(e.code))
 }
 
