@@ -137,10 +137,13 @@ func (p *process) tail(n int) string {
 // waitHTTP polls url until it answers 200, the process exits, or the deadline passes.
 func waitHTTP(ctx context.Context, p *process, url string) error {
 	hc := &http.Client{Timeout: 2 * time.Second}
-	var last error
+	var last error // set by every attempt before it is read
 	for {
 		if ok, err := p.exited(); ok {
-			return fmt.Errorf("%s exited before %s answered (%v):\n%s", p.name, url, err, p.tail(2000))
+			if err == nil {
+				err = errors.New("exit status 0")
+			}
+			return fmt.Errorf("%s exited before %s answered (%w):\n%s", p.name, url, err, p.tail(2000))
 		}
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if err != nil {
@@ -157,7 +160,7 @@ func waitHTTP(ctx context.Context, p *process, url string) error {
 		last = err
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%s: %s not ready: %v (last: %v)", p.name, url, ctx.Err(), last)
+			return fmt.Errorf("%s: %s not ready: %w (last: %w)", p.name, url, ctx.Err(), last)
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
