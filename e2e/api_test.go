@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -148,13 +149,14 @@ func keyOf(labels map[string]string) alertKey {
 type webhook struct {
 	mu       sync.Mutex
 	firing   map[alertKey]time.Time
+	desc     map[alertKey]string // description of the first firing delivery
 	resolved map[alertKey]bool
 	posts    int
 	bad      []string
 }
 
 func newWebhook() *webhook {
-	return &webhook{firing: map[alertKey]time.Time{}, resolved: map[alertKey]bool{}}
+	return &webhook{firing: map[alertKey]time.Time{}, desc: map[alertKey]string{}, resolved: map[alertKey]bool{}}
 }
 
 // webhookPayload is Alertmanager's webhook body (version 4), reduced to what the test reads.
@@ -190,11 +192,17 @@ func (w *webhook) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		case "firing":
 			if _, seen := w.firing[k]; !seen {
 				w.firing[k] = now
+				w.desc[k] = a.Annotations["description"]
 			}
-			// What an on-call person reads must be there on every delivered alert.
+			// What an on-call person reads must be there on every delivered alert, and the
+			// templates' queries must have run against the real Prometheus.
 			for _, ann := range []string{"summary", "description", "runbook_url"} {
-				if a.Annotations[ann] == "" {
+				v := a.Annotations[ann]
+				if v == "" {
 					w.bad = append(w.bad, fmt.Sprintf("%s delivered without a %s annotation", k, ann))
+				}
+				if strings.Contains(v, "error expanding template") || strings.Contains(v, "<no value>") {
+					w.bad = append(w.bad, fmt.Sprintf("%s: %s annotation did not render: %s", k, ann, v))
 				}
 			}
 			if a.Labels["severity"] == "" {
@@ -215,6 +223,13 @@ func (w *webhook) delivered(k alertKey) (time.Time, bool) {
 	defer w.mu.Unlock()
 	t, ok := w.firing[k]
 	return t, ok
+}
+
+// description returns the description k was first delivered with.
+func (w *webhook) description(k alertKey) string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.desc[k]
 }
 
 // snapshot returns a copy of the firing deliveries and the problems seen.

@@ -384,6 +384,11 @@ func TestPrometheusAlertmanager(t *testing.T) {
 			parts = append(parts, s)
 		}
 		t.Logf("%s: %s", on, strings.Join(parts, "; "))
+		for _, k := range keys {
+			if d := hook.description(k); d != "" && want[k] {
+				t.Logf("  %s: %s", k.alert, d)
+			}
+		}
 	}
 	for k := range firstFiring {
 		if want[k] {
