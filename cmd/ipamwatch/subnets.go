@@ -64,7 +64,7 @@ func parseSubnetsFlags(args []string, errOut io.Writer) (*subnetsOptions, error)
 	fs := flag.NewFlagSet("ipamwatch subnets", flag.ContinueOnError)
 	fs.SetOutput(errOut)
 	fs.Usage = func() {
-		fmt.Fprint(errOut, subnetsUsage)
+		_, _ = fmt.Fprint(errOut, subnetsUsage)
 		fs.PrintDefaults()
 	}
 	fs.BoolVar(&o.once, "once", false, "poll once, print the report and exit")
@@ -243,7 +243,9 @@ func subnetsServe(ctx context.Context, o *subnetsOptions, src *subnets.Source, k
 		if err != nil {
 			fmt.Fprintln(s.err, "ipamwatch subnets: leader identity:", err)
 			cancel()
-			<-served
+			if serr := <-served; serr != nil {
+				logger.Error("serving", "err", serr)
+			}
 			return 1
 		}
 		cfg := subnets.LeaderConfig{Client: kube, Namespace: leaseNamespace(o.leaseNS), LeaseName: o.leaseName, Identity: id, Logger: logger}
@@ -251,7 +253,9 @@ func subnetsServe(ctx context.Context, o *subnetsOptions, src *subnets.Source, k
 		if err := subnets.RunLeaderElected(ctx, cfg, poller.Run, poller.SetLeader); err != nil {
 			fmt.Fprintln(s.err, "ipamwatch subnets:", err)
 			cancel()
-			<-served
+			if serr := <-served; serr != nil {
+				logger.Error("serving", "err", serr)
+			}
 			return 1
 		}
 	} else {
