@@ -22,6 +22,7 @@ import (
 	"github.com/ipamwatch/ipamwatch/collectors/imds"
 	"github.com/ipamwatch/ipamwatch/collectors/ipamd"
 	"github.com/ipamwatch/ipamwatch/collectors/kube"
+	"github.com/ipamwatch/ipamwatch/collectors/subnetview"
 	"github.com/ipamwatch/ipamwatch/diagnosis"
 	"github.com/ipamwatch/ipamwatch/nodestate"
 )
@@ -37,6 +38,9 @@ type Config struct {
 	CNIMetricsURL string // "http://127.0.0.1:61678/metrics"; empty disables the source
 	IMDSEndpoint  string // empty = the SDK default (169.254.169.254)
 	DisableIMDS   bool
+	// SubnetsURL is the /metrics URL of the cluster-level `ipamwatch subnets` exporter; when set,
+	// the diagnosis can confirm fragmentation vs exhaustion with EC2's view. Empty disables.
+	SubnetsURL string
 
 	IPAMDLog  string // path; empty disables
 	PluginLog string
@@ -50,10 +54,11 @@ type Config struct {
 	// Events turns on Kubernetes Events on the Node when the binding ceiling or a critical finding changes.
 	Events bool
 
-	IntervalIPAMD time.Duration
-	IntervalCNI   time.Duration
-	IntervalIMDS  time.Duration
-	IntervalKube  time.Duration
+	IntervalIPAMD   time.Duration
+	IntervalCNI     time.Duration
+	IntervalIMDS    time.Duration
+	IntervalKube    time.Duration
+	IntervalSubnets time.Duration
 	// DiagnoseEvery is how often the diagnosis is recomputed from the snapshot (logs move between polls).
 	DiagnoseEvery time.Duration
 	// EventWindow is the window of recent log events the diagnosis considers.
@@ -84,6 +89,7 @@ func (c *Config) Defaults() {
 	def(&c.IntervalCNI, 30*time.Second)
 	def(&c.IntervalIMDS, 5*time.Minute)
 	def(&c.IntervalKube, 60*time.Second)
+	def(&c.IntervalSubnets, 60*time.Second)
 	def(&c.DiagnoseEvery, 5*time.Second)
 	def(&c.EventWindow, 10*time.Minute)
 	def(&c.SourceTimeout, 10*time.Second)
@@ -107,7 +113,7 @@ func (c *Config) Validate() error {
 	}
 	for name, d := range map[string]time.Duration{
 		"--interval.ipamd": c.IntervalIPAMD, "--interval.cni": c.IntervalCNI,
-		"--interval.imds": c.IntervalIMDS, "--interval.kubernetes": c.IntervalKube,
+		"--interval.imds": c.IntervalIMDS, "--interval.kubernetes": c.IntervalKube, "--interval.subnets": c.IntervalSubnets,
 	} {
 		if d < time.Second {
 			return fmt.Errorf("%s must be at least 1s, got %s", name, d)
@@ -219,6 +225,20 @@ func New(cfg Config) (*Agent, error) {
 				return err
 			}
 			a.setState(func(s *nodestate.State) { s.Metadata = md })
+			return nil
+		})
+	}
+	if cfg.SubnetsURL != "" {
+		c, err := subnetview.NewClient(cfg.SubnetsURL, subnetview.Options{Timeout: cfg.SourceTimeout})
+		if err != nil {
+			return nil, fmt.Errorf("subnet analysis client: %w", err)
+		}
+		a.addPoller(nodestate.SourceSubnets, cfg.IntervalSubnets, func(ctx context.Context) error {
+			v, err := c.Fetch(ctx)
+			if err != nil {
+				return err // keep the last analysis: it changes slowly
+			}
+			a.setState(func(s *nodestate.State) { s.Subnets = v })
 			return nil
 		})
 	}

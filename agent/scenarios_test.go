@@ -58,6 +58,7 @@ func runScenario(t *testing.T, spec demo.Spec, seconds int) *agent.Agent {
 		IPAMDAddress:  node.IPAMDAddress,
 		CNIMetricsURL: node.CNIMetricsURL,
 		IMDSEndpoint:  node.IMDSEndpoint,
+		SubnetsURL:    node.SubnetsURL,
 		IPAMDLog:      node.IPAMDLog,
 		PluginLog:     node.PluginLog,
 		LogBackfill:   256 << 20,
@@ -112,6 +113,15 @@ func TestScenarios(t *testing.T) {
 			for _, want := range spec.Expect {
 				if !slices.Contains(got, want) {
 					t.Errorf("finding %s missing; got %v", want, got)
+				}
+			}
+			if spec.Name == "prefix-fragmented" {
+				found := false
+				for _, f := range rep.Findings {
+					found = found || (f.Cause == "prefix_fragmented" && strings.Contains(strings.Join(f.Evidence, "\n"), "fragmentation confirmed by the subnet analysis"))
+				}
+				if !found {
+					t.Errorf("the subnet analysis did not confirm fragmentation: %+v", rep.Findings)
 				}
 			}
 			if spec.Name == "healthy" {

@@ -30,10 +30,12 @@ type Node struct {
 	IPAMDAddress  string
 	CNIMetricsURL string
 	IMDSEndpoint  string
-	IPAMDLog      string
-	PluginLog     string
-	Kube          kubernetes.Interface
-	NodeName      string
+	// SubnetsURL serves what the cluster-level subnet exporter would say about the node's subnets.
+	SubnetsURL string
+	IPAMDLog   string
+	PluginLog  string
+	Kube       kubernetes.Interface
+	NodeName   string
 
 	sim     *sim
 	servers []*http.Server
@@ -88,14 +90,14 @@ func Start(ctx context.Context, spec Spec, dir string, opts Options) (*Node, err
 		}()
 		return "http://" + l.Addr().String(), nil
 	}
-	var addrs [3]string
-	for i, h := range []http.Handler{n.sim.ipamdHandler(), n.sim.metricsHandler(), n.sim.imdsHandler()} {
+	var addrs [4]string
+	for i, h := range []http.Handler{n.sim.ipamdHandler(), n.sim.metricsHandler(), n.sim.imdsHandler(), n.sim.subnetsHandler()} {
 		if addrs[i], err = serve(h); err != nil {
 			n.Close()
 			return nil, fmt.Errorf("demo server: %w", err)
 		}
 	}
-	n.IPAMDAddress, n.CNIMetricsURL, n.IMDSEndpoint = addrs[0], addrs[1]+"/metrics", addrs[2]
+	n.IPAMDAddress, n.CNIMetricsURL, n.IMDSEndpoint, n.SubnetsURL = addrs[0], addrs[1]+"/metrics", addrs[2], addrs[3]+"/metrics"
 
 	cs := fake.NewClientset()
 	n.Kube = cs

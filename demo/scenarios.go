@@ -131,7 +131,7 @@ func Scenarios() []Spec {
 			Expect:      []string{"prefix_fragmented"},
 			Mode:        "prefix", Env: with(baseEnv(), "ENABLE_PREFIX_DELEGATION", "true", "WARM_PREFIX_TARGET", "1"),
 			KubeletMaxPods: 110, HostNetworkPods: 2, TargetPods: steady(60, 2),
-			NodeSubnet: Subnet{ID: "subnet-0f1e2d3c4b5a69788", CIDR: "10.20.64.0/22", FreeAddresses: 140, FreeBlocks: 2},
+			NodeSubnet: Subnet{ID: "subnet-0f1e2d3c4b5a69788", CIDR: "10.20.64.0/22", FreeAddresses: 140, FreeBlocks: 1},
 			Failure:    "fragmented", FailAfter: 5 * time.Second,
 		}),
 		m5large(Spec{

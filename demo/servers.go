@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"os"
 	"sort"
 	"strconv"
@@ -385,4 +386,74 @@ func (s *sim) imdsValue(path string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// subnetsText renders what the cluster-level `ipamwatch subnets` exporter would say about the
+// simulated subnets (the node agent reads it to tell fragmentation from exhaustion).
+func (s *sim) subnetsText() []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var b strings.Builder
+	ids := make([]string, 0, len(s.subnets))
+	for id := range s.subnets {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	type row struct {
+		id, az                      string
+		size, free, blocks, largest int
+		frag                        float64
+	}
+	var rows []row
+	for _, id := range ids {
+		sub := s.subnets[id]
+		p := netip.MustParsePrefix(sub.CIDR)
+		size := 1 << (32 - p.Bits())
+		r := row{id: id, az: "us-west-2a", size: size}
+		switch {
+		case sub.FreeAddresses >= 0:
+			r.free = sub.FreeAddresses
+		default:
+			r.free = size - 5 - 64 // others hold a little
+		}
+		switch {
+		case sub.FreeBlocks >= 0:
+			r.blocks = sub.FreeBlocks
+		default:
+			r.blocks = r.free / 32
+		}
+		r.largest = 16
+		if r.blocks == 0 {
+			r.largest = min(8, r.free)
+		}
+		if r.free > 0 {
+			r.frag = float64(r.free-16*r.blocks) / float64(r.free)
+		}
+		rows = append(rows, r)
+	}
+	fam := func(name, help string, v func(r row) float64) {
+		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name)
+		for _, r := range rows {
+			fmt.Fprintf(&b, "%s{availability_zone=%q,subnet_id=%q} %g\n", name, r.az, r.id, v(r))
+		}
+	}
+	fam("ipamwatch_subnet_size_addresses", "Addresses in the subnet's IPv4 CIDR.", func(r row) float64 { return float64(r.size) })
+	fam("ipamwatch_subnet_free_addresses", "Addresses EC2 may still assign.", func(r row) float64 { return float64(r.free) })
+	fam("ipamwatch_subnet_free_prefix_blocks", "Free aligned /28 blocks.", func(r row) float64 { return float64(r.blocks) })
+	fam("ipamwatch_subnet_largest_free_block_addresses", "Largest aligned free block.", func(r row) float64 { return float64(r.largest) })
+	fam("ipamwatch_subnet_fragmentation_ratio", "Share of free addresses that cannot form a /28.", func(r row) float64 { return r.frag })
+	fam("ipamwatch_subnet_analyzed", "1 if analysed.", func(row) float64 { return 1 })
+	fmt.Fprintf(&b, "# HELP ipamwatch_subnet_last_success_timestamp_seconds Last successful poll.\n# TYPE ipamwatch_subnet_last_success_timestamp_seconds gauge\nipamwatch_subnet_last_success_timestamp_seconds %d\n", s.now.Unix())
+	return []byte(b.String())
+}
+
+func (s *sim) subnetsHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/metrics" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		_, _ = w.Write(s.subnetsText())
+	})
 }

@@ -132,7 +132,11 @@ func (d *diag) subnetOrFragmentation() {
 		if pressure {
 			ev = append(ev, pressureEv...)
 		}
-		ev = append(ev, "confirms: the subnet's AvailableIpAddressCount is near 0 (if it is in the hundreds, suspect prefix fragmentation or another subnet)")
+		if view, ok := d.subnetView(subnet); ok {
+			ev = append(ev, fmt.Sprintf("subnet analysis (EC2, %s): %d free address(es) of %d, %d free /28 block(s)", view.At.UTC().Format(time.RFC3339), view.FreeAddresses, view.Size, view.FreePrefixBlocks))
+		} else {
+			ev = append(ev, "confirms: the subnet's AvailableIpAddressCount is near 0 (if it is in the hundreds, suspect prefix fragmentation or another subnet)")
+		}
 		fix := "Give pods more addresses: add a larger subnet (or a secondary VPC CIDR, e.g. 100.64.0.0/16, with custom networking ENIConfigs) and tag it kubernetes.io/role/cni=1 so subnet discovery (CNI v1.18+) uses it; free addresses by lowering WARM_ENI_TARGET / setting WARM_IP_TARGET and MINIMUM_IP_TARGET on nodes in this subnet."
 		d.add(CauseSubnetExhausted,
 			fmt.Sprintf("subnet %s has no free IPv4 addresses: ipamd cannot add IPs, prefixes or ENIs", orDash(subnet)),
@@ -144,13 +148,40 @@ func (d *diag) subnetOrFragmentation() {
 		if pressure {
 			ev = append(ev, pressureEv...)
 		}
-		ev = append(ev, "confirms fragmentation: the subnet's AvailableIpAddressCount is well above 16 yet `ipamwatch subnets` shows no free aligned /28 block; a count near 0 means the subnet is simply full")
+		view, analysed := d.subnetView(subnet)
+		switch {
+		case analysed && view.FreeAddresses < 16:
+			// InsufficientCidrBlocks in a subnet that is simply full: exhaustion, not fragmentation.
+			ev = append(ev, fmt.Sprintf("subnet analysis (EC2, %s): only %d free address(es) of %d: the subnet is exhausted, not fragmented", view.At.UTC().Format(time.RFC3339), view.FreeAddresses, view.Size))
+			d.add(CauseSubnetExhausted,
+				fmt.Sprintf("subnet %s is out of addresses: no /28 prefix and hardly any address left (InsufficientCidrBlocks)", orDash(subnet)),
+				ev,
+				"Give pods more addresses: add a larger subnet (or a secondary VPC CIDR with custom networking ENIConfigs) tagged kubernetes.io/role/cni=1, and keep the warm pools small on nodes in this subnet.",
+				d.subnetDescribeCmd(subnet))
+			return
+		case analysed && view.FreePrefixBlocks == 0:
+			ev = append(ev, fmt.Sprintf("fragmentation confirmed by the subnet analysis (EC2, %s): %d free addresses but no free aligned /28 (largest free block %d addresses, %.0f%% of the free space unusable for prefixes)",
+				view.At.UTC().Format(time.RFC3339), view.FreeAddresses, view.LargestFreeBlock, 100*view.FragmentationRatio))
+		case analysed:
+			ev = append(ev, fmt.Sprintf("the subnet analysis (EC2, %s) shows %d free /28 block(s) now: the failure may have been transient, raced other nodes, or concerns another subnet", view.At.UTC().Format(time.RFC3339), view.FreePrefixBlocks))
+		default:
+			ev = append(ev, "confirms fragmentation: the subnet's AvailableIpAddressCount is well above 16 yet `ipamwatch subnets` shows no free aligned /28 block; a count near 0 means the subnet is simply full")
+		}
 		d.add(CausePrefixFragmented,
 			fmt.Sprintf("subnet %s has no free contiguous /28 block for a prefix (InsufficientCidrBlocks)", orDash(subnet)),
 			ev,
 			"Reserve /28 space for prefixes: create a subnet CIDR reservation of type prefix (aws ec2 create-subnet-cidr-reservation --reservation-type prefix), or move nodes to a new subnet used only for prefix delegation; as a stopgap recycle nodes holding scattered /32 secondary IPs in this subnet.",
-			d.subnetDescribeCmd(subnet)+" && ipamwatch subnets")
+			d.subnetDescribeCmd(subnet)+" && ipamwatch subnets --once --subnet-ids "+orDash(subnet))
 	}
+}
+
+// subnetView returns the cluster-level analysis of a subnet, when the agent has one.
+func (d *diag) subnetView(subnet string) (nodestate.SubnetView, bool) {
+	if subnet == "" || d.st.Subnets == nil {
+		return nodestate.SubnetView{}, false
+	}
+	v, ok := d.st.Subnets[subnet]
+	return v, ok && v.Size > 0
 }
 
 func (d *diag) codeSeen(code string) bool {

@@ -19,6 +19,9 @@ type State struct {
 	// Kubelet holds what the node's kubelet configuration says (bundle or live file), if known.
 	Kubelet *Kubelet
 	Logs    *LogSummary
+	// Subnets is the cluster-level subnet analysis (`ipamwatch subnets`) for the subnets this
+	// node has ENIs in, keyed by subnet id; nil when not configured or unavailable.
+	Subnets map[string]SubnetView
 
 	// Sources reports per source whether it answered. Keys are SourceIPAMD, SourceCNIMetrics, ...
 	Sources map[string]SourceStatus
@@ -32,6 +35,7 @@ const (
 	SourceKube       = "kubernetes"
 	SourceLogs       = "logs"
 	SourceBundle     = "bundle"
+	SourceSubnets    = "subnets"
 )
 
 // SourceStatus is the outcome of the last attempt to read one source.
@@ -211,4 +215,21 @@ type ClassStats struct {
 	// SubnetID / ENI last mentioned with this class, if any.
 	SubnetID string
 	ENI      string
+}
+
+// SubnetView is what the cluster-level subnet analysis knows about one subnet: the numbers no
+// node can see (EC2's view of every ENI and reservation in the subnet).
+type SubnetView struct {
+	SubnetID         string
+	AvailabilityZone string
+	Size             int
+	// FreeAddresses EC2 may still assign; FreePrefixBlocks is free aligned /28 blocks.
+	FreeAddresses    int
+	FreePrefixBlocks int
+	// LargestFreeBlock is the size in addresses of the largest aligned free block.
+	LargestFreeBlock int
+	// FragmentationRatio is the share (0-1) of free addresses that cannot form a free /28.
+	FragmentationRatio float64
+	// At is when the analysis last polled EC2 successfully.
+	At time.Time
 }

@@ -23,6 +23,8 @@ func agentFlags(fs *flag.FlagSet) (*agent.Config, *logFlags) {
 	fs.StringVar(&c.CNIMetricsURL, "cni.metrics-url", "http://127.0.0.1:61678/metrics", "aws-node metrics URL; empty disables")
 	fs.StringVar(&c.IMDSEndpoint, "imds.endpoint", "", "instance metadata endpoint (default: the SDK's, 169.254.169.254)")
 	fs.BoolVar(&c.DisableIMDS, "imds.disable", false, "do not read instance metadata")
+	fs.StringVar(&c.SubnetsURL, "subnets.metrics-url", "", "/metrics URL of the cluster-level 'ipamwatch subnets' exporter (confirms fragmentation vs exhaustion); empty disables")
+	fs.DurationVar(&c.IntervalSubnets, "interval.subnets", 60*time.Second, "poll interval of the subnet exporter")
 	fs.StringVar(&c.IPAMDLog, "log.ipamd", "/host/var/log/aws-routed-eni/ipamd.log", "ipamd.log to tail; empty disables")
 	fs.StringVar(&c.PluginLog, "log.plugin", "/host/var/log/aws-routed-eni/plugin.log", "plugin.log to tail; empty disables")
 	fs.Int64Var(&c.LogBackfill, "log.backfill-bytes", 1<<20, "read this many bytes before the end of each log at start")
