@@ -37,7 +37,7 @@ fi
 runbench footprint '^footprint:|^ratios' bash bench/footprint.sh
 runbench scrape '^scrape-latency:' "$work/scrape-latency" --agent "$IPAMWATCH_BIN"
 runbench detect '^detect-latency:' "$work/detect-latency" --agent "$IPAMWATCH_BIN"
-runbench flood 'flood:|^(ok|FAIL|---)' env IPAMWATCH_FLOOD_SECONDS=10 go test -count=1 -run '^TestLogFlood$' -v ./internal/robust/
+runbench flood 'flood:|^(FAIL|--- FAIL)' env IPAMWATCH_FLOOD_SECONDS=10 go test -count=1 -run '^TestLogFlood$' -v ./internal/robust/
 
 echo; echo "== summary"
 printf '%s\n' "${summary[@]}"
