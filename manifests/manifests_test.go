@@ -36,7 +36,7 @@ func agentKinds(extra map[string]int) map[string]int {
 	return k
 }
 
-var subnetsKinds = map[string]int{"ServiceAccount": 1, "Role": 1, "RoleBinding": 1, "Deployment": 1, "Service": 1}
+var subnetsKinds = map[string]int{"ServiceAccount": 1, "Role": 1, "RoleBinding": 1, "ClusterRole": 1, "ClusterRoleBinding": 1, "Deployment": 1, "Service": 1}
 
 func plus(a, b map[string]int) map[string]int {
 	out := map[string]int{}

@@ -33,15 +33,25 @@ const (
 	agentPort      = 9713
 )
 
-// agentFlags are the flags `ipamwatch run` accepts (issue 5); required ones must be present.
+// agentFlags are the flags of `ipamwatch run` (cmd/ipamwatch/run.go): true = the manifests must
+// set it, false = allowed (extraArgs). An unknown flag would stop the agent at start-up.
 var agentFlags = map[string]bool{
 	"web.listen-address": true, "web.config.file": false, "node-name": true,
 	"ipamd.address": true, "cni.metrics-url": true, "log.ipamd": true, "log.plugin": true,
 	"kubernetes": true, "events": true, "interval.ipamd": true, "interval.cni": true,
 	"interval.imds": true, "interval.kubernetes": true, "log.level": true, "log.format": true,
+	"imds.endpoint": false, "imds.disable": false, "subnets.metrics-url": false,
+	"interval.subnets": false, "log.backfill-bytes": false,
 }
 
-var subnetsFlags = map[string]bool{"web.listen-address": true, "cluster-name": true, "leader-elect": true}
+// subnetsFlags are the flags of `ipamwatch subnets` (cmd/ipamwatch/subnets.go).
+var subnetsFlags = map[string]bool{
+	"web.listen-address": true, "cluster-name": true, "leader-elect": true,
+	"web.config.file": false, "subnet-ids": false, "vpc-id": false, "region": false,
+	"ec2-endpoint": false, "ec2-max-attempts": false, "poll-interval": false,
+	"recommendations": false, "leader-elect-namespace": false, "leader-elect-lease-name": false,
+	"kube-nodes": false, "log.level": false, "log.format": false,
+}
 
 // ruleGrant is one (apiGroup, resource, verb) permission.
 type ruleGrant struct{ group, resource, verb string }
@@ -90,14 +100,18 @@ func agentRules(events bool) (allowed, required []ruleGrant) {
 	required = []ruleGrant{{"", "nodes", "get"}, {"", "pods", "list"}, {"", "pods", "watch"}}
 	allowed = slices.Clone(required)
 	if events {
-		ev := []ruleGrant{{"", "events", "create"}, {"", "events", "patch"}, {"events.k8s.io", "events", "create"}, {"events.k8s.io", "events", "patch"}}
-		allowed = append(allowed, ev...)
+		// The agent creates core/v1 Events on its Node (agent/events.go).
+		allowed = append(allowed, ruleGrant{"", "events", "create"}, ruleGrant{"", "events", "patch"})
 		required = append(required, ruleGrant{"", "events", "create"})
 	}
 	return allowed, required
 }
 
-var leaseRules = []ruleGrant{{"coordination.k8s.io", "leases", "get"}, {"coordination.k8s.io", "leases", "create"}, {"coordination.k8s.io", "leases", "update"}}
+// The subnets view: a Lease for leader election, and the cluster's Nodes (--kube-nodes).
+var (
+	leaseRules        = []ruleGrant{{"coordination.k8s.io", "leases", "get"}, {"coordination.k8s.io", "leases", "create"}, {"coordination.k8s.io", "leases", "update"}}
+	subnetsNodesRules = []ruleGrant{{"", "nodes", "list"}}
+)
 
 // parseArgs splits "--name=value" arguments after the subcommand; it reports malformed,
 // unknown, duplicate and missing flags.
@@ -509,6 +523,9 @@ func policy(objs []object, exp expect) []string {
 	roles := map[string]bool{}
 	for _, o := range byKind["ClusterRole"] {
 		allowed, required := agentRules(exp.events)
+		if o.Meta.Labels[componentLabel] == "subnets" {
+			allowed, required = subnetsNodesRules, subnetsNodesRules
+		}
 		problems = append(problems, checkRules(o.String(), o.Obj.(*rbacv1.ClusterRole).Rules, allowed, required)...)
 		roles["ClusterRole/"+o.Name] = true
 	}
