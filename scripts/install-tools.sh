@@ -37,6 +37,7 @@ goinstall() { # binary module@version
 }
 goinstall ec2-metadata-mock github.com/aws/amazon-ec2-metadata-mock/cmd/ec2-metadata-mock@v1.13.0
 goinstall helm helm.sh/helm/v3/cmd/helm@v3.22.0
+goinstall kustomize sigs.k8s.io/kustomize/kustomize/v5@v5.8.2
 goinstall golangci-lint github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
 goinstall govulncheck golang.org/x/vuln/cmd/govulncheck@v1.9.0
 goinstall indexdb golang.org/x/vulndb/cmd/indexdb@v0.0.0-20261105234957-e22db6528018

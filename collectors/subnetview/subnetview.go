@@ -33,6 +33,18 @@ const (
 // ErrNoAnalysis means the exporter answered but has not analysed any subnet yet.
 var ErrNoAnalysis = errors.New("the subnet exporter has no successful EC2 poll yet")
 
+// ErrNotLeader means the answer came from a standby replica (ipamwatch_subnet_leader 0),
+// which exports no subnet series: only the Lease holder polls EC2.
+var ErrNotLeader = errors.New("the subnet exporter replica that answered is not the leader")
+
+// famLeader says whether the answering replica holds the Lease.
+const famLeader = "ipamwatch_subnet_leader"
+
+// leaderAttempts bounds how often Fetch retries when a standby replica answers. Each attempt
+// opens a new connection, so a headless Service's DNS (CoreDNS rotates the answers) or a
+// ClusterIP Service's load balancing reaches another replica.
+const leaderAttempts = 4
+
 // Options bound one fetch.
 type Options struct {
 	Timeout      time.Duration // default 5 s
@@ -60,13 +72,26 @@ func NewClient(url string, opts Options) (*Client, error) {
 	}
 	hc := opts.HTTPClient
 	if hc == nil {
-		hc = &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConns: 1, IdleConnTimeout: time.Minute}}
+		hc = &http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
 	}
 	return &Client{url: url, opts: opts, hc: hc}, nil
 }
 
-// Fetch returns the analysis of every subnet the exporter reports.
+// Fetch returns the analysis of every subnet the exporter reports, asking again (a few times)
+// when a standby replica answers.
 func (c *Client) Fetch(ctx context.Context) (map[string]nodestate.SubnetView, error) {
+	var err error
+	for i := 0; i < leaderAttempts; i++ {
+		var v map[string]nodestate.SubnetView
+		v, err = c.fetchOnce(ctx)
+		if !errors.Is(err, ErrNotLeader) {
+			return v, err
+		}
+	}
+	return nil, err
+}
+
+func (c *Client) fetchOnce(ctx context.Context) (map[string]nodestate.SubnetView, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url, nil)
@@ -96,6 +121,9 @@ func Parse(r io.Reader, limit int64) (map[string]nodestate.SubnetView, error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("parsing the subnet exporter's metrics: %w", err)
+	}
+	if f := fams[famLeader]; f != nil && len(f.GetMetric()) > 0 && value(f.GetMetric()[0]) == 0 {
+		return nil, ErrNotLeader
 	}
 	var at time.Time
 	if f := fams[famLastSuccess]; f != nil && len(f.GetMetric()) > 0 {

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -112,4 +113,31 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		_, _ = Parse(strings.NewReader(string(b)), 1<<16)
 	})
+}
+
+// A standby replica's answer is retried; the leader's is used.
+func TestFetchSkipsStandbyReplica(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int32
+	url := serve(t, func(w http.ResponseWriter, _ *http.Request) {
+		if calls.Add(1) < 3 {
+			_, _ = w.Write([]byte("# TYPE ipamwatch_subnet_leader gauge\nipamwatch_subnet_leader 0\n"))
+			return
+		}
+		_, _ = w.Write([]byte("# TYPE ipamwatch_subnet_leader gauge\nipamwatch_subnet_leader 1\n" + sample))
+	})
+	c, err := NewClient(url, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Fetch(context.Background()); err != nil || calls.Load() != 3 {
+		t.Fatalf("err %v after %d calls, want success on the 3rd", err, calls.Load())
+	}
+	always := serve(t, func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("# TYPE ipamwatch_subnet_leader gauge\nipamwatch_subnet_leader 0\n"))
+	})
+	c2, _ := NewClient(always, Options{})
+	if _, err := c2.Fetch(context.Background()); !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("only standbys: %v, want ErrNotLeader", err)
+	}
 }
