@@ -84,15 +84,23 @@ func Build(p Params) Catalog {
 	// --- Pods failing now: the symptom, whatever the cause.
 	add(Alert{
 		Name: "IpamwatchPodIPAllocationFailing", Group: GroupNode, Severity: "critical", For: "5m",
+		// A burst that outruns the warm pool fails a few pod ADDs and is over in seconds: the
+		// alert needs failures in the window AND pods still waiting for an IP (when the agent
+		// knows; without the Kubernetes source the failures alone count).
 		Expr: fmt.Sprintf(`
-			sum by (node) (increase(%s[%s])) > 0
-			or
-			sum by (node) (increase(%s[%s])) > 0
-			or
-			%s`,
+			(
+			  sum by (node) (increase(%s[%s])) > 0
+			  or
+			  sum by (node) (increase(%s[%s])) > 0
+			  or
+			  %s
+			)
+			unless on (node)
+			(sum by (node) (%s) == 0)`,
 			x.s("ipamwatch_log_events_total", `class=~"ip_pool_empty|alloc_failed"`), w,
 			x.s("ipamwatch_cni_no_available_ip_total"), w,
-			finding("ip_pool_empty")),
+			finding("ip_pool_empty"),
+			x.s("ipamwatch_pods_pending_ip")),
 		Summary: "Pods on a node cannot get an IP address.",
 		Description: fmt.Sprintf("{{ $labels.node }}: pods could not get an IP in the last %s: %s allocation-failure lines in the CNI logs (ip_pool_empty, alloc_failed) and %s pod ADDs that found no free IP (awscni_no_available_ip_addresses). %s pods wait for an IP; the binding ceiling is %s and headroom is %s pods. The node's other ipamwatch alerts and /diagnosis name the cause.",
 			w, logEvents("ip_pool_empty|alloc_failed"),
@@ -696,7 +704,7 @@ func Build(p Params) Catalog {
 		Name: "IpamwatchAgentAbsent", Group: GroupAgent, Severity: "warning", For: "15m",
 		Expr:    fmt.Sprintf(`absent(%s == 1)`, x.s("up", jobSel)),
 		Summary: "No ipamwatch agent is scraped successfully.",
-		Description: fmt.Sprintf("No target of job %q has been up for 15m (%s targets known to Prometheus): every ipamwatch alert is blind.",
+		Description: fmt.Sprintf("No target of job %q is up (%s targets known to Prometheus): every ipamwatch alert is blind.",
 			p.Job, fmt.Sprintf("{{ with query `count(%s)` }}{{ . | first | value | printf \"%%.0f\" }}{{ else }}0{{ end }}", x.s("up", jobSel))),
 		Meaning: "Prometheus scrapes no healthy ipamwatch target: the DaemonSet is missing, the scrape config (ServiceMonitor/PodMonitor) is wrong, or every agent is down.",
 		Runbook: Runbook{
@@ -721,7 +729,7 @@ func Build(p Params) Catalog {
 		Name: "IpamwatchAgentDown", Group: GroupAgent, Severity: "warning", For: "15m",
 		Expr:    fmt.Sprintf(`min by (node) (%s) == 0`, x.s("up", jobSel)),
 		Summary: "The ipamwatch agent on a node cannot be scraped.",
-		Description: fmt.Sprintf("The ipamwatch agent on {{ $labels.node }} has not been scraped successfully for 15m; %s of %s agents are down.",
+		Description: fmt.Sprintf("The ipamwatch agent on {{ $labels.node }} cannot be scraped (up == 0); %s of %s agents are down.",
 			fmt.Sprintf("{{ with query `count(%s == 0)` }}{{ . | first | value | printf \"%%.0f\" }}{{ else }}0{{ end }}", x.s("up", jobSel)),
 			fmt.Sprintf("{{ with query `count(%s)` }}{{ . | first | value | printf \"%%.0f\" }}{{ else }}0{{ end }}", x.s("up", jobSel))),
 		Meaning: "One agent's scrape fails: the pod crashed, is not scheduled, or its port is unreachable. IP alerts for that node are blind.",
