@@ -205,7 +205,7 @@ func TestWebConfigBasicAuth(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != 200 {
+	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("/metrics with credentials = %d, want 200", resp.StatusCode)
 	}
 }

@@ -456,7 +456,7 @@ func Build(p Params) Catalog {
 		Summary: "Instance metadata lookups fail on the node.",
 		Description: fmt.Sprintf("{{ $labels.node }}: instance metadata lookups fail (%s IMDS lines in the CNI logs in %s; the agent's own IMDS poll is %s). ipamd cannot discover or reconcile its ENIs.",
 			logEvents("imds"), w,
-			fmt.Sprintf("{{ with printf `%s` $labels.node | query }}{{ if eq (. | first | value) 1.0 }}up{{ else }}down{{ end }}{{ else }}unknown{{ end }}", node("ipamwatch_source_up", `source="imds"`))),
+			fmt.Sprintf("{{ with printf %#q $labels.node | query }}{{ if eq (. | first | value) 1.0 }}up{{ else }}down{{ end }}{{ else }}unknown{{ end }}", node("ipamwatch_source_up", `source="imds"`))),
 		Meaning: "The CNI (and maybe the agent) cannot read instance metadata: ENI discovery and reconciliation fail.",
 		Cause:   "imds_failure",
 		Runbook: Runbook{
@@ -552,7 +552,7 @@ func Build(p Params) Catalog {
 		Expr:    finding("warm_target_conflict"),
 		Summary: "The aws-node warm-pool settings conflict.",
 		Description: fmt.Sprintf("{{ $labels.node }}: the aws-node warm settings conflict (%s; prefix delegation %s): ipamd ignores some of them and over- or under-allocates.",
-			fmt.Sprintf("{{ range $i, $s := printf `%s` $labels.node | query | sortByLabel \"setting\" }}{{ if $i }}, {{ end }}{{ $s.Labels.setting }}={{ $s.Value }}{{ else }}no warm settings exported{{ end }}", node("ipamwatch_config_warm_target")),
+			fmt.Sprintf("{{ range $i, $s := printf %#q $labels.node | query | sortByLabel \"setting\" }}{{ if $i }}, {{ end }}{{ $s.Labels.setting }}={{ $s.Value }}{{ else }}no warm settings exported{{ end }}", node("ipamwatch_config_warm_target")),
 			lbl("node", node("ipamwatch_config_info"), "prefix_delegation", "unknown")),
 		Meaning: "WARM_IP_TARGET/MINIMUM_IP_TARGET are combined with WARM_PREFIX_TARGET under prefix delegation, targets are zero with prefix delegation, or another documented conflict.",
 		Cause:   "warm_target_conflict",
@@ -789,7 +789,7 @@ func Build(p Params) Catalog {
 		Summary: "The agent reads no new lines from ipamd.log.",
 		Description: fmt.Sprintf("On {{ $labels.node }} the log tail of ipamd.log is stuck: last line read %s (file readable: %s; %s lines read in %s). ipamd writes several lines a minute, so the tail is stuck or ipamd is down; log-based findings cannot fire.",
 			age("node", "max("+node("ipamwatch_log_last_read_timestamp_seconds", `log="ipamd"`)+" > 0)", "never"),
-			fmt.Sprintf("{{ with printf `%s` $labels.node | query }}{{ if eq (. | first | value) 1.0 }}yes{{ else }}no{{ end }}{{ else }}unknown{{ end }}", node("ipamwatch_log_file_readable", `log="ipamd"`)),
+			fmt.Sprintf("{{ with printf %#q $labels.node | query }}{{ if eq (. | first | value) 1.0 }}yes{{ else }}no{{ end }}{{ else }}unknown{{ end }}", node("ipamwatch_log_file_readable", `log="ipamd"`)),
 			count("node", fmt.Sprintf("sum(increase(%s[%s]))", node("ipamwatch_log_lines_total", `log="ipamd"`), w), "0"), w),
 		Meaning: fmt.Sprintf("No line read from ipamd.log for %s, or the file cannot be read: the log tail is stuck, ipamd is down or logs elsewhere.", p.LogStall),
 		Runbook: Runbook{

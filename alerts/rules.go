@@ -175,17 +175,17 @@ func args(labels string) string {
 
 // count prints the query's first value as an integer, or def when the query returns nothing.
 func count(label, query, def string) string {
-	return fmt.Sprintf("{{ with printf `%s` %s | query }}{{ . | first | value | printf \"%%.0f\" }}{{ else }}%s{{ end }}", query, args(label), def)
+	return fmt.Sprintf("{{ with printf %#q %s | query }}{{ . | first | value | printf \"%%.0f\" }}{{ else }}%s{{ end }}", query, args(label), def)
 }
 
 // pct prints the query's first value as a percentage.
 func pct(label, query, def string) string {
-	return fmt.Sprintf("{{ with printf `%s` %s | query }}{{ . | first | value | humanizePercentage }}{{ else }}%s{{ end }}", query, args(label), def)
+	return fmt.Sprintf("{{ with printf %#q %s | query }}{{ . | first | value | humanizePercentage }}{{ else }}%s{{ end }}", query, args(label), def)
 }
 
 // lbl prints a label of the query's first result.
 func lbl(label, query, name, def string) string {
-	return fmt.Sprintf("{{ with printf `%s` %s | query }}{{ . | first | label %q }}{{ else }}%s{{ end }}", query, args(label), name, def)
+	return fmt.Sprintf("{{ with printf %#q %s | query }}{{ . | first | label %q }}{{ else }}%s{{ end }}", query, args(label), name, def)
 }
 
 // age prints how long ago the Unix time the query returns was.

@@ -62,8 +62,6 @@ type Subnet struct {
 	FreeBlocks int
 }
 
-func (s Spec) secondaryPods() int { return s.InstanceENIs*(s.IPv4PerENI-1) + 2 }
-
 // steady returns a function that ramps to n over the first 20 s, then wobbles by +-w pods.
 func steady(n, w int) func(time.Duration) int {
 	return func(t time.Duration) int {

@@ -124,7 +124,7 @@ func (d *diag) subnetOrFragmentation() {
 	switch {
 	case subnetActive:
 		subnet := d.subnetOf(classSubnetExhausted, classPrefixFragmented)
-		ev := append(subnetEv, d.subnetFacts(subnet)...)
+		ev := append(append([]string(nil), subnetEv...), d.subnetFacts(subnet)...)
 		if fragActive {
 			ev = append(ev, "InsufficientCidrBlocks was seen too: with InsufficientFreeAddressesInSubnet present the subnet is out of addresses, not merely fragmented")
 		}
@@ -143,7 +143,7 @@ func (d *diag) subnetOrFragmentation() {
 			ev, fix, d.subnetDescribeCmd(subnet))
 	case fragActive:
 		subnet := d.subnetOf(classPrefixFragmented, classSubnetExhausted)
-		ev := append(fragEv, d.subnetFacts(subnet)...)
+		ev := append(append([]string(nil), fragEv...), d.subnetFacts(subnet)...)
 		ev = append(ev, fmt.Sprintf("free pod IPs on the node: %s; no new /28 prefix can be assigned", fmtInt(d.cap.FreeIPs)))
 		if pressure {
 			ev = append(ev, pressureEv...)

@@ -230,6 +230,7 @@ func (g *gen) routine(w *bufio.Writer) error {
 		if err := g.emit(w, "info", "rpc/rpc.pb.go:863", "Received AddNetwork for NS /var/run/netns/"+netns+", Sandbox "+sandbox+", ifname eth0", ""); err != nil {
 			return err
 		}
+		//nolint:gocritic // the format reproduces ipamd's own rendering of the request, quotes included; %q would escape differently
 		req := fmt.Sprintf(`AddNetworkRequest: K8S_POD_NAME:"%s" K8S_POD_NAMESPACE:"%s" K8S_POD_INFRA_CONTAINER_ID:"%s" ContainerID:"%s" IfName:"eth0" NetworkName:"aws-cni" Netns:"/var/run/netns/%s"`, name, ns, sandbox, sandbox, netns)
 		if err := g.emit(w, "debug", "rpc/rpc.pb.go:863", req, ""); err != nil {
 			return err

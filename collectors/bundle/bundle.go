@@ -237,6 +237,7 @@ func (l *loader) readArchive(p string) error {
 			l.problem(fmt.Sprintf("archive has more than %d members; the rest were not read", l.opts.MaxMembers))
 			break
 		}
+		//nolint:staticcheck // TypeRegA ("\x00") still appears in archives written by old tar implementations
 		if h.Typeflag != tar.TypeReg && h.Typeflag != tar.TypeRegA {
 			continue // directories, and links: never followed
 		}

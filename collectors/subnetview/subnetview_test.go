@@ -82,11 +82,13 @@ func TestFetch(t *testing.T) {
 func TestFetchFailures(t *testing.T) {
 	t.Parallel()
 	cases := map[string]http.HandlerFunc{
-		"500":       func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "boom", 500) },
-		"garbage":   func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("{not prometheus text\n")) },
-		"empty":     func(w http.ResponseWriter, _ *http.Request) {},
-		"oversized": func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(strings.Repeat("# comment line\n", 1<<12))) },
-		"hung":      func(_ http.ResponseWriter, r *http.Request) { <-r.Context().Done() },
+		"500":     func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "boom", http.StatusInternalServerError) },
+		"garbage": func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("{not prometheus text\n")) },
+		"empty":   func(w http.ResponseWriter, _ *http.Request) {},
+		"oversized": func(w http.ResponseWriter, _ *http.Request) {
+			_, _ = w.Write([]byte(strings.Repeat("# comment line\n", 1<<12)))
+		},
+		"hung": func(_ http.ResponseWriter, r *http.Request) { <-r.Context().Done() },
 	}
 	for name, h := range cases {
 		t.Run(name, func(t *testing.T) {
