@@ -74,7 +74,8 @@ func (e *eventRecorder) observe(prev, cur diagnosis.Report) {
 	}
 	now := metav1.NewTime(time.Now())
 	ev := &corev1.Event{
-		ObjectMeta:     metav1.ObjectMeta{GenerateName: e.node + ".ipamwatch.", Namespace: metav1.NamespaceDefault},
+		// Named like kubelet's events: the object's name and a hex timestamp.
+		ObjectMeta:     metav1.ObjectMeta{Name: fmt.Sprintf("%s.%x", e.node, now.UnixNano()), Namespace: metav1.NamespaceDefault},
 		InvolvedObject: corev1.ObjectReference{Kind: "Node", Name: e.node, UID: "", APIVersion: "v1"},
 		Reason:         reason,
 		Message:        msg,
