@@ -23,9 +23,45 @@ type fakeIMDS struct {
 	status map[string]int
 	// failFirst answers the first n requests for a path with 503, then serves it.
 	failFirst map[string]int
+	// endless, when set for a path ("api/token" for the IMDSv2 token), answers 200 with a
+	// body of up to endlessMax bytes, chunked, like a misbehaving or compromised host.
+	endless map[string]bool
 
 	mu       sync.Mutex
 	requests []string
+	endlessN int   // endless bodies started
+	largest  int64 // bytes written of the largest endless body
+}
+
+// endlessMax stops an endless body in the fake, so a client without a bound ends too (with a
+// failed test instead of an exhausted machine).
+const endlessMax = 256 << 20
+
+func (f *fakeIMDS) writeEndless(w http.ResponseWriter) {
+	w.WriteHeader(http.StatusOK)
+	unit := []byte(strings.Repeat("AQAEAFAKE", 4096))
+	f.mu.Lock()
+	f.endlessN++
+	f.mu.Unlock()
+	var total int64
+	for total < endlessMax {
+		n, err := w.Write(unit)
+		total += int64(n)
+		f.mu.Lock()
+		f.largest = max(f.largest, total)
+		f.mu.Unlock()
+		if err != nil {
+			return
+		}
+	}
+}
+
+// endlessWritten returns how many endless bodies the fake started and the size of the
+// largest one written so far.
+func (f *fakeIMDS) endlessWritten() (n int, largest int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.endlessN, f.largest
 }
 
 const fakeToken = "AQAEAFAKE-token=="
@@ -45,6 +81,10 @@ func (f *fakeIMDS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		w.Header().Set("X-aws-ec2-metadata-token-ttl-seconds", ttl)
+		if f.endless["api/token"] {
+			f.writeEndless(w)
+			return
+		}
 		_, _ = fmt.Fprint(w, fakeToken)
 		return
 	}
@@ -74,6 +114,10 @@ func (f *fakeIMDS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if code, ok := f.status[key]; ok {
 		http.Error(w, http.StatusText(code), code)
+		return
+	}
+	if f.endless[key] {
+		f.writeEndless(w)
 		return
 	}
 	v, ok := f.values[key]

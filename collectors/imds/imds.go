@@ -1,8 +1,8 @@
 // Package imds reads the instance metadata service (IMDS) of the EC2 instance the agent runs
 // on: who the instance is (id, type, region, zone) and, for every attached network interface,
 // the subnet, VPC and addresses EC2 has given it. It owns the client (IMDSv2 token flow through
-// the AWS SDK, bounded in time) and the decoding of IMDS answers into nodestate.Metadata; it
-// knows nothing about metrics.
+// the AWS SDK, bounded in time and in size) and the decoding of IMDS answers into
+// nodestate.Metadata; it knows nothing about metrics.
 package imds
 
 import (
@@ -31,8 +31,9 @@ const (
 	DefaultRetries = 2
 	// maxRetries keeps a misconfiguration from turning one poll into minutes of retrying.
 	maxRetries = 10
-	// maxBody bounds one IMDS answer. The largest legitimate answers (a list of 50 local
-	// addresses, the identity document) are a few KiB.
+	// maxBody bounds one IMDS answer, the IMDSv2 token included (cappedTransport). The
+	// largest legitimate answers (a list of 50 local addresses, the identity document) are a
+	// few KiB; a token is about 60 bytes.
 	maxBody = 64 << 10
 	// dialTimeout: IMDS is link-local, so a connection that takes longer is not coming.
 	dialTimeout = 250 * time.Millisecond
@@ -101,8 +102,9 @@ func NewClient(opts Options) (*Client, error) {
 		DisableCompression:    true,
 	}
 	sdk := sdkimds.New(sdkimds.Options{
-		Endpoint:   opts.Endpoint,
-		HTTPClient: &http.Client{Transport: tr},
+		Endpoint: opts.Endpoint,
+		// Every answer, the IMDSv2 token included, is capped below the SDK (see capped.go).
+		HTTPClient: &http.Client{Transport: &cappedTransport{next: tr, limit: maxBody}},
 		Retryer: retry.NewStandard(func(o *retry.StandardOptions) {
 			o.MaxAttempts = retries + 1
 			// The default token bucket turns a long outage into "retry quota exceeded"
@@ -161,6 +163,8 @@ func (c *Client) get(ctx context.Context, path string) (string, error) {
 		return "", classify(path, err)
 	}
 	defer func() { _ = out.Content.Close() }()
+	// The SDK has already buffered the answer under cappedTransport's cap; this bound stays
+	// so that get does not depend on how the SDK hands the body over.
 	b, err := io.ReadAll(io.LimitReader(out.Content, maxBody+1))
 	if err != nil {
 		return "", fmt.Errorf("reading %s: %w", path, err)
@@ -185,6 +189,11 @@ func (c *Client) region(ctx context.Context) (string, error) {
 
 // classify turns SDK errors into ErrNotFound or a short error that says what went wrong.
 func classify(path string, err error) error {
+	// Checked first: the SDK may wrap the read error together with the response status.
+	var tooLarge *tooLargeError
+	if errors.As(err, &tooLarge) {
+		return fmt.Errorf("reading %s: %w", path, tooLarge)
+	}
 	var status interface{ HTTPStatusCode() int }
 	if errors.As(err, &status) {
 		switch code := status.HTTPStatusCode(); code {
