@@ -178,6 +178,9 @@ func runMaxPods(ctx context.Context, args []string, s streams, lookup instanceLo
 		limits, err := lookup(ctx, o.ec2, o.instanceTypes)
 		if err != nil {
 			fmt.Fprintf(s.err, "ipamwatch maxpods: looking up instance types: %v\n", err)
+			if errors.Is(err, errNotInBuild) {
+				return 2
+			}
 			return 1
 		}
 		if len(limits) == 0 {

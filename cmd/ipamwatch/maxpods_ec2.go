@@ -1,3 +1,5 @@
+//go:build !agentonly
+
 package main
 
 import (
@@ -5,22 +7,6 @@ import (
 
 	"github.com/ipamwatch/ipamwatch/subnets"
 )
-
-// instanceTypeLimits is what EC2 DescribeInstanceTypes says about one instance type.
-type instanceTypeLimits struct {
-	InstanceType string
-	ENIs         int    // MaximumNetworkInterfaces on the default network card
-	IPv4PerENI   int    // Ipv4AddressesPerInterface
-	VCPUs        int    // DefaultVCpus
-	Hypervisor   string // "nitro", "xen" or "" for bare metal
-	BareMetal    bool
-}
-
-// ec2LookupOptions says which EC2 endpoint to ask.
-type ec2LookupOptions struct {
-	Region   string
-	Endpoint string // empty = the SDK's default resolution
-}
 
 // lookupInstanceTypes asks EC2 DescribeInstanceTypes (paginated, 100 names a call) for the
 // named types, or for every type of the region when types is empty. Credentials come from
