@@ -16,6 +16,12 @@ all: build
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/ipamwatch
 
+# The DaemonSet image's binary: the agent without demo, subnets and maxpods' EC2 lookup
+# (docs/performance.md). Those commands answer "not in this build" in it.
+.PHONY: build-agent
+build-agent:
+	CGO_ENABLED=0 $(GO) build -trimpath -tags agentonly -ldflags '$(LDFLAGS)' -o bin/ipamwatch-agent ./cmd/ipamwatch
+
 # The whole test suite: installs the external programs the integration tests drive (idempotent),
 # then unit, golden, fuzz-seed, integration against real Prometheus/Alertmanager/IMDS mock, and
 # the script checks (helm, kustomize, image, govulncheck).
