@@ -303,10 +303,53 @@ func TestKustomizeAndHelmAgree(t *testing.T) {
 	if kc.Image != want || hc.Image != want {
 		t.Errorf("images kustomize %q, helm %q, want %q (Chart appVersion)", kc.Image, hc.Image, want)
 	}
-	all := render(t, renderCase{name: "all", kustomize: "manifests/overlays/all"})
-	if d := find[*appsv1.Deployment](all, "Deployment"); d == nil || d.Spec.Template.Spec.Containers[0].Image != want {
-		t.Errorf("subnets Deployment image differs from %q", want)
+	// The subnets Deployment runs the full binary, from its own repository (the agent image
+	// is an agent-only build; a kustomize `images:` override of the agent must not turn the
+	// subnets Deployment into it).
+	wantFull := "ghcr.io/ipamwatch/ipamwatch-full:" + chart.AppVersion
+	subnetsValues := filepath.Join(t.TempDir(), "subnets.yaml")
+	if err := os.WriteFile(subnetsValues, []byte("subnets:\n  enabled: true\n  clusterName: demo\n"), 0o600); err != nil {
+		t.Fatal(err)
 	}
+	var full struct {
+		Subnets struct {
+			Image struct{ Digest string } `json:"image"`
+		} `json:"subnets"`
+	}
+	b, err = os.ReadFile(filepath.Join(root, "charts", "ipamwatch", "ci", "full-values.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(b, &full); err != nil || full.Subnets.Image.Digest == "" {
+		t.Fatalf("ci/full-values.yaml should pin subnets.image.digest (%v)", err)
+	}
+	for _, c := range []struct {
+		name string
+		objs []object
+		want string
+	}{
+		{"kustomize all", render(t, renderCase{name: "all", kustomize: "manifests/overlays/all"}), wantFull},
+		{"helm subnets.enabled", helmObjects(t, helmTemplate(t, filepath.Join(root, "charts", "ipamwatch"), subnetsValues)), wantFull},
+		{"helm full values", render(t, renderCase{name: "full", helm: []string{"charts/ipamwatch/ci/full-values.yaml"}}), "ghcr.io/ipamwatch/ipamwatch-full@" + full.Subnets.Image.Digest},
+	} {
+		d := find[*appsv1.Deployment](c.objs, "Deployment")
+		if d == nil {
+			t.Errorf("%s: no subnets Deployment rendered", c.name)
+			continue
+		}
+		if got := d.Spec.Template.Spec.Containers[0].Image; got != c.want {
+			t.Errorf("%s: subnets Deployment image %q, want %q", c.name, got, c.want)
+		}
+	}
+}
+
+func helmObjects(t *testing.T, out []byte) []object {
+	t.Helper()
+	objs, err := decodeAll(out)
+	if err != nil {
+		t.Fatalf("strict decoding: %v", err)
+	}
+	return objs
 }
 
 func yamlToJSON(t *testing.T, b []byte) []byte {

@@ -63,6 +63,17 @@ app.kubernetes.io/component: subnets
 {{- end }}
 {{- end }}
 
+{{/* The subnets Deployment's image: the full binary (the agent image is an agent-only build). */}}
+{{- define "ipamwatch.subnetsImage" -}}
+{{- $img := .Values.subnets.image -}}
+{{- $repo := default (printf "%s-full" .Values.image.repository) $img.repository -}}
+{{- if $img.digest }}
+{{- printf "%s@%s" $repo $img.digest }}
+{{- else }}
+{{- printf "%s:%s" $repo (default (default .Chart.AppVersion .Values.image.tag) $img.tag) }}
+{{- end }}
+{{- end }}
+
 {{/* True (non-empty) when the agent gets a --web.config.file. */}}
 {{- define "ipamwatch.webConfigEnabled" -}}
 {{- if or .Values.web.tls.enabled .Values.web.basicAuthUsers .Values.web.existingConfigSecret }}true{{ end }}
