@@ -4,11 +4,12 @@
 #     --build-arg VERSION=$(git describe --tags --always) --build-arg REVISION=$(git rev-parse --short HEAD) .
 #
 # TAGS picks the variant (Go build tags):
-#   agentonly (default) the DaemonSet image, tagged :VERSION. Its entrypoint is `run`; demo,
-#             subnets and maxpods' EC2 lookups answer "not in this build" (docs/performance.md:
-#             leaving them out halves the binary and cuts the agent's RSS).
-#   ""        the full binary, for the subnets Deployment: build with --build-arg TAGS= and
-#             tag it :VERSION-full (the manifests and the chart expect that suffix).
+#   agentonly (default) the DaemonSet image, ghcr.io/ipamwatch/ipamwatch:VERSION. Its entrypoint
+#             is `run`; demo, subnets and maxpods' EC2 lookups answer "not in this build"
+#             (docs/performance.md: leaving them out halves the binary and cuts the agent's RSS).
+#   ""        the full binary, for the subnets Deployment: build with --build-arg TAGS= and push
+#             it as ghcr.io/ipamwatch/ipamwatch-full:VERSION (the manifests and the chart expect
+#             that repository; docs/deploy.md says why not a tag suffix).
 #
 # BINARY picks where the binary comes from:
 #   build    (default) compile it in the golang stage below, for TARGETARCH;
