@@ -108,8 +108,12 @@ func TestCappedTransportPassesErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp, err := tr.RoundTrip(req)
-	if resp != nil || !errors.Is(err, boom) {
-		t.Fatalf("RoundTrip = %v, %v; want nil and the transport's error", resp, err)
+	if resp != nil {
+		_ = resp.Body.Close()
+		t.Fatalf("RoundTrip returned a response %v with error %v; want none", resp, err)
+	}
+	if !errors.Is(err, boom) {
+		t.Fatalf("RoundTrip error %v, want the transport's error", err)
 	}
 }
 
