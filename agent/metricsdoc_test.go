@@ -1,12 +1,12 @@
 package agent
 
 import (
-	"os"
-	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/ipamwatch/ipamwatch/internal/metricsdoc"
 )
 
 // TestMetricsDocumented fails when docs/metrics.md and the exported metrics drift: every
@@ -14,36 +14,14 @@ import (
 // metric the agent registers.
 func TestMetricsDocumented(t *testing.T) {
 	t.Parallel()
-	b, err := os.ReadFile("../docs/metrics.md")
+	docRows, err := metricsdoc.Read("../docs/metrics.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	doc := string(b)
-	start := strings.Index(doc, "<!-- BEGIN METRICS TABLE")
-	end := strings.Index(doc, "<!-- END METRICS TABLE -->")
-	if start < 0 || end < start {
-		t.Fatal("docs/metrics.md lacks the BEGIN/END METRICS TABLE markers")
-	}
-	type row struct {
-		Kind   string
-		Labels string
-	}
+	type row struct{ Kind, Labels string }
 	documented := map[string]row{}
-	tick := regexp.MustCompile("`([^`]+)`")
-	for _, line := range strings.Split(doc[start:end], "\n") {
-		cells := strings.Split(line, "|")
-		if len(cells) < 5 || !strings.Contains(cells[1], "`ipamwatch_") {
-			continue
-		}
-		name := strings.Trim(strings.TrimSpace(cells[1]), "`")
-		var labels []string
-		for _, m := range tick.FindAllStringSubmatch(cells[3], -1) {
-			labels = append(labels, m[1])
-		}
-		if _, dup := documented[name]; dup {
-			t.Errorf("docs/metrics.md documents %s twice", name)
-		}
-		documented[name] = row{Kind: strings.TrimSpace(cells[2]), Labels: strings.Join(labels, ",")}
+	for name, r := range docRows {
+		documented[name] = row{Kind: r.Kind, Labels: r.Labels}
 	}
 	code := map[string]row{}
 	for _, d := range metricDefs() {

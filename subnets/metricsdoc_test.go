@@ -1,14 +1,14 @@
 package subnets
 
 import (
-	"os"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ipamwatch/ipamwatch/internal/metricsdoc"
 )
 
 // TestMetricsDocumented fails when docs/subnets.md and the exported metrics drift: every
@@ -16,33 +16,14 @@ import (
 // a full poll really emits each of them with those labels.
 func TestMetricsDocumented(t *testing.T) {
 	t.Parallel()
-	b, err := os.ReadFile("../docs/subnets.md")
+	docRows, err := metricsdoc.Read("../docs/subnets.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	doc := string(b)
-	start := strings.Index(doc, "<!-- BEGIN METRICS TABLE")
-	end := strings.Index(doc, "<!-- END METRICS TABLE -->")
-	if start < 0 || end < start {
-		t.Fatal("docs/subnets.md lacks the BEGIN/END METRICS TABLE markers")
-	}
 	type row struct{ Kind, Labels string }
 	documented := map[string]row{}
-	tick := regexp.MustCompile("`([^`]+)`")
-	for _, line := range strings.Split(doc[start:end], "\n") {
-		cells := strings.Split(line, "|")
-		if len(cells) < 5 || !strings.Contains(cells[1], "`ipamwatch_") {
-			continue
-		}
-		name := strings.Trim(strings.TrimSpace(cells[1]), "`")
-		var labels []string
-		for _, m := range tick.FindAllStringSubmatch(cells[3], -1) {
-			labels = append(labels, m[1])
-		}
-		if _, dup := documented[name]; dup {
-			t.Errorf("docs/subnets.md documents %s twice", name)
-		}
-		documented[name] = row{Kind: strings.TrimSpace(cells[2]), Labels: strings.Join(labels, ",")}
+	for name, r := range docRows {
+		documented[name] = row{Kind: r.Kind, Labels: r.Labels}
 	}
 	kinds := map[prometheus.ValueType]string{prometheus.GaugeValue: "gauge", prometheus.CounterValue: "counter"}
 	code := map[string]row{}
