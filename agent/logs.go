@@ -37,6 +37,9 @@ type logStream struct {
 	counts      []uint64 // by class
 	parseErrors uint64
 	perClass    []classState
+	// hypervisor is "xen" once ipamd said prefix delegation is unsupported on a non-Nitro
+	// instance (its only statement about the hypervisor).
+	hypervisor string
 }
 
 // classState is the per-class memory of one stream.
@@ -81,6 +84,9 @@ func (s *logStream) handle(line []byte, now func() time.Time) {
 	defer s.mu.Unlock()
 	if ev.Malformed {
 		s.parseErrors++
+	}
+	if ev.Level >= logparse.LevelWarn && logparse.SaysNonNitro(line) {
+		s.hypervisor = "xen"
 	}
 	if ev.Class == logparse.None {
 		return
@@ -151,6 +157,9 @@ func summarize(streams []*logStream, now time.Time, window time.Duration) *nodes
 			Path: s.path, Readable: st.Readable, Err: st.Err, Lines: st.Lines, Bytes: st.Bytes,
 		})
 		s.mu.Lock()
+		if s.hypervisor != "" {
+			sum.LastHypervisor = s.hypervisor
+		}
 		for c := 1; c < len(s.perClass); c++ {
 			if s.counts[c] == 0 {
 				continue

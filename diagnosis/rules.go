@@ -379,8 +379,13 @@ func (d *diag) eniLimit() {
 	}
 	pressure, pEv := d.poolPressure()
 	full := c.FreeIPs == 0 && c.AttachedCapacity > 0 && c.AssignedIPs >= c.AttachedCapacity-max(c.CooldownIPs, 0)
+	// With free addresses left the ENIs do not bind yet: ipamd logs the ENI-limit line on every
+	// reconcile at the limit, and a pool-empty line then is a burst that outran the pool.
+	if c.FreeIPs >= 0 && !full {
+		return
+	}
 	// A node full to its ENI limit with nothing waiting is simply dense, not failing.
-	if !pressure && (!full || c.PendingPods <= 0) {
+	if !pressure && c.PendingPods <= 0 {
 		return
 	}
 	ev := []string{fmt.Sprintf("ENIs attached: %s of %s (awscni_eni_max)", fmtInt(c.ENIs), fmtInt(c.MaxENIs))}

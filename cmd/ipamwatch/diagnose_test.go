@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -158,5 +160,95 @@ func TestMaxPodsLive(t *testing.T) {
 	// 2 ENIs x (10 - 1) + 2 = 20.
 	if r.Input.ENIs != 2 || r.Input.IPsPerENI != 10 || r.Input.InstanceType != "m5.large" || r.MaxPods != 20 {
 		t.Errorf("live maxpods = %+v", r)
+	}
+}
+
+// Bundles for the causes no demo scenario produces: a simulated node's bundle, changed the way
+// the failure would change it (log lines in the real format, the collector's curl error, ...).
+func TestDiagnoseBundleMoreCauses(t *testing.T) {
+	t.Parallel()
+	healthy, err := demo.Lookup("healthy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	large, err := demo.Lookup("large")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The simulated clock ends at 02:15:30; appended lines come just after.
+	zap := func(level, msg string) string {
+		b, _ := json.Marshal(msg)
+		return `{"level":"` + level + `","ts":"2026-11-26T02:15:35.000Z","caller":"ipamd/ipamd.go:801","msg":` + string(b) + "}\n"
+	}
+	ec2 := func(op, code, text string) string {
+		return zap("error", "Failed to increase pool size due to not able to allocate ENI AllocENI: failed to create ENI: operation error EC2: "+op+
+			", https response error StatusCode: 400, RequestID: 5d6e7f80-1a2b-4c3d-8e9f-0a1b2c3d4e5f, api error "+code+": "+text)
+	}
+	poolEmpty := zap("error", "AssignPodIPAddress: no available IP/Prefix addresses for pod shop/web-00042")
+	hoard := large
+	hoard.TargetPods = func(time.Duration) int { return 40 }
+	hoard.Env = map[string]string{"WARM_ENI_TARGET": "3", "ENABLE_PREFIX_DELEGATION": "false", "AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG": "false"}
+	xen := healthy
+	xen.InstanceType = "m4.large"
+	xen.Env = map[string]string{"WARM_ENI_TARGET": "1", "ENABLE_PREFIX_DELEGATION": "true", "WARM_PREFIX_TARGET": "1"}
+	tests := []struct {
+		name   string
+		spec   demo.Spec
+		append string            // lines added to ipamd.log
+		files  map[string]string // files replaced in the bundle
+		want   string
+	}{
+		{"eni_quota", healthy, ec2("CreateNetworkInterface", "NetworkInterfaceLimitExceeded", "The maximum number of network interfaces has been reached.") + poolEmpty, nil, "eni_quota"},
+		{"unauthorized", healthy, ec2("CreateNetworkInterface", "UnauthorizedOperation", "You are not authorized to perform this operation.") + poolEmpty, nil, "unauthorized"},
+		{"imds_failure", healthy, zap("error", "Failed to retrieve interface-id from instance metadata: operation error ec2imds: GetMetadata, http response error StatusCode: 404, request to EC2 IMDS failed"), nil, "imds_failure"},
+		{"ip_pool_empty", healthy, poolEmpty + poolEmpty, nil, "ip_pool_empty"},
+		{"warm_pool_hoarding", hoard, "", nil, "warm_pool_hoarding"},
+		{"prefix_delegation_unsupported", xen, zap("warn", "Prefix delegation is not supported on non-nitro instance m4.large hence falling back to default (secondary IP) mode"), nil, "prefix_delegation_unsupported"},
+		{"ipamd_unreachable", healthy, "", map[string]string{"ipamd/enis.json": "curl: (7) Failed to connect to localhost port 61679 after 0 ms: Connection refused\n"}, "ipamd_unreachable"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			node := simulate(t, tc.spec, 90)
+			dir := t.TempDir()
+			if err := node.WriteBundle(dir); err != nil {
+				t.Fatal(err)
+			}
+			if tc.append != "" {
+				f, err := os.OpenFile(filepath.Join(dir, "var_log", "aws-routed-eni", "ipamd.log"), os.O_APPEND|os.O_WRONLY, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := f.WriteString(tc.append); err != nil {
+					t.Fatal(err)
+				}
+				f.Close()
+			}
+			for name, body := range tc.files {
+				if err := os.WriteFile(filepath.Join(dir, filepath.FromSlash(name)), []byte(body), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			code, out, stderr := runCLI(t, "diagnose", "--bundle", dir, "--format", "json")
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			var rep diagnosis.Report
+			if err := json.Unmarshal([]byte(out), &rep); err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, f := range rep.Findings {
+				got = append(got, f.Cause)
+			}
+			if !slices.Contains(got, tc.want) {
+				t.Errorf("bundle diagnosis lacks %s; got %v", tc.want, got)
+			}
+			// A node at its ENI limit with free addresses left is not bound by its ENIs,
+			// whatever transient pool-empty lines say.
+			if tc.name == "ip_pool_empty" && slices.Contains(got, "eni_limit") {
+				t.Errorf("eni_limit with free addresses on the node: %v", got)
+			}
+		})
 	}
 }

@@ -331,10 +331,13 @@ func usable(b []byte) (bool, string) {
 	case bytes.HasPrefix(t, []byte("404 page not found")):
 		return false, "404 page not found"
 	case bytes.HasPrefix(t, []byte("curl:")) || bytes.Contains(t[:min(len(t), 200)], []byte("Connection refused")):
-		return false, "collector could not reach the endpoint"
+		return false, whyUnreachable
 	}
 	return true, ""
 }
+
+// whyUnreachable is usable's reason for a file holding curl's connection error.
+const whyUnreachable = "collector could not reach the endpoint"
 
 var maxPodsFlag = regexp.MustCompile(`--max-pods[= ]([0-9]+)`)
 

@@ -42,17 +42,19 @@ type loader struct {
 	logHits int
 	newHits int
 
-	enisName string
-	enisBody []byte
+	enisName  string
+	enisBody  []byte
+	ipamdDown string // what the collector got instead of /v1/enis, when it could not connect
 
 	cniEnv   map[string]string
 	cniImage string
 	cniTime  string
 
-	classes  map[logparse.Class]*classAcc
-	latest   time.Time // latest timestamp seen in any log line
-	logFiles []nodestate.LogFile
-	problems []string
+	classes    map[logparse.Class]*classAcc
+	latest     time.Time // latest timestamp seen in any log line
+	hypervisor string    // "xen" when ipamd said the instance is not Nitro
+	logFiles   []nodestate.LogFile
+	problems   []string
 }
 
 func newLoader(opts Options) *loader {
@@ -106,6 +108,10 @@ func (l *loader) member(name string, size int64, r io.Reader) {
 	case kENIs:
 		if ok, why := usable(b); !ok {
 			l.miss(pENIs, name+": "+why)
+			if why == whyUnreachable {
+				// The collector's curl could not connect: ipamd was not answering on the node.
+				l.ipamdDown = name + ": " + strings.TrimSpace(string(b[:min(len(b), 200)]))
+			}
 			return
 		}
 		// Decoded in finish: cooldown is judged against the bundle's time, known only then.
@@ -296,6 +302,9 @@ func (l *loader) observe(clf *logparse.Classifier, line []byte) {
 	if !ev.Time.IsZero() && ev.Time.After(l.latest) {
 		l.latest = ev.Time
 	}
+	if ev.Level >= logparse.LevelWarn && logparse.SaysNonNitro(line) {
+		l.hypervisor = "xen"
+	}
 	if ev.Class == logparse.None {
 		return
 	}
@@ -376,7 +385,7 @@ func (l *loader) finish() (*Result, error) {
 		}
 	}
 	if len(l.logFiles) > 0 {
-		sum := &nodestate.LogSummary{Classes: map[string]nodestate.ClassStats{}, Window: l.opts.Window, Files: l.logFiles}
+		sum := &nodestate.LogSummary{Classes: map[string]nodestate.ClassStats{}, Window: l.opts.Window, Files: l.logFiles, LastHypervisor: l.hypervisor}
 		cut := l.st.Time.Add(-l.opts.Window)
 		for c, a := range l.classes {
 			recent := 0
@@ -400,6 +409,9 @@ func (l *loader) finish() (*Result, error) {
 		if l.found[piece] {
 			l.st.Sources[name] = nodestate.SourceStatus{Up: true, LastSuccess: l.st.Time}
 		}
+	}
+	if !l.found[pENIs] && l.ipamdDown != "" {
+		l.st.Sources[nodestate.SourceIPAMD] = nodestate.SourceStatus{Up: false, Err: "at collection time: " + l.ipamdDown}
 	}
 
 	all := []string{pENIs, pENIConfig, pIPAMDEnv, pNetUtilsEnv, pMetrics, pIPAMDLog, pPluginLog, pKubelet, pAWSNodeEnv, pInstance}
