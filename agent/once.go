@@ -1,15 +1,14 @@
 package agent
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"time"
 
 	"github.com/ipamwatch/ipamwatch/diagnosis"
+	"github.com/ipamwatch/ipamwatch/logparse"
 	"github.com/ipamwatch/ipamwatch/nodestate"
 )
 
@@ -17,7 +16,6 @@ import (
 // last LogBackfill bytes), and diagnoses: the live mode of `ipamwatch diagnose`. A failing
 // source is reported in the snapshot's Sources, never fatal.
 func Once(ctx context.Context, cfg Config) (diagnosis.Report, nodestate.State, error) {
-	cfg.Kubernetes = onceKube(cfg.Kubernetes)
 	a, err := New(cfg)
 	if err != nil {
 		return diagnosis.Report{}, nodestate.State{}, err
@@ -54,13 +52,6 @@ func (a *Agent) RunOnce(ctx context.Context) {
 	a.mu.Unlock()
 }
 
-func onceKube(mode string) string {
-	if mode == "" {
-		return "auto"
-	}
-	return mode
-}
-
 // readTail classifies the last n bytes of the stream's file once (no following).
 func (s *logStream) readTail(n int64, now func() time.Time) error {
 	f, err := os.Open(s.path)
@@ -75,34 +66,14 @@ func (s *logStream) readTail(n int64, now func() time.Time) error {
 		}
 		seeked = true
 	}
-	r := bufio.NewReaderSize(f, 64<<10)
-	first := seeked // the first line after a seek is partial
-	for {
-		line, err := r.ReadSlice('\n')
-		if errors.Is(err, bufio.ErrBufferFull) {
-			// Over-long line: skip the rest of it.
-			for errors.Is(err, bufio.ErrBufferFull) {
-				_, err = r.ReadSlice('\n')
-			}
-			first = false
-			continue
+	_, err = logparse.ReadLines(f, 0, func(i uint64, line []byte) error {
+		if i > 1 || !seeked { // the first line after a seek is partial
+			s.handle(line, now)
 		}
-		if len(line) > 0 && !first {
-			s.handle(trimEOL(line), now)
-		}
-		first = false
-		if err != nil {
-			if err == io.EOF {
-				return nil
-			}
-			return fmt.Errorf("log %s: %w", s.name, err)
-		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("log %s: %w", s.name, err)
 	}
-}
-
-func trimEOL(b []byte) []byte {
-	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
-		b = b[:len(b)-1]
-	}
-	return b
+	return nil
 }

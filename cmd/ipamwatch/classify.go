@@ -169,55 +169,27 @@ func (r *classifyRun) file(ctx context.Context, name string, stdin io.Reader) er
 	return r.stream(ctx, display, br)
 }
 
-// stream reads lines without a per-line allocation: ReadSlice returns a view of the reader's
-// buffer; only lines longer than the buffer are assembled, up to --max-line-bytes.
+// stream classifies every line of br (logparse.ReadLines: no per-line allocation; lines over
+// --max-line-bytes are counted and skipped).
 func (r *classifyRun) stream(ctx context.Context, name string, br *bufio.Reader) error {
 	cl := logparse.NewClassifier()
-	var long []byte
-	var n uint64
-	skipping := false
-	for {
-		chunk, err := br.ReadSlice('\n')
-		if errors.Is(err, bufio.ErrBufferFull) {
-			if !skipping {
-				if len(long)+len(chunk) > r.opts.maxLineBytes {
-					skipping, long = true, long[:0]
-				} else {
-					long = append(long, chunk...)
-				}
+	st, err := logparse.ReadLines(br, r.opts.maxLineBytes, func(n uint64, line []byte) error {
+		r.line(cl, name, n, line)
+		if n&4095 == 0 {
+			if ctx.Err() != nil {
+				return ctx.Err()
 			}
-			r.bytes += uint64(len(chunk))
-			continue
+			r.showProgress()
 		}
-		if len(chunk) > 0 || len(long) > 0 || skipping {
-			n++
-			r.lines++
-			r.bytes += uint64(len(chunk))
-			line := chunk
-			if len(long) > 0 {
-				long = append(long, chunk...)
-				line = long
-			}
-			if skipping || len(line) > r.opts.maxLineBytes+2 {
-				r.tooLong++
-			} else {
-				r.line(cl, name, n, line)
-			}
-			long, skipping = long[:0], false
-			if n&4095 == 0 {
-				if ctx.Err() != nil {
-					return fmt.Errorf("%s: %w", name, ctx.Err())
-				}
-				r.showProgress()
-			}
-		}
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("%s: reading line %d: %w", name, n+1, err)
-		}
+		return nil
+	})
+	r.lines += st.Lines
+	r.bytes += st.Bytes
+	r.tooLong += st.TooLong
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
 	}
+	return nil
 }
 
 func (r *classifyRun) line(cl *logparse.Classifier, name string, n uint64, line []byte) {

@@ -12,6 +12,7 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -25,9 +26,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ipamwatch/ipamwatch/collectors/cnimetrics"
-	"github.com/ipamwatch/ipamwatch/collectors/ipamd"
-	"github.com/ipamwatch/ipamwatch/logparse"
 	"github.com/ipamwatch/ipamwatch/nodestate"
 )
 
@@ -346,7 +344,7 @@ func kubeletMaxPods(b []byte) (int, error) {
 	var cfg struct {
 		MaxPods *int `json:"maxPods"`
 	}
-	if err := jsonUnmarshal(b, &cfg); err != nil {
+	if err := json.Unmarshal(b, &cfg); err != nil {
 		return 0, err
 	}
 	if cfg.MaxPods == nil {
@@ -374,7 +372,3 @@ func sortedUnique(s []string) []string {
 	}
 	return out
 }
-
-var _ = cnimetrics.Parse
-var _ = ipamd.DecodeENIs
-var _ = logparse.NewClassifier

@@ -1,7 +1,6 @@
 package bundle
 
 import (
-	"bufio"
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
@@ -78,8 +77,6 @@ func (l *loader) got(piece string) {
 	l.found[piece] = true
 	delete(l.why, piece)
 }
-
-func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
 
 // member handles one file of the bundle.
 func (l *loader) member(name string, size int64, r io.Reader) {
@@ -268,30 +265,14 @@ func (l *loader) readLog(name string, k kind, r io.Reader) {
 		r = gz
 	}
 	clf := logparse.NewClassifier()
-	br := bufio.NewReaderSize(io.LimitReader(r, l.opts.MaxLogBytes), 64<<10)
-	for {
-		line, err := br.ReadSlice('\n')
-		if errors.Is(err, bufio.ErrBufferFull) {
-			lf.Bytes += uint64(len(line))
-			for errors.Is(err, bufio.ErrBufferFull) {
-				line, err = br.ReadSlice('\n')
-				lf.Bytes += uint64(len(line))
-			}
-			lf.Lines++
-			continue
-		}
-		if len(line) > 0 {
-			lf.Lines++
-			lf.Bytes += uint64(len(line))
-			l.observe(clf, bytes.TrimRight(line, "\r\n"))
-		}
-		if err != nil {
-			if !errors.Is(err, io.EOF) {
-				lf.Err = err.Error()
-				l.problem(fmt.Sprintf("%s: %v", name, err))
-			}
-			break
-		}
+	st, err := logparse.ReadLines(io.LimitReader(r, l.opts.MaxLogBytes), 0, func(_ uint64, line []byte) error {
+		l.observe(clf, line)
+		return nil
+	})
+	lf.Lines, lf.Bytes = st.Lines, st.Bytes
+	if err != nil {
+		lf.Err = err.Error()
+		l.problem(fmt.Sprintf("%s: %v", name, err))
 	}
 	l.logFiles = append(l.logFiles, lf)
 	l.got(piece)
