@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestLoadEKSLogCollectorDir(t *testing.T) {
@@ -241,4 +242,40 @@ func FuzzLoadArchive(f *testing.F) {
 		}
 		_, _ = Load(p, Options{MaxTotal: 1 << 20, MaxSmallFile: 1 << 16})
 	})
+}
+
+// A bundle whose ipamd.log is a flood of failures: every line counted, the recent window
+// (1 h before the newest line, minute resolution) counted right.
+func TestLoadLogFlood(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	logDir := filepath.Join(dir, "var_log", "aws-routed-eni")
+	if err := os.MkdirAll(logDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	start := time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC)
+	const lines = 200_000 // one line every 60 ms over 200 minutes
+	for i := 0; i < lines; i++ {
+		ts := start.Add(time.Duration(i) * 60 * time.Millisecond).Format("2006-01-02T15:04:05.000Z")
+		b.WriteString(`{"level":"error","ts":"` + ts + `","caller":"ipamd/ipamd.go:801","msg":"Failed to increase pool size: api error InsufficientFreeAddressesInSubnet: The specified subnet does not have enough free addresses."}` + "\n")
+	}
+	if err := os.WriteFile(filepath.Join(logDir, "ipamd.log"), []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Load(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := res.State.Logs.Classes["subnet_exhausted"]
+	if cs.Total != lines {
+		t.Errorf("total = %d, want %d", cs.Total, lines)
+	}
+	// The last hour holds 60,000 lines; minute resolution may add up to one minute (1,000).
+	if cs.Recent < 60_000 || cs.Recent > 61_000 {
+		t.Errorf("recent = %d, want 60,000 to 61,000", cs.Recent)
+	}
+	if !strings.Contains(cs.Example, "InsufficientFreeAddressesInSubnet") {
+		t.Errorf("example = %q", cs.Example)
+	}
 }

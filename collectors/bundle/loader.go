@@ -17,18 +17,18 @@ import (
 	"github.com/ipamwatch/ipamwatch/nodestate"
 )
 
-// maxEventTimes bounds the event times kept per class to compute the recent window.
-const maxEventTimes = 65536
-
 type classAcc struct {
-	total   uint64
-	times   []time.Time
-	first   time.Time
-	last    time.Time
-	example string
-	code    string
-	subnet  string
-	eni     string
+	total uint64
+	// perMinute counts events by Unix minute: the bundle's "recent" window is only known once
+	// every log is read, and a count per minute stays small (a 30-day log is 43,200 keys at
+	// most) however many lines fail, with constant work per event.
+	perMinute map[int64]uint64
+	first     time.Time
+	last      time.Time
+	example   []byte
+	code      string
+	subnet    string
+	eni       string
 }
 
 type loader struct {
@@ -302,28 +302,15 @@ func (l *loader) observe(clf *logparse.Classifier, line []byte) {
 		}
 		if t.After(a.last) || a.last.IsZero() {
 			a.last = t
-			ex := line
-			if len(ex) > 512 {
-				ex = ex[:512]
-			}
-			a.example = string(ex)
+			// Copied into a reused buffer: a flood of error lines costs no allocation each.
+			a.example = append(a.example[:0], line[:min(len(line), 512)]...)
 		}
-		if len(a.times) < maxEventTimes {
-			a.times = append(a.times, t)
-		} else {
-			// Keep the newest times: replace the oldest.
-			oldest := 0
-			for i := range a.times {
-				if a.times[i].Before(a.times[oldest]) {
-					oldest = i
-				}
-			}
-			if t.After(a.times[oldest]) {
-				a.times[oldest] = t
-			}
+		if a.perMinute == nil {
+			a.perMinute = map[int64]uint64{}
 		}
-	} else if a.example == "" {
-		a.example = string(line[:min(len(line), 512)])
+		a.perMinute[t.Unix()/60]++
+	} else if len(a.example) == 0 {
+		a.example = append(a.example, line[:min(len(line), 512)]...)
 	}
 	if ev.Code != "" {
 		a.code = ev.Code
@@ -370,13 +357,14 @@ func (l *loader) finish() (*Result, error) {
 		cut := l.st.Time.Add(-l.opts.Window)
 		for c, a := range l.classes {
 			recent := 0
-			for _, t := range a.times {
-				if !t.Before(cut) {
-					recent++
+			// Minute resolution: the window may include up to a minute more.
+			for m, n := range a.perMinute {
+				if m >= cut.Unix()/60 {
+					recent += int(n)
 				}
 			}
 			sum.Classes[c.String()] = nodestate.ClassStats{
-				Total: a.total, Recent: recent, First: a.first, Last: a.last, Example: a.example,
+				Total: a.total, Recent: recent, First: a.first, Last: a.last, Example: string(a.example),
 				Code: a.code, SubnetID: a.subnet, ENI: a.eni,
 			}
 		}
