@@ -91,7 +91,7 @@ func Start(ctx context.Context, spec Spec, dir string, opts Options) (*Node, err
 		return "http://" + l.Addr().String(), nil
 	}
 	var addrs [4]string
-	for i, h := range []http.Handler{n.sim.ipamdHandler(), n.sim.metricsHandler(), n.sim.imdsHandler(), n.sim.subnetsHandler()} {
+	for i, h := range []http.Handler{n.sim.ipamdHandler(), textHandler(n.sim.metricsText), n.sim.imdsHandler(), textHandler(n.sim.subnetsText)} {
 		if addrs[i], err = serve(h); err != nil {
 			n.Close()
 			return nil, fmt.Errorf("demo server: %w", err)
@@ -279,9 +279,9 @@ func (n *Node) WriteBundle(dir string) error {
 		"ipamd/enis.json":                      s.enisJSON(),
 		"ipamd/metrics.json":                   s.metricsText(),
 		"ipamd/pods.json":                      []byte(`{"AvailableCommands":["/v1/enis","/v1/eni-configs","/v1/ipamd-env-settings","/v1/networkutils-env-settings"]}`),
-		"ipamd/eni-configs.json":               []byte(`"default"`),
-		"ipamd/ipamd-env-settings.json":        []byte(`{"WARM_ENI_TARGET":1,"WARM_IP_TARGET":0,"AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG":false}`),
-		"ipamd/networkutils-env-settings.json": []byte("404 page not found\n"),
+		"ipamd/eni-configs.json":               s.eniConfigJSON(),
+		"ipamd/ipamd-env-settings.json":        s.ipamdEnvJSON(),
+		"ipamd/networkutils-env-settings.json": networkUtilsEnvJSON(),
 		"kubelet/kubelet-config.json":          []byte(fmt.Sprintf(`{"kind":"KubeletConfiguration","apiVersion":"kubelet.config.k8s.io/v1beta1","maxPods":%d,"clusterDNS":["172.20.0.10"]}`, n.Spec.KubeletMaxPods)),
 		"system/instance-id.txt":               []byte("i-0d3c5e7a9b1f24680\n"),
 		"system/region.txt":                    []byte("us-west-2\n"),

@@ -177,34 +177,47 @@ func (s *sim) ipamdHandler() http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(s.enisJSON())
 	})
-	mux.HandleFunc("/v1/eni-configs", func(w http.ResponseWriter, r *http.Request) {
-		logReq(r)
-		name := "default"
-		if s.customNetworking() {
-			name = "us-west-2a"
-		}
-		_ = json.NewEncoder(w).Encode(name)
-	})
-	mux.HandleFunc("/v1/ipamd-env-settings", func(w http.ResponseWriter, r *http.Request) {
-		logReq(r)
-		atoi := func(k string) int { v, _ := strconv.Atoi(s.spec.Env[k]); return v }
-		_ = json.NewEncoder(w).Encode(map[string]any{
-			"WARM_IP_TARGET": atoi("WARM_IP_TARGET"), "WARM_ENI_TARGET": atoi("WARM_ENI_TARGET"),
-			"AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG": s.customNetworking(),
-			"AWS_MANAGE_ENIS_NON_SCHEDULABLE":    false, "ENABLE_SUBNET_DISCOVERY": s.spec.Env["ENABLE_SUBNET_DISCOVERY"] == "true",
+	for path, body := range map[string]func() []byte{
+		"/v1/eni-configs":               s.eniConfigJSON,
+		"/v1/ipamd-env-settings":        s.ipamdEnvJSON,
+		"/v1/networkutils-env-settings": networkUtilsEnvJSON,
+	} {
+		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+			logReq(r)
+			_, _ = w.Write(body())
 		})
-	})
-	mux.HandleFunc("/v1/networkutils-env-settings", func(w http.ResponseWriter, r *http.Request) {
-		logReq(r)
-		_ = json.NewEncoder(w).Encode(map[string]any{
-			"AWS_VPC_K8S_CNI_EXTERNALSNAT": false, "AWS_VPC_ENI_MTU": 9001, "AWS_VPC_K8S_CNI_RANDOMIZESNAT": 1,
-		})
-	})
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		logReq(r)
 		_ = json.NewEncoder(w).Encode(map[string]any{"AvailableCommands": []string{"/v1/enis", "/v1/eni-configs", "/v1/ipamd-env-settings", "/v1/networkutils-env-settings"}})
 	})
 	return mux
+}
+
+// eniConfigJSON is /v1/eni-configs: the node's ENIConfig name as a JSON string.
+func (s *sim) eniConfigJSON() []byte {
+	name := "default"
+	if s.customNetworking() {
+		name = "us-west-2a"
+	}
+	b, _ := json.Marshal(name)
+	return b
+}
+
+// ipamdEnvJSON is /v1/ipamd-env-settings: the few settings ipamd exposes.
+func (s *sim) ipamdEnvJSON() []byte {
+	atoi := func(k string) int { v, _ := strconv.Atoi(s.spec.Env[k]); return v }
+	b, _ := json.Marshal(map[string]any{
+		"WARM_IP_TARGET": atoi("WARM_IP_TARGET"), "WARM_ENI_TARGET": atoi("WARM_ENI_TARGET"),
+		"AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG": s.customNetworking(),
+		"AWS_MANAGE_ENIS_NON_SCHEDULABLE":    false, "ENABLE_SUBNET_DISCOVERY": s.spec.Env["ENABLE_SUBNET_DISCOVERY"] == "true",
+	})
+	return b
+}
+
+// networkUtilsEnvJSON is /v1/networkutils-env-settings.
+func networkUtilsEnvJSON() []byte {
+	return []byte(`{"AWS_VPC_ENI_MTU":9001,"AWS_VPC_K8S_CNI_EXTERNALSNAT":false,"AWS_VPC_K8S_CNI_RANDOMIZESNAT":1}`)
 }
 
 // metricsText renders the CNI's :61678/metrics (Prometheus text; counters without _total).
@@ -261,14 +274,15 @@ func (s *sim) metricsText() []byte {
 	return []byte(b.String())
 }
 
-func (s *sim) metricsHandler() http.Handler {
+// textHandler serves a Prometheus text exposition rendered by body at /metrics.
+func textHandler(body func() []byte) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/metrics" {
 			http.NotFound(w, r)
 			return
 		}
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-		_, _ = w.Write(s.metricsText())
+		_, _ = w.Write(body())
 	})
 }
 
@@ -445,15 +459,4 @@ func (s *sim) subnetsText() []byte {
 	fam("ipamwatch_subnet_analyzed", "1 if analysed.", func(row) float64 { return 1 })
 	fmt.Fprintf(&b, "# HELP ipamwatch_subnet_last_success_timestamp_seconds Last successful poll.\n# TYPE ipamwatch_subnet_last_success_timestamp_seconds gauge\nipamwatch_subnet_last_success_timestamp_seconds %d\n", s.now.Unix())
 	return []byte(b.String())
-}
-
-func (s *sim) subnetsHandler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/metrics" {
-			http.NotFound(w, r)
-			return
-		}
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-		_, _ = w.Write(s.subnetsText())
-	})
 }
