@@ -147,7 +147,6 @@ type Agent struct {
 
 	pollers []poller
 	streams []*logStream
-	cniCli  *cnimetrics.Client
 	events  *eventRecorder
 
 	mu     sync.RWMutex
@@ -181,66 +180,43 @@ func New(cfg Config) (*Agent, error) {
 		if err != nil {
 			return nil, fmt.Errorf("ipamd introspection client: %w", err)
 		}
-		a.addPoller(nodestate.SourceIPAMD, cfg.IntervalIPAMD, func(ctx context.Context) error {
-			st, err := c.Fetch(ctx)
-			if err != nil {
-				a.setState(func(s *nodestate.State) { s.IPAMD = nil })
-				return err
-			}
-			a.setState(func(s *nodestate.State) { s.IPAMD = st })
-			return nil
-		})
+		a.addPoller(nodestate.SourceIPAMD, cfg.IntervalIPAMD, pollInto(a, c.Fetch, false,
+			func(s *nodestate.State, v *nodestate.IPAMD) { s.IPAMD = v }))
 	}
 	if cfg.CNIMetricsURL != "" {
 		c, err := cnimetrics.NewClient(cfg.CNIMetricsURL, cnimetrics.Options{Timeout: cfg.SourceTimeout})
 		if err != nil {
 			return nil, fmt.Errorf("CNI metrics client: %w", err)
 		}
-		a.cniCli = c
-		a.addPoller(nodestate.SourceCNIMetrics, cfg.IntervalCNI, func(ctx context.Context) error {
-			m, err := c.Fetch(ctx)
-			if err != nil {
-				a.setState(func(s *nodestate.State) { s.CNI = nil })
-				return err
-			}
-			a.setState(func(s *nodestate.State) {
+		a.addPoller(nodestate.SourceCNIMetrics, cfg.IntervalCNI, pollInto(a, c.Fetch, false,
+			func(s *nodestate.State, m *nodestate.CNIMetrics) {
 				s.CNI = m
+				if m == nil {
+					return
+				}
 				for code, v := range m.APIErrorIncrease {
 					a.cniAPIErrors[boundCode(code)] += v
 				}
 				a.cniNoIP += m.NoAvailableIPIncrease
-			})
-			return nil
-		})
+			}))
 	}
 	if !cfg.DisableIMDS {
 		c, err := imds.NewClient(imds.Options{Endpoint: cfg.IMDSEndpoint})
 		if err != nil {
 			return nil, fmt.Errorf("instance metadata client: %w", err)
 		}
-		a.addPoller(nodestate.SourceIMDS, cfg.IntervalIMDS, func(ctx context.Context) error {
-			md, err := c.Fetch(ctx)
-			if err != nil {
-				// Metadata changes rarely: keep the last good answer, report the failure.
-				return err
-			}
-			a.setState(func(s *nodestate.State) { s.Metadata = md })
-			return nil
-		})
+		// Metadata changes rarely: keep the last good answer, report the failure.
+		a.addPoller(nodestate.SourceIMDS, cfg.IntervalIMDS, pollInto(a, c.Fetch, true,
+			func(s *nodestate.State, v *nodestate.Metadata) { s.Metadata = v }))
 	}
 	if cfg.SubnetsURL != "" {
 		c, err := subnetview.NewClient(cfg.SubnetsURL, subnetview.Options{Timeout: cfg.SourceTimeout})
 		if err != nil {
 			return nil, fmt.Errorf("subnet analysis client: %w", err)
 		}
-		a.addPoller(nodestate.SourceSubnets, cfg.IntervalSubnets, func(ctx context.Context) error {
-			v, err := c.Fetch(ctx)
-			if err != nil {
-				return err // keep the last analysis: it changes slowly
-			}
-			a.setState(func(s *nodestate.State) { s.Subnets = v })
-			return nil
-		})
+		// The analysis changes slowly: keep the last one through a failed poll.
+		a.addPoller(nodestate.SourceSubnets, cfg.IntervalSubnets, pollInto(a, c.Fetch, true,
+			func(s *nodestate.State, v map[string]nodestate.SubnetView) { s.Subnets = v }))
 	}
 	if err := a.setupKube(); err != nil {
 		return nil, err
@@ -294,14 +270,8 @@ func (a *Agent) setupKube() error {
 		a.logger.Info("Kubernetes source off", "reason", err.Error())
 		return nil
 	}
-	a.addPoller(nodestate.SourceKube, cfg.IntervalKube, func(ctx context.Context) error {
-		k, err := c.Fetch(ctx)
-		if err != nil {
-			return err
-		}
-		a.setState(func(s *nodestate.State) { s.Kube = k })
-		return nil
-	})
+	a.addPoller(nodestate.SourceKube, cfg.IntervalKube, pollInto(a, c.Fetch, true,
+		func(s *nodestate.State, v *nodestate.Kube) { s.Kube = v }))
 	if cfg.Events {
 		cs := cfg.KubeClient
 		if cs == nil {
@@ -322,6 +292,24 @@ func jitter(d time.Duration) time.Duration {
 		return d
 	}
 	return d - time.Duration(spread) + time.Duration(rand.Int64N(2*spread+1))
+}
+
+// pollInto turns a client's Fetch into a poll that stores the result in the snapshot. On a
+// failure the part is kept (keepOnError: slow-changing facts) or cleared (ipamd's datastore and
+// the CNI's counters: stale numbers would mislead the diagnosis).
+func pollInto[T any](a *Agent, fetch func(context.Context) (T, error), keepOnError bool, set func(*nodestate.State, T)) func(context.Context) error {
+	return func(ctx context.Context) error {
+		v, err := fetch(ctx)
+		if err != nil {
+			if !keepOnError {
+				var zero T
+				a.setState(func(s *nodestate.State) { set(s, zero) })
+			}
+			return err
+		}
+		a.setState(func(s *nodestate.State) { set(s, v) })
+		return nil
+	}
 }
 
 func (a *Agent) addPoller(name string, interval time.Duration, fn func(ctx context.Context) error) {

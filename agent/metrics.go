@@ -178,7 +178,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		apiErrs[k] = v
 	}
 	noIP := a.cniNoIP
-	hasCNI := a.cniCli != nil
+	_, hasCNI := a.health[nodestate.SourceCNIMetrics]
 	a.mu.RUnlock()
 
 	c.emit(ch, mBuildInfo, 1, version.Version, version.Revision, version.GoVersion())
