@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/ipamwatch/ipamwatch/internal/testtools"
 	"github.com/ipamwatch/ipamwatch/nodestate"
 )
 
@@ -528,19 +528,6 @@ func checkGolden(t *testing.T, name string, r Report) {
 	}
 	js = append(js, '\n')
 	for ext, got := range map[string][]byte{".txt": text.Bytes(), ".json": js} {
-		path := filepath.Join("testdata", name+ext)
-		if *update {
-			if err := os.WriteFile(path, got, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		want, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatalf("reading golden file (run go test ./diagnosis -update): %v", err)
-		}
-		if diff := cmp.Diff(string(want), string(got)); diff != "" {
-			t.Errorf("%s (-want +got):\n%s", path, diff)
-		}
+		testtools.Golden(t, filepath.Join("testdata", name+ext), got, *update)
 	}
 }

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
+	"github.com/ipamwatch/ipamwatch/internal/testtools"
 )
 
 var updateClassify = flag.Bool("update-classify", false, "rewrite testdata/classify/*.golden")
@@ -50,19 +50,7 @@ func TestClassifyGolden(t *testing.T) {
 			if code != 0 || errOut != "" {
 				t.Fatalf("exit %d, stderr %q", code, errOut)
 			}
-			golden := filepath.Join("testdata", "classify", tt.name+".golden")
-			if *updateClassify {
-				if err := os.WriteFile(golden, []byte(out), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run with -update-classify to create it)", err)
-			}
-			if diff := cmp.Diff(string(want), out); diff != "" {
-				t.Errorf("output differs from %s (-want +got):\n%s", golden, diff)
-			}
+			testtools.Golden(t, filepath.Join("testdata", "classify", tt.name+".golden"), []byte(out), *updateClassify)
 		})
 	}
 }

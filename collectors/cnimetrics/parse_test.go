@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/ipamwatch/ipamwatch/internal/testtools"
 	"github.com/ipamwatch/ipamwatch/nodestate"
 )
 
@@ -292,18 +293,5 @@ func render(c *nodestate.CNIMetrics, err error) []byte {
 
 func checkGolden(t *testing.T, fixture string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", strings.TrimSuffix(fixture, ".prom")+".golden")
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("reading golden (run with -update to create it): %v", err)
-	}
-	if diff := cmp.Diff(string(want), string(got)); diff != "" {
-		t.Errorf("%s differs (-want +got); if intended, rerun with -update:\n%s", path, diff)
-	}
+	testtools.Golden(t, filepath.Join("testdata", strings.TrimSuffix(fixture, ".prom")+".golden"), got, *update)
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/ipamwatch/ipamwatch/internal/testtools"
 	"github.com/ipamwatch/ipamwatch/nodestate"
 )
 
@@ -422,18 +423,5 @@ func render(st *nodestate.IPAMD, err error) []byte {
 
 func checkGolden(t *testing.T, fixture string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", "enis", strings.TrimSuffix(fixture, ".json")+".golden")
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("reading golden (run with -update to create it): %v", err)
-	}
-	if diff := cmp.Diff(string(want), string(got)); diff != "" {
-		t.Errorf("%s differs (-want +got); if intended, rerun with -update:\n%s", path, diff)
-	}
+	testtools.Golden(t, filepath.Join("testdata", "enis", strings.TrimSuffix(fixture, ".json")+".golden"), got, *update)
 }
