@@ -177,9 +177,9 @@ func computeCapacity(st *nodestate.State, cfg Config, mode string) Capacity {
 		c.AttachedCapacity, c.MaxCapacity, c.FreeIPs = -1, -1, -1
 	}
 
-	// A Kube without a node name carries only the aws-node env (a log-collector bundle):
-	// its pod counts are unknown, not zero.
-	if st.Kube != nil && st.Kube.NodeName != "" {
+	// A Kube not read from the API carries only the aws-node env (a log-collector bundle):
+	// its node and pod counts are unknown, not zero.
+	if st.Kube != nil && st.Kube.FromAPI {
 		c.Pods = st.Kube.Pods
 		c.HostNetworkPods = st.Kube.HostNetworkPods
 		c.PendingPods = st.Kube.PendingSandboxPods

@@ -65,6 +65,7 @@ func healthySecondary() *nodestate.State {
 			},
 		},
 		Kube: &nodestate.Kube{
+			FromAPI:  true,
 			NodeName: "ip-10-0-1-10.eu-west-1.compute.internal", Zone: "eu-west-1a", InstanceTypeLbl: "m5.large",
 			CreationTime: t0.Add(-48 * time.Hour), AllocatablePods: 29, CapacityPods: 29,
 			Pods: 12, HostNetworkPods: 2,

@@ -149,6 +149,11 @@ type Interface struct {
 
 // Kube is what the Kubernetes API said about this node, its pods and its aws-node container.
 type Kube struct {
+	// FromAPI is true when the Node and its pods were read from the Kubernetes API. A Kube
+	// built only from the aws-node container env (a log-collector bundle) leaves it false:
+	// its node and pod fields are then unknown, not zero.
+	FromAPI bool
+
 	NodeName        string
 	Zone            string
 	InstanceTypeLbl string // node.kubernetes.io/instance-type

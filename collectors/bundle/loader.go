@@ -345,12 +345,8 @@ func (l *loader) finish() (*Result, error) {
 		l.decodeENIs()
 	}
 	if l.cniEnv != nil {
-		// Only the aws-node env is known: pod counts stay zero (unknown) unless kubelet says max-pods.
+		// Only the aws-node env is known (FromAPI false): node and pod counts are unknown.
 		l.st.Kube = &nodestate.Kube{AWSNodeEnv: l.cniEnv, AWSNodeImage: l.cniImage}
-		if l.st.Kubelet != nil {
-			l.st.Kube.AllocatablePods = l.st.Kubelet.MaxPods
-			l.st.Kube.CapacityPods = l.st.Kubelet.MaxPods
-		}
 	}
 	if len(l.logFiles) > 0 {
 		sum := &nodestate.LogSummary{Classes: map[string]nodestate.ClassStats{}, Window: l.opts.Window, Files: l.logFiles, LastHypervisor: l.hypervisor}

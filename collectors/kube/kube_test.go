@@ -60,6 +60,7 @@ func fixtures(t testing.TB) (*corev1.Node, *corev1.PodList) {
 // request does not count), ENIConfig from the zone label because ENI_CONFIG_LABEL_DEF says so.
 func wantFixture() *nodestate.Kube {
 	return &nodestate.Kube{
+		FromAPI:            true,
 		NodeName:           testNode,
 		Zone:               "eu-west-1b",
 		InstanceTypeLbl:    "m5.large",
@@ -186,6 +187,7 @@ func TestFetchFakeClientset(t *testing.T) {
 	env := []corev1.EnvVar{{Name: "WARM_IP_TARGET", Value: "5"}, {Name: "ENABLE_PREFIX_DELEGATION", Value: "true"}}
 	base := func() *nodestate.Kube {
 		return &nodestate.Kube{
+			FromAPI:  true,
 			NodeName: n1, Zone: "us-east-1a", InstanceTypeLbl: "c5.xlarge",
 			AllocatablePods: 58, CapacityPods: 58, PodENICapacity: 18,
 		}

@@ -30,7 +30,7 @@ const (
 
 // summarize reduces the Node and the pods listed for it to nodestate.Kube. Pure: no I/O.
 func summarize(node *corev1.Node, pods []corev1.Pod, nodeName, awsNS string, awsSel labels.Selector, awsContainer string) *nodestate.Kube {
-	k := &nodestate.Kube{NodeName: nodeName}
+	k := &nodestate.Kube{FromAPI: true, NodeName: nodeName}
 	if node != nil {
 		k.NodeName = node.Name
 		k.CreationTime = node.CreationTimestamp.Time
