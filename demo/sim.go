@@ -75,7 +75,6 @@ type sim struct {
 	delReq      float64
 
 	lastReconcile time.Time
-	lastBackoff   time.Time
 	logs          *logWriter
 }
 
@@ -450,9 +449,6 @@ func (s *sim) ec2Error(api, code string, sub *Subnet) {
 	s.logs.ipamd("error", line)
 	if code == "InsufficientFreeAddressesInSubnet" || code == "InsufficientCidrBlocks" {
 		s.logs.ipamd("warn", "Unable to attach IPs/Prefixes for the ENI, subnet doesn't seem to have enough IPs/Prefixes. Consider using new subnet or carve a reserved range using create-subnet-cidr-reservation")
-		if s.now.Sub(s.lastBackoff) >= 30*time.Second {
-			s.lastBackoff = s.now
-		}
 		s.logs.ipamd("debug", "Recently we had InsufficientCidr error hence will wait for 2m0s before retrying")
 	}
 	if code == "RequestLimitExceeded" {
