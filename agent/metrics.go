@@ -108,18 +108,9 @@ func metricDefs() []metricDef {
 	}
 }
 
-// knownCodes bounds the `code` label: EC2 error codes the diagnosis understands.
-var knownCodes = map[string]bool{
-	"InsufficientFreeAddressesInSubnet": true, "InsufficientCidrBlocks": true,
-	"InvalidParameterValue": true, "AttachmentLimitExceeded": true,
-	"PrivateIpAddressLimitExceeded": true, "NetworkInterfaceLimitExceeded": true,
-	"RequestLimitExceeded": true, "Throttling": true, "ThrottlingException": true,
-	"UnauthorizedOperation": true, "AccessDenied": true, "IMDSRequestError": true,
-	"InvalidNetworkInterfaceID.NotFound": true,
-}
-
+// boundCode keeps the `code` label bounded: codes the diagnosis knows, else "other".
 func boundCode(code string) string {
-	if knownCodes[code] {
+	if diagnosis.KnownCode(code) {
 		return code
 	}
 	return "other"

@@ -39,6 +39,28 @@ var (
 	unauthorizedCodes = []string{codeUnauthorizedOperation, "AccessDenied", "AccessDeniedException"}
 )
 
+// KnownCode reports whether the diagnosis understands an EC2 error code; the agent keeps
+// such codes as label values and folds every other one into "other", so the label stays bounded.
+func KnownCode(code string) bool {
+	switch code {
+	case codeInsufficientFreeAddresses, codeInsufficientCidrBlocks, codeAttachmentLimitExceeded,
+		codeNetworkInterfaceLimit, codeIMDSRequestError,
+		"InvalidParameterValue", "PrivateIpAddressLimitExceeded", "InvalidNetworkInterfaceID.NotFound":
+		return true
+	}
+	for _, c := range throttleCodes {
+		if c == code {
+			return true
+		}
+	}
+	for _, c := range unauthorizedCodes {
+		if c == code {
+			return true
+		}
+	}
+	return false
+}
+
 // diag carries one diagnosis run.
 type diag struct {
 	st   *nodestate.State

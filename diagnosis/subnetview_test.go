@@ -54,3 +54,15 @@ func TestSubnetViewSettlesFragmentationVsExhaustion(t *testing.T) {
 		})
 	}
 }
+
+func TestKnownCode(t *testing.T) {
+	t.Parallel()
+	for code, want := range map[string]bool{
+		"InsufficientCidrBlocks": true, "RequestLimitExceeded": true, "AccessDenied": true,
+		"PrivateIpAddressLimitExceeded": true, "SomethingNew": false, "": false,
+	} {
+		if got := KnownCode(code); got != want {
+			t.Errorf("KnownCode(%q) = %v, want %v", code, got, want)
+		}
+	}
+}
