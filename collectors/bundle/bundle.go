@@ -3,8 +3,8 @@
 // builds: ipamd introspection, CNI metrics, the aws-node env, kubelet max-pods, node facts and
 // the classified ipamd/plugin logs. Missing pieces are reported, never fatal. Every read is
 // size-bounded, archive members that escape the bundle (absolute, "..", links) are refused,
-// and logs are classified as they stream by, so a bundle with gigabytes of logs needs no
-// more memory than one with none.
+// and logs are classified as they stream by: memory grows with the logs' time span (one
+// counter per class and minute), not with their size.
 package bundle
 
 import (
