@@ -336,10 +336,16 @@ func helmTemplateErr(t testing.TB, chart, release, namespace string, valuesFiles
 	return stdout.Bytes(), nil
 }
 
-// valuesFile writes a values file for one test and returns its path.
+// valuesFile writes a values file for one test and returns its path. Not under t.TempDir(),
+// whose name follows the test's: Helm splits --values at commas.
 func valuesFile(t testing.TB, yamlText string) string {
 	t.Helper()
-	p := filepath.Join(t.TempDir(), "values.yaml")
+	dir, err := os.MkdirTemp("", "ipamwatch-values-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	p := filepath.Join(dir, "values.yaml")
 	if err := os.WriteFile(p, []byte(yamlText), 0o600); err != nil {
 		t.Fatal(err)
 	}

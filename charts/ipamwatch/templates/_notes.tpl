@@ -26,9 +26,9 @@ Prometheus Operator gives the agents' targets job="{{ include "ipamwatch.jobName
 {{- end }}
 {{- if $unlabelled }}
 
-WARNING: the {{ join ", " $unlabelled }} carry no `release` label. kube-prometheus-stack's
+WARNING: no `release` label on the {{ join ", " $unlabelled }}. kube-prometheus-stack's
 Prometheus selects only objects labelled release=<its own release name> by default, and would
-ignore them. Set releaseLabel to that name, e.g. --set releaseLabel=kube-prometheus-stack; this
+ignore these. Set releaseLabel to that name, e.g. --set releaseLabel=kube-prometheus-stack; this
 lists the kube-prometheus-stack releases (first column):
   helm list -A | grep kube-prometheus-stack
 If your Prometheus selects them otherwise, ignore this warning. Its selectors:
