@@ -90,11 +90,13 @@ if helm template ipamwatch "$chart" --kube-version v1.24.0 >/dev/null 2>&1; then
 fi
 echo "ok: kubeVersion refuses v1.24.0"
 
-# 3. The packaged chart carries the schema and the copies, and nothing from ci/.
+# 3. The packaged chart carries the schema, the README and the copies, and nothing from ci/.
+# (go test ./manifests/ checks that the README's values table is generated from values.yaml.)
 helm package "$chart" --destination "$tmp/pkg" >/dev/null
 tgz=$(ls "$tmp"/pkg/*.tgz)
 tar -tzf "$tgz" >"$tmp/contents"
 grep -qx 'ipamwatch/values.schema.json' "$tmp/contents" || { echo "FAIL: package lacks values.schema.json" >&2; exit 1; }
 grep -qx 'ipamwatch/files/ipamwatch.rules.yaml' "$tmp/contents" || { echo "FAIL: package lacks files/ipamwatch.rules.yaml" >&2; exit 1; }
+grep -qx 'ipamwatch/README.md' "$tmp/contents" || { echo "FAIL: package lacks README.md (Artifact Hub shows it)" >&2; exit 1; }
 if grep -q '^ipamwatch/ci/' "$tmp/contents"; then echo "FAIL: package ships ci/" >&2; exit 1; fi
 echo "ok: helm package $(basename "$tgz") ($(wc -l <"$tmp/contents") files)"
