@@ -342,3 +342,126 @@ func TestChartMetadata(t *testing.T) {
 		t.Errorf("artifacthub.io/operator %q", c.Annotations["artifacthub.io/operator"])
 	}
 }
+
+// The kustomize patch docs/deploy.md gives kube-prometheus-stack users, applied as written on
+// top of the servicemonitor overlay: release label on the monitor and the rules, nothing else
+// touched (in particular not the DaemonSet's selector).
+func TestDocumentedKustomizeReleasePatch(t *testing.T) {
+	t.Parallel()
+	root := repoRoot(t)
+	doc, err := os.ReadFile(filepath.Join(root, "docs", "deploy.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(doc), "kustomize: add the label in your overlay")
+	_, rest, ok2 := strings.Cut(rest, "```yaml\n")
+	block, _, ok3 := strings.Cut(rest, "```")
+	if !ok || !ok2 || !ok3 {
+		t.Fatal("docs/deploy.md: the kustomize release-label example is missing")
+	}
+	var patch strings.Builder
+	for _, l := range strings.Split(strings.TrimRight(block, " \n"), "\n") {
+		patch.WriteString(strings.TrimPrefix(l, "  ") + "\n")
+	}
+	dir := t.TempDir()
+	copyTree(t, filepath.Join(root, "manifests"), filepath.Join(dir, "manifests"))
+	overlay := filepath.Join(dir, "manifests", "overlays", "kube-prometheus-stack")
+	if err := os.MkdirAll(overlay, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	k := "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - ../servicemonitor\n" + patch.String()
+	if err := os.WriteFile(filepath.Join(overlay, "kustomization.yaml"), []byte(k), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	objs, err := decodeAll(kustomizeBuild(t, overlay))
+	if err != nil {
+		t.Fatalf("strict decoding: %v", err)
+	}
+	exp := renderCases[1].exp
+	exp.release = "kube-prometheus-stack"
+	for _, p := range policy(objs, exp) {
+		t.Error(p)
+	}
+	base := daemonSet(t, baseObjects(t)).Spec.Selector
+	if diff := cmp.Diff(base, daemonSet(t, objs).Spec.Selector); diff != "" {
+		t.Errorf("the patch changes the DaemonSet selector:\n%s", diff)
+	}
+}
+
+// The README's Helm install line, run as written (release ipamwatch, namespace ipamwatch), gives
+// kube-prometheus-stack what it selects and the job the rules select.
+func TestReadmeInstallLine(t *testing.T) {
+	t.Parallel()
+	root := repoRoot(t)
+	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cmdline strings.Builder
+	in := false
+	for _, l := range strings.Split(string(readme), "\n") {
+		if strings.HasPrefix(l, "helm install ipamwatch charts/ipamwatch") {
+			in = true
+		}
+		if !in {
+			continue
+		}
+		code, _, _ := strings.Cut(l, "#")
+		cmdline.WriteString(strings.TrimSuffix(strings.TrimSpace(code), `\`) + " ")
+		if !strings.HasSuffix(strings.TrimSpace(code), `\`) {
+			break
+		}
+	}
+	var sets []string
+	fields := strings.Fields(cmdline.String())
+	for i, f := range fields {
+		if f == "--set" && i+1 < len(fields) {
+			sets = append(sets, "--set", fields[i+1])
+		}
+	}
+	if !slices.Contains(sets, "releaseLabel=kube-prometheus-stack") || !slices.Contains(sets, "serviceMonitor.enabled=true") {
+		t.Fatalf("README's helm install line %q lacks the ServiceMonitor or releaseLabel", cmdline.String())
+	}
+	out, err := helmTemplateArgs(t, filepath.Join(root, "charts", "ipamwatch"), "ipamwatch", "ipamwatch", sets...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := decodeAll(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := expect{kinds: agentKinds(map[string]int{"ServiceMonitor": 1, "PrometheusRule": 1, "ConfigMap": chartDashboards(t)}), release: "kube-prometheus-stack"}
+	for _, p := range policy(objs, exp) {
+		t.Error(p)
+	}
+}
+
+// The upgrade notes name every label of the agent's immutable selector, in the chart README
+// and in docs/deploy.md.
+func TestUpgradeNotesNameTheSelector(t *testing.T) {
+	t.Parallel()
+	root := repoRoot(t)
+	sel := daemonSet(t, render(t, renderCases[7])).Spec.Selector.MatchLabels
+	if len(sel) != 3 {
+		t.Errorf("the chart's selector is %v; the upgrade notes describe three labels", sel)
+	}
+	for _, doc := range []string{"charts/ipamwatch/README.md", "docs/deploy.md"} {
+		b, err := os.ReadFile(filepath.Join(root, doc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, notes, ok := strings.Cut(string(b), "## Upgrading")
+		if !ok {
+			t.Errorf("%s has no Upgrading section", doc)
+			continue
+		}
+		for k := range sel {
+			if !strings.Contains(notes, k) {
+				t.Errorf("%s: the Upgrading section does not name the selector label %s", doc, k)
+			}
+		}
+		if !strings.Contains(notes, "immutable") {
+			t.Errorf("%s: the Upgrading section does not say the selector is immutable", doc)
+		}
+	}
+}

@@ -316,12 +316,19 @@ func helmTemplateAs(t testing.TB, chart, release, namespace string, valuesFiles 
 // helmTemplateErr is helmTemplateAs returning the failure (with Helm's stderr) instead.
 func helmTemplateErr(t testing.TB, chart, release, namespace string, valuesFiles ...string) ([]byte, error) {
 	t.Helper()
+	var extra []string
+	for _, f := range valuesFiles {
+		extra = append(extra, "--values", f)
+	}
+	return helmTemplateArgs(t, chart, release, namespace, extra...)
+}
+
+// helmTemplateArgs runs `helm template` with more arguments (--values, --set, ...).
+func helmTemplateArgs(t testing.TB, chart, release, namespace string, extra ...string) ([]byte, error) {
+	t.Helper()
 	helm := testtools.Lookup(t, "helm")
 	home := t.TempDir()
-	args := []string{"template", release, chart, "--namespace", namespace, "--kube-version", testKubeVersion}
-	for _, f := range valuesFiles {
-		args = append(args, "--values", f)
-	}
+	args := append([]string{"template", release, chart, "--namespace", namespace, "--kube-version", testKubeVersion}, extra...)
 	cmd := exec.Command(helm, args...)
 	cmd.Env = append(os.Environ(),
 		"HELM_CACHE_HOME="+filepath.Join(home, "cache"),
@@ -331,7 +338,7 @@ func helmTemplateErr(t testing.TB, chart, release, namespace string, valuesFiles
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("helm %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+		return nil, fmt.Errorf("helm %s: %w\n%s", strings.Join(args, " "), err, stderr.String())
 	}
 	return stdout.Bytes(), nil
 }
