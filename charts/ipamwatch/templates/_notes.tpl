@@ -14,7 +14,7 @@ Check it:
   curl -s{{ if .Values.web.tls.enabled }}k https{{ else }} http{{ end }}://127.0.0.1:{{ .Values.agent.port }}/diagnosis
 {{- if or .Values.serviceMonitor.enabled .Values.podMonitor.enabled }}
 
-Prometheus Operator gives the agents' targets job="{{ include "ipamwatch.jobName" . }}"; the alert rules select that job:
+Prometheus Operator gives the agents' targets job="{{ include "ipamwatch.jobName" . }}"; the alert rules must select that job:
   up{job="{{ include "ipamwatch.jobName" . }}"} should be 1 once per node.
 {{- end }}
 {{- $release := include "ipamwatch.releaseLabel" . }}
