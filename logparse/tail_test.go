@@ -19,18 +19,27 @@ import (
 )
 
 // stepTailer builds a Tailer driven only by explicit calls to step: no fsnotify, no
-// ticker, a fixed clock. Tests move files around between steps and assert exactly what
-// each step delivered.
-func stepTailer(t *testing.T, cfg TailConfig) (*Tailer, *collector) {
+// ticker, a fixed clock (unless opts bring another). Tests move files around between steps
+// and assert exactly what each step delivered.
+func stepTailer(t *testing.T, cfg TailConfig, opts ...TailOption) (*Tailer, *collector) {
 	t.Helper()
-	tl, err := NewTailer(cfg)
+	fixed := func() time.Time { return time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC) }
+	tl, err := NewTailer(cfg, append([]TailOption{withoutFSNotify(), WithClock(fixed)}, opts...)...)
 	if err != nil {
 		t.Fatalf("NewTailer: %v", err)
 	}
-	tl.noWatch = true
-	tl.now = func() time.Time { return time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC) }
 	t.Cleanup(tl.closeFile)
 	return tl, &collector{}
+}
+
+// deniedOpen is a file system whose open fails with permission denied while *denied.
+func deniedOpen(denied *bool) TailOption {
+	return withFileSystem(os.Stat, func(name string) (*os.File, error) {
+		if *denied {
+			return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrPermission}
+		}
+		return os.Open(name)
+	})
 }
 
 // collector records handed-out lines; it copies them because the slice is reused.
@@ -176,14 +185,8 @@ func TestTailStartPointIsFixedAtFirstLook(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "ipamd.log")
 	writeFile(t, path, "old1\nold2\n")
-	tl, c := stepTailer(t, TailConfig{Path: path})
 	denied := true
-	tl.open = func(name string) (*os.File, error) {
-		if denied {
-			return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrPermission}
-		}
-		return os.Open(name)
-	}
+	tl, c := stepTailer(t, TailConfig{Path: path}, deniedOpen(&denied))
 	stepExpect(t, tl, c)
 	appendFile(t, path, "new1\n")
 	denied = false
@@ -197,14 +200,13 @@ func TestTailFirstLookInconclusive(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "ipamd.log")
 	writeFile(t, path, "old1\nold2\n")
-	tl, c := stepTailer(t, TailConfig{Path: path, Backfill: 5})
 	denied := true
-	tl.stat = func(name string) (os.FileInfo, error) {
+	tl, c := stepTailer(t, TailConfig{Path: path, Backfill: 5}, withFileSystem(func(name string) (os.FileInfo, error) {
 		if denied {
 			return nil, &fs.PathError{Op: "stat", Path: name, Err: fs.ErrPermission}
 		}
 		return os.Stat(name)
-	}
+	}, os.Open))
 	stepExpect(t, tl, c)
 	if st := tl.Stats(); st.Readable || !strings.Contains(st.Err, "permission denied") {
 		t.Fatalf("Stats = %+v, want permission denied", st)
@@ -220,14 +222,8 @@ func TestTailTruncatedBeforeOpen(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "ipamd.log")
 	writeFile(t, path, "old1\nold2\n")
-	tl, c := stepTailer(t, TailConfig{Path: path})
 	denied := true
-	tl.open = func(name string) (*os.File, error) {
-		if denied {
-			return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrPermission}
-		}
-		return os.Open(name)
-	}
+	tl, c := stepTailer(t, TailConfig{Path: path}, deniedOpen(&denied))
 	stepExpect(t, tl, c)
 	if err := os.Truncate(path, 0); err != nil {
 		t.Fatal(err)
@@ -458,14 +454,8 @@ func TestTailUnreadableFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "ipamd.log")
 	writeFile(t, path, "before\n")
 	h := &recordHandler{}
-	tl, c := stepTailer(t, TailConfig{Path: path, Logger: slog.New(h)})
 	denied := true
-	tl.open = func(name string) (*os.File, error) {
-		if denied {
-			return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrPermission}
-		}
-		return os.Open(name)
-	}
+	tl, c := stepTailer(t, TailConfig{Path: path, Logger: slog.New(h)}, deniedOpen(&denied))
 	for range 3 {
 		stepExpect(t, tl, c)
 	}
@@ -577,20 +567,35 @@ func FuzzTailSplit(f *testing.F) {
 	f.Add(bytes.Repeat([]byte("0123456789\n"), 40), []byte{200, 13, 255}, uint8(9))
 	f.Fuzz(func(t *testing.T, data, cuts []byte, maxLine uint8) {
 		max := int(maxLine) + 1
-		tl, err := NewTailer(TailConfig{Path: "unused", MaxLineBytes: max})
-		if err != nil {
-			t.Fatal(err)
-		}
+		split := lineSplitter{max: max}
 		var got []string
-		handle := func(line []byte) { got = append(got, string(line)) }
+		var nLong uint64
+		handle := func(line []byte, cut bool) {
+			got = append(got, string(line))
+			if cut {
+				nLong++
+			}
+		}
+		feed := func(chunk []byte) {
+			for {
+				line, cut, rest, ok := split.next(chunk)
+				if !ok {
+					return
+				}
+				chunk = rest
+				handle(line, cut)
+			}
+		}
 		rest := data
 		for _, c := range cuts {
 			n := min(int(c), len(rest))
-			tl.consume(rest[:n], handle)
+			feed(rest[:n])
 			rest = rest[n:]
 		}
-		tl.consume(rest, handle)
-		tl.flushPending(handle)
+		feed(rest)
+		if line, cut, ok := split.last(); ok {
+			handle(line, cut)
+		}
 		want := splitReference(data, max)
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Fatalf("lines (-want +got):\n%s", diff)
@@ -601,8 +606,8 @@ func FuzzTailSplit(f *testing.F) {
 				long++
 			}
 		}
-		if tl.nLong != long {
-			t.Fatalf("long lines counted %d, want %d", tl.nLong, long)
+		if nLong != long {
+			t.Fatalf("long lines counted %d, want %d", nLong, long)
 		}
 	})
 }
@@ -637,12 +642,11 @@ func TestTailRunFollowsWithFSNotify(t *testing.T) {
 func TestTailRunPollsWithoutFSNotify(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "ipamd.log")
-	tl, err := NewTailer(TailConfig{Path: path})
+	tick := make(chan time.Time)
+	tl, err := NewTailer(TailConfig{Path: path}, withoutFSNotify(), withPollTrigger(tick))
 	if err != nil {
 		t.Fatal(err)
 	}
-	tick := make(chan time.Time)
-	tl.noWatch, tl.tick = true, tick
 	c := &collector{}
 	stop := startRun(t, tl, c.handle)
 	tick <- time.Time{} // the first look (missing file) is done once the tick is taken
@@ -663,12 +667,11 @@ func TestTailRunPollsWithoutFSNotify(t *testing.T) {
 
 func TestTailRunTwice(t *testing.T) {
 	t.Parallel()
-	tl, err := NewTailer(TailConfig{Path: filepath.Join(t.TempDir(), "ipamd.log")})
+	tick := make(chan time.Time)
+	tl, err := NewTailer(TailConfig{Path: filepath.Join(t.TempDir(), "ipamd.log")}, withoutFSNotify(), withPollTrigger(tick))
 	if err != nil {
 		t.Fatal(err)
 	}
-	tick := make(chan time.Time)
-	tl.noWatch, tl.tick = true, tick
 	stop := startRun(t, tl, func([]byte) {})
 	tick <- time.Time{} // Run is in its loop
 	if err := tl.Run(context.Background(), func([]byte) {}); !errors.Is(err, ErrAlreadyRunning) {
