@@ -421,6 +421,126 @@ func TestTailFileCreatedLater(t *testing.T) {
 	}
 }
 
+// A name that stays gone (the file deleted, or its whole directory removed) makes the file
+// unreadable once the grace for lumberjack's rename-then-create has passed, while the file
+// it named is still drained; it is readable again when a file reappears.
+func TestTailVanishedNameTurnsUnreadable(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		remove func(dir, path string) error
+	}{
+		{"file deleted", func(_, path string) error { return os.Remove(path) }},
+		{"directory removed", func(dir, _ string) error { return os.RemoveAll(dir) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			dir := filepath.Join(t.TempDir(), "aws-routed-eni")
+			if err := os.Mkdir(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(dir, "ipamd.log")
+			writeFile(t, path, "old\n")
+			now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+			tl, c := stepTailer(t, TailConfig{Path: path}, WithClock(func() time.Time { return now }))
+			stepExpect(t, tl, c)
+			appendFile(t, path, "last\n")
+			if err := tc.remove(dir, path); err != nil {
+				t.Fatal(err)
+			}
+			stepExpect(t, tl, c, "last")
+			now = now.Add(vanishGrace - time.Millisecond)
+			stepExpect(t, tl, c)
+			if st := tl.Stats(); !st.Readable {
+				t.Fatalf("Stats within the grace = %+v, want still readable", st)
+			}
+			now = now.Add(time.Millisecond)
+			stepExpect(t, tl, c)
+			if st := tl.Stats(); st.Readable || !strings.Contains(st.Err, "no such file") {
+				t.Fatalf("Stats after the grace = %+v, want unreadable: no such file", st)
+			}
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			writeFile(t, path, "new\n")
+			stepExpect(t, tl, c, "new")
+			if st := tl.Stats(); !st.Readable || st.Err != "" || st.Rotations != 1 {
+				t.Errorf("Stats after the file came back = %+v, want readable after 1 rotation", st)
+			}
+		})
+	}
+}
+
+// ReadOnce delivers what Run's first look delivers: the same start (a backfill that lands
+// on a line start keeps that line), long lines cut the same way, a partial last line held.
+func TestTailReadOnceMatchesRun(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		content string
+		cfg     TailConfig
+		want    []string
+	}{
+		{"backfill to a line start", "line1\nline2\nline3\n", TailConfig{Backfill: 12}, []string{"line2", "line3"}},
+		{"backfill mid-line", "line1\nline2\nline3\n", TailConfig{Backfill: 8}, []string{"line3"}},
+		{"backfill covers the file", "line1\nline2\n", TailConfig{Backfill: 1 << 20}, []string{"line1", "line2"}},
+		{"long line cut", "0123456789abc\nok\n", TailConfig{FromStart: true, MaxLineBytes: 8}, []string{"01234567", "ok"}},
+		{"partial last line held", "a\nb\npart", TailConfig{FromStart: true}, []string{"a", "b"}},
+		{"at the end", "a\nb\n", TailConfig{}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			path := filepath.Join(t.TempDir(), "ipamd.log")
+			writeFile(t, path, tc.content)
+			tc.cfg.Path = path
+			once, onceLines := stepTailer(t, tc.cfg)
+			if err := once.ReadOnce(context.Background(), onceLines.handle); err != nil {
+				t.Fatalf("ReadOnce: %v", err)
+			}
+			tick := make(chan time.Time)
+			run, runLines := stepTailer(t, tc.cfg, withPollTrigger(tick))
+			stop := startRun(t, run, runLines.handle)
+			tick <- time.Time{} // taken once the first look is done
+			stop()
+			got := onceLines.take()
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("ReadOnce lines (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(runLines.take(), got); diff != "" {
+				t.Errorf("ReadOnce vs Run's first look (-run +once):\n%s", diff)
+			}
+			if diff := cmp.Diff(run.Stats(), once.Stats()); diff != "" {
+				t.Errorf("Stats (-run +once):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestTailReadOnceErrors(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "ipamd.log")
+	tl, c := stepTailer(t, TailConfig{Path: path})
+	if err := tl.ReadOnce(context.Background(), c.handle); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("ReadOnce of a missing file = %v, want fs.ErrNotExist", err)
+	}
+	if st := tl.Stats(); st.Readable || !strings.Contains(st.Err, "no such file") {
+		t.Errorf("Stats = %+v, want unreadable", st)
+	}
+	if err := tl.ReadOnce(context.Background(), c.handle); !errors.Is(err, ErrStopped) {
+		t.Errorf("second ReadOnce = %v, want ErrStopped", err)
+	}
+	if err := tl.Run(context.Background(), c.handle); !errors.Is(err, ErrStopped) {
+		t.Errorf("Run after ReadOnce = %v, want ErrStopped", err)
+	}
+	writeFile(t, path, "a\n")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	tl, c = stepTailer(t, TailConfig{Path: path, FromStart: true})
+	if err := tl.ReadOnce(ctx, c.handle); !errors.Is(err, context.Canceled) || c.count() != 0 {
+		t.Errorf("ReadOnce with a cancelled context = %v after %d lines, want context.Canceled and none", err, c.count())
+	}
+}
+
 // recordHandler keeps slog records for assertions.
 type recordHandler struct {
 	mu   sync.Mutex
