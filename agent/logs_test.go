@@ -36,20 +36,6 @@ func logsOnlyConfig(t *testing.T, path string, backfill int64, now func() time.T
 	}
 }
 
-// runAgent runs a in the background until the test ends.
-func runAgent(t *testing.T, a *agent.Agent) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("agent.Run: %v", err)
-		}
-	})
-}
-
 // The one-shot mode (diagnose) reads a log's tail as the agent does at start: a backfill
 // that starts on a line start keeps that line, a line over the length limit is cut and
 // classified, and a last line without its newline is not read yet.

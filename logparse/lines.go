@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 )
 
 // lineSplitter cuts bytes that arrive in chunks of any size into lines: the bytes before each
@@ -21,6 +22,21 @@ type lineSplitter struct {
 	pending []byte // the start of a line whose newline has not arrived yet
 	cut     bool   // the pending line was cut at max: drop the rest of it
 	skip    bool   // drop everything up to and including the next newline
+}
+
+// lines yields each line that data completes, with whether it was cut at max, and keeps the
+// bytes of a line not completed yet for the next call. A line is only valid until the next
+// one is yielded.
+func (s *lineSplitter) lines(data []byte) iter.Seq2[[]byte, bool] {
+	return func(yield func([]byte, bool) bool) {
+		for {
+			line, cut, rest, ok := s.next(data)
+			if !ok || !yield(line, cut) {
+				return
+			}
+			data = rest
+		}
+	}
 }
 
 // next returns the first line that data completes (joined with what earlier calls kept),
@@ -117,13 +133,7 @@ func ReadLines(r io.Reader, maxLine int, fn func(n uint64, line []byte) error) (
 	for {
 		n, err := r.Read(buf)
 		st.Bytes += uint64(n)
-		data := buf[:n]
-		for {
-			line, cut, rest, ok := split.next(data)
-			if !ok {
-				break
-			}
-			data = rest
+		for line, cut := range split.lines(buf[:n]) {
 			if ferr := deliver(line, cut); ferr != nil {
 				return st, ferr
 			}

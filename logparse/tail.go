@@ -535,12 +535,7 @@ func (t *Tailer) readAll(ctx context.Context, handle func([]byte)) error {
 			t.off += int64(n)
 			t.tally.bytes += uint64(n)
 			t.remember(chunk)
-			for {
-				line, cut, rest, ok := t.split.next(chunk)
-				if !ok {
-					break
-				}
-				chunk = rest
+			for line, cut := range t.split.lines(chunk) {
 				t.emit(line, cut, handle)
 			}
 			t.publish()

@@ -140,15 +140,28 @@ func TestNewTailerValidates(t *testing.T) {
 	}
 }
 
+// startCase is a file's content, a configuration, and the lines the first look delivers.
+type startCase struct {
+	name    string
+	content string
+	cfg     TailConfig
+	want    []string
+}
+
+// tailer writes the content to a new file and returns a step-driven Tailer for it.
+func (tc startCase) tailer(t *testing.T, opts ...TailOption) (*Tailer, *collector, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "ipamd.log")
+	writeFile(t, path, tc.content)
+	tc.cfg.Path = path
+	tl, c := stepTailer(t, tc.cfg, opts...)
+	return tl, c, path
+}
+
 func TestTailStartPosition(t *testing.T) {
 	t.Parallel()
 	const content = "line1\nline2\nline3\n" // 18 bytes, lines start at 0, 6, 12
-	for _, tc := range []struct {
-		name    string
-		content string
-		cfg     TailConfig
-		want    []string
-	}{
+	for _, tc := range []startCase{
 		{"end", content, TailConfig{}, nil},
 		{"end mid-line skips the partial line", "line1\nlin", TailConfig{}, nil},
 		{"backfill to a line start", content, TailConfig{Backfill: 12}, []string{"line2", "line3"}},
@@ -159,10 +172,7 @@ func TestTailStartPosition(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			path := filepath.Join(t.TempDir(), "ipamd.log")
-			writeFile(t, path, tc.content)
-			tc.cfg.Path = path
-			tl, c := stepTailer(t, tc.cfg)
+			tl, c, path := tc.tailer(t)
 			var want []string
 			want = append(want, tc.want...)
 			stepExpect(t, tl, c, want...)
@@ -475,12 +485,7 @@ func TestTailVanishedNameTurnsUnreadable(t *testing.T) {
 // on a line start keeps that line), long lines cut the same way, a partial last line held.
 func TestTailReadOnceMatchesRun(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []struct {
-		name    string
-		content string
-		cfg     TailConfig
-		want    []string
-	}{
+	for _, tc := range []startCase{
 		{"backfill to a line start", "line1\nline2\nline3\n", TailConfig{Backfill: 12}, []string{"line2", "line3"}},
 		{"backfill mid-line", "line1\nline2\nline3\n", TailConfig{Backfill: 8}, []string{"line3"}},
 		{"backfill covers the file", "line1\nline2\n", TailConfig{Backfill: 1 << 20}, []string{"line1", "line2"}},
@@ -490,15 +495,12 @@ func TestTailReadOnceMatchesRun(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			path := filepath.Join(t.TempDir(), "ipamd.log")
-			writeFile(t, path, tc.content)
-			tc.cfg.Path = path
-			once, onceLines := stepTailer(t, tc.cfg)
+			once, onceLines, _ := tc.tailer(t)
 			if err := once.ReadOnce(context.Background(), onceLines.handle); err != nil {
 				t.Fatalf("ReadOnce: %v", err)
 			}
 			tick := make(chan time.Time)
-			run, runLines := stepTailer(t, tc.cfg, withPollTrigger(tick))
+			run, runLines, _ := tc.tailer(t, withPollTrigger(tick))
 			stop := startRun(t, run, runLines.handle)
 			tick <- time.Time{} // taken once the first look is done
 			stop()
@@ -661,20 +663,22 @@ func TestTailLongLines(t *testing.T) {
 	}
 }
 
+// referenceLines splits data the plain way: every newline-terminated line, plus a final
+// unterminated one.
+func referenceLines(data []byte) [][]byte {
+	parts := bytes.Split(data, []byte("\n"))
+	if last := len(parts) - 1; len(parts[last]) == 0 {
+		parts = parts[:last]
+	}
+	return parts
+}
+
 // splitReference is what the tailer must deliver for data read from the start of a file
-// that is then rotated away: every newline-terminated line, plus a final unterminated one,
-// each cut at max bytes.
+// that is then rotated away: the reference lines, each cut at max bytes.
 func splitReference(data []byte, max int) []string {
 	var out []string
-	parts := bytes.Split(data, []byte("\n"))
-	for i, p := range parts {
-		if i == len(parts)-1 && len(p) == 0 {
-			break
-		}
-		if len(p) > max {
-			p = p[:max]
-		}
-		out = append(out, string(p))
+	for _, p := range referenceLines(data) {
+		out = append(out, string(p[:min(len(p), max)]))
 	}
 	return out
 }
@@ -697,12 +701,7 @@ func FuzzTailSplit(f *testing.F) {
 			}
 		}
 		feed := func(chunk []byte) {
-			for {
-				line, cut, rest, ok := split.next(chunk)
-				if !ok {
-					return
-				}
-				chunk = rest
+			for line, cut := range split.lines(chunk) {
 				handle(line, cut)
 			}
 		}
@@ -721,7 +720,7 @@ func FuzzTailSplit(f *testing.F) {
 			t.Fatalf("lines (-want +got):\n%s", diff)
 		}
 		var long uint64
-		for _, l := range bytes.Split(data, []byte("\n")) {
+		for _, l := range referenceLines(data) {
 			if len(l) > max {
 				long++
 			}
