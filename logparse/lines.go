@@ -24,53 +24,41 @@ type lineSplitter struct {
 	skip    bool   // drop everything up to and including the next newline
 }
 
-// lines yields each line that data completes, with whether it was cut at max, and keeps the
-// bytes of a line not completed yet for the next call. A line is only valid until the next
-// one is yielded.
+// lines yields each line that data completes (joined with what earlier calls kept), with
+// whether it was cut at max, and keeps the bytes of a line not completed yet for the next
+// call. A line is only valid until the next one is yielded.
 func (s *lineSplitter) lines(data []byte) iter.Seq2[[]byte, bool] {
 	return func(yield func([]byte, bool) bool) {
 		for {
-			line, cut, rest, ok := s.next(data)
-			if !ok || !yield(line, cut) {
+			i := bytes.IndexByte(data, '\n')
+			if i < 0 {
+				s.hold(data)
 				return
 			}
-			data = rest
+			line, cut := data[:i], false
+			data = data[i+1:]
+			switch {
+			case s.skip:
+				s.skip = false
+				continue
+			case s.partial():
+				s.hold(line)
+				line, cut = s.pending, s.cut
+				s.pending, s.cut = s.pending[:0], false
+			case len(line) > s.max:
+				line, cut = line[:s.max], true
+			}
+			if !yield(line, cut) {
+				return
+			}
 		}
-	}
-}
-
-// next returns the first line that data completes (joined with what earlier calls kept),
-// whether it was cut at max, and the bytes after its newline. When data completes no line,
-// next keeps what it needs of data for later calls and returns ok false. line is only valid
-// until the next call.
-func (s *lineSplitter) next(data []byte) (line []byte, cut bool, rest []byte, ok bool) {
-	for {
-		i := bytes.IndexByte(data, '\n')
-		if i < 0 {
-			s.hold(data)
-			return nil, false, nil, false
-		}
-		line, rest = data[:i], data[i+1:]
-		switch {
-		case s.skip:
-			s.skip = false
-			data = rest
-			continue
-		case len(s.pending) > 0 || s.cut:
-			s.hold(line)
-			line, cut = s.pending, s.cut
-			s.pending, s.cut = s.pending[:0], false
-		case len(line) > s.max:
-			line, cut = line[:s.max], true
-		}
-		return line, cut, rest, true
 	}
 }
 
 // last returns the line left without a newline when the bytes end for good (the file was
 // rotated away, the reader is exhausted), and forgets it.
 func (s *lineSplitter) last() (line []byte, cut bool, ok bool) {
-	line, cut, ok = s.pending, s.cut, !s.skip && (len(s.pending) > 0 || s.cut)
+	line, cut, ok = s.pending, s.cut, !s.skip && s.partial()
 	s.reset()
 	return line, cut, ok
 }

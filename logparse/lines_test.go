@@ -113,3 +113,23 @@ func (r *chunkedReader) Read(p []byte) (int, error) {
 	r.data = r.data[n:]
 	return n, nil
 }
+
+// Splitting allocates nothing once the pending buffer has grown: lines inside a chunk are
+// slices of it, and a line split across chunks reuses the buffer. Not parallel: AllocsPerRun
+// counts the whole process.
+func TestSplitLinesAllocatesNothing(t *testing.T) {
+	chunk := append(bytes.Repeat([]byte(`{"level":"debug","msg":"IP pool stats"}`+"\n"), 100), `{"level":"info","msg":"spl`...)
+	split := lineSplitter{max: DefaultMaxLineBytes}
+	var lines, cut int
+	allocs := testing.AllocsPerRun(100, func() {
+		for line, c := range split.lines(chunk) {
+			lines += len(line)
+			if c {
+				cut++
+			}
+		}
+	})
+	if allocs != 0 || lines == 0 || cut != 0 {
+		t.Errorf("%v allocations per chunk (%d bytes of lines, %d cut), want 0", allocs, lines, cut)
+	}
+}
