@@ -165,7 +165,7 @@ type Tailer struct {
 	split     lineSplitter
 	err       error  // why the file is not followed; nil while it is
 	state     string // the last published Err, to log once per change
-	stateSet  bool
+	stateSet  bool   // state (and Stats.Readable) has been published at least once
 
 	tally tally // counted without a lock, published once per read chunk
 
