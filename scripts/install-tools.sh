@@ -111,4 +111,26 @@ build_cached e2e/promoperator \
   "prometheus-operator-$OPERATOR_VERSION=github.com/prometheus-operator/prometheus-operator/cmd/operator"
 # The operator's CRDs ship in its module (example/prometheus-operator-crd); the build above put
 # the module in the cache, where internal/kubetest finds them with `go mod download -json`.
+
+# A Prometheus with Kubernetes service discovery, for running what prometheus-operator generates
+# (kubetest.RunPrometheus): Debian's prometheus is built without kubernetes_sd_configs. Only
+# that discovery is compiled in (build tags), which halves the build. Module v0.316.0 is
+# Prometheus 3.16.0.
+PROMETHEUS_VERSION=v3.16.0
+PROMETHEUS_MODULE_VERSION=v0.316.0
+if [[ ! -x "$GOBIN/prometheus-$PROMETHEUS_VERSION" ]]; then
+  log "building prometheus $PROMETHEUS_VERSION with kubernetes_sd (slow the first time, cached afterwards)"
+  start=$SECONDS
+  tmp="$(mktemp -d "$GOBIN/.build.XXXXXX")"
+  if ! (cd "$tmp" && GOBIN="$tmp" CGO_ENABLED=0 nice go install -trimpath -tags remove_all_sd,enable_kubernetes_sd \
+      -ldflags "-s -w -X github.com/prometheus/common/version.Version=${PROMETHEUS_VERSION#v}" \
+      "github.com/prometheus/prometheus/cmd/prometheus@$PROMETHEUS_MODULE_VERSION"); then
+    rm -rf "$tmp"
+    log "FAILED: go install github.com/prometheus/prometheus/cmd/prometheus@$PROMETHEUS_MODULE_VERSION"
+    exit 1
+  fi
+  mv "$tmp/prometheus" "$GOBIN/prometheus-$PROMETHEUS_VERSION"
+  rm -rf "$tmp"
+  log "built prometheus-$PROMETHEUS_VERSION in $((SECONDS - start)) s"
+fi
 log "tools ready"

@@ -2,7 +2,9 @@
 // from the k8s.io/kubernetes module by scripts/install-tools.sh) over Debian's etcd, both on
 // free 127.0.0.1 ports, with real authentication (a static admin token, ServiceAccount tokens
 // from the TokenRequest API), RBAC and Node authorization, and admission. It drives the real
-// kubectl v1.37.2 against it and runs prometheus-operator v0.85.0 on it (operator.go).
+// kubectl v1.37.2 against it, runs prometheus-operator v0.85.0 on it (operator.go), and
+// Prometheus on what the operator generates, discovering its targets from the same API server
+// (prometheus.go).
 //
 // There is no kubelet, scheduler or controller-manager: nothing runs in a Pod, Deployments make
 // no Pods, namespaces are never finalized. The one controller-manager job tests cannot do
@@ -42,11 +44,14 @@ import (
 )
 
 // Versions of the programs the harness runs. scripts/install-tools.sh builds them under these
-// names (BinaryName) from the modules in e2e/kube and e2e/promoperator; TestVersionsAgree keeps
-// the three places in step.
+// names (BinaryName): kube-apiserver and kubectl from e2e/kube, prometheus-operator from
+// e2e/promoperator, Prometheus with Kubernetes discovery from its module (v0.316.0 is
+// Prometheus 3.16.0; Debian's prometheus has no kubernetes_sd_configs). TestVersionsAgree keeps
+// the places that spell them in step.
 const (
-	KubeVersion     = "v1.37.2"
-	OperatorVersion = "v0.85.0"
+	KubeVersion       = "v1.37.2"
+	OperatorVersion   = "v0.85.0"
+	PrometheusVersion = "v3.16.0"
 )
 
 // AdminUser is the name the admin token authenticates as (group system:masters).
@@ -112,10 +117,13 @@ func lookupBinaries(t testing.TB) binaries {
 }
 
 // BinaryName is the name under which scripts/install-tools.sh caches program in GOPATH/bin:
-// kube-apiserver-v1.37.2, kubectl-v1.37.2, prometheus-operator-v0.85.0.
+// kube-apiserver-v1.37.2, kubectl-v1.37.2, prometheus-operator-v0.85.0, prometheus-v3.16.0.
 func BinaryName(program string) string {
-	if program == "prometheus-operator" {
+	switch program {
+	case "prometheus-operator":
 		return program + "-" + OperatorVersion
+	case "prometheus":
+		return program + "-" + PrometheusVersion
 	}
 	return program + "-" + KubeVersion
 }

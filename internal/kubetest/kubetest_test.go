@@ -52,7 +52,8 @@ func TestVersionsAgree(t *testing.T) {
 		t.Errorf("e2e/promoperator/go.mod does not require %s %s", OperatorModule, OperatorVersion)
 	}
 	script := read("../../scripts/install-tools.sh")
-	for _, want := range []string{"KUBE_VERSION=" + KubeVersion + "\n", "OPERATOR_VERSION=" + OperatorVersion + "\n"} {
+	for _, want := range []string{"KUBE_VERSION=" + KubeVersion + "\n", "OPERATOR_VERSION=" + OperatorVersion + "\n",
+		"PROMETHEUS_VERSION=" + PrometheusVersion + "\n"} {
 		if !strings.Contains(script, want) {
 			t.Errorf("scripts/install-tools.sh does not set %q", strings.TrimSpace(want))
 		}
@@ -220,7 +221,7 @@ func TestKubectlDebugNode(t *testing.T) {
 	srv := kube.Get(t)
 	ctx := context.Background()
 	ns := srv.NewNamespace(t)
-	node := "ip-10-0-1-23." + ns + ".compute.internal" // cluster-scoped: unique per test
+	node := "ip-10-0-1-23-" + ns[len(ns)-6:] + ".ec2.internal" // cluster-scoped: unique per test
 	srv.Apply(t, `
 apiVersion: v1
 kind: Node

@@ -65,7 +65,7 @@ func StartOperator(t testing.TB, srv *Server, namespaces ...string) *Operator {
 	args := []string{
 		"--web.listen-address=127.0.0.1:" + strconv.Itoa(ports[0]),
 		"--log-format=logfmt",
-		"--log-level=debug",
+		"--log-level=info",
 	}
 	if len(namespaces) > 0 {
 		args = append(args, "--namespaces="+strings.Join(namespaces, ","))
@@ -79,9 +79,10 @@ func StartOperator(t testing.TB, srv *Server, namespaces ...string) *Operator {
 	t.Cleanup(func() {
 		o.proc.stop(stopGrace)
 		if t.Failed() {
-			t.Logf("prometheus-operator log (last lines of %s):\n%s", o.LogPath, o.proc.logTail(60))
+			t.Logf("prometheus-operator log (last lines of %s):\n%s", o.LogPath, o.proc.logTail(25))
 		}
 	})
+	started := time.Now()
 	plain := &http.Client{Timeout: 5 * time.Second}
 	// /healthz answers as soon as the web server runs; prometheus_operator_ready turns 1 once
 	// the Prometheus controller's informers have synced, after which it reconciles.
@@ -90,6 +91,7 @@ func StartOperator(t testing.TB, srv *Server, namespaces ...string) *Operator {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("prometheus-operator %s ready after %s", OperatorVersion, time.Since(started).Round(10*time.Millisecond))
 	return o
 }
 
@@ -160,11 +162,11 @@ func (o *Operator) PrometheusConfig(t testing.TB, ns, name string, until func(co
 			return last
 		}
 		if ok, werr := o.proc.exited(); ok {
-			t.Fatalf("prometheus-operator exited (%v); log:\n%s", werr, o.proc.logTail(60))
+			t.Fatalf("prometheus-operator exited (%v); log:\n%s", werr, o.proc.logTail(25))
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("Secret %s/%s: no matching configuration after %s (last error: %v)\nlast configuration:\n%s\noperator log:\n%s",
-				ns, secret, configTimeout, lastErr, last, o.proc.logTail(60))
+				ns, secret, configTimeout, lastErr, last, o.proc.logTail(25))
 		}
 		time.Sleep(250 * time.Millisecond)
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,8 +19,9 @@ import (
 
 const prometheusReadyTimeout = time.Minute
 
-// Prometheus is Debian's Prometheus (2.42) running a configuration prometheus-operator
-// generated, with its Kubernetes service discovery pointed at the test's API server.
+// Prometheus is a Prometheus (PrometheusVersion, built with Kubernetes service discovery)
+// running a configuration prometheus-operator generated, its discovery pointed at the test's
+// API server.
 type Prometheus struct {
 	// URL is the web and API address, http://127.0.0.1:PORT.
 	URL string
@@ -31,16 +33,17 @@ type Prometheus struct {
 	http    *http.Client
 }
 
-// RunPrometheus starts Debian's prometheus with config, a configuration from
+// RunPrometheus starts prometheus-v3.16.0 with config, a configuration from
 // Operator.PrometheusConfig, and stops it (by PID) when the test ends. Inside a cluster
 // Prometheus finds the API server through its pod's ServiceAccount; here every
-// kubernetes_sd_config gets the server's address, CA and admin token instead. Nothing else of
-// the configuration changes, so the targets, their labels and the relabelings are the
-// operator's. Generate for Prometheus 2.42 (the Prometheus object's spec.version: v2.42.0):
-// the operator leaves out what that version does not know.
+// kubernetes_sd_config gets the server's address, CA and admin token instead, and $(SHARD) and
+// $(POD_NAME) are expanded as the operator's config-reloader does (shard 0, pod
+// prometheus-<name>-0). Nothing else changes, so the targets, their labels and the relabelings
+// are the operator's. Set the Prometheus object's spec.version to PrometheusVersion so that
+// the operator generates for the version that runs it.
 func RunPrometheus(t testing.TB, srv *Server, config []byte) *Prometheus {
 	t.Helper()
-	bin := testtools.Lookup(t, "prometheus")
+	bin := testtools.LookupBin(t, BinaryName("prometheus"))
 	dir := t.TempDir()
 	rewritten, err := pointDiscoveryAt(config, srv)
 	if err != nil {
@@ -74,16 +77,36 @@ func RunPrometheus(t testing.TB, srv *Server, config []byte) *Prometheus {
 			t.Logf("prometheus log (last lines of %s):\n%s", p.LogPath, p.proc.logTail(40))
 		}
 	})
+	started := time.Now()
 	if err := p.proc.waitReady(prometheusReadyTimeout, 100*time.Millisecond, func() error {
 		return checkOK(p.http, p.URL+"/-/ready", "", "Ready")
 	}); err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("prometheus %s ready after %s", PrometheusVersion, time.Since(started).Round(10*time.Millisecond))
 	return p
 }
 
-// pointDiscoveryAt adds srv's address and credentials to every kubernetes_sd_config of config.
+// pointDiscoveryAt does to config what the operator's config-reloader sidecar does in the pod
+// (it expands $(SHARD) and $(POD_NAME) from its environment; without that, the sharding
+// relabeling `regex: $(SHARD);|.+;.+` keeps no target), then adds srv's address and
+// credentials to every kubernetes_sd_config.
 func pointDiscoveryAt(config []byte, srv *Server) ([]byte, error) {
+	var head struct {
+		Global struct {
+			ExternalLabels map[string]string `json:"external_labels"`
+		} `json:"global"`
+	}
+	if err := yaml.Unmarshal(config, &head); err != nil {
+		return nil, err
+	}
+	// external_labels.prometheus is "<namespace>/<name>"; the StatefulSet's first pod is
+	// prometheus-<name>-0, the replica a single-shard Prometheus runs as.
+	_, name, _ := strings.Cut(head.Global.ExternalLabels["prometheus"], "/")
+	config = []byte(strings.NewReplacer(
+		"$(SHARD)", "0",
+		"$(POD_NAME)", "prometheus-"+name+"-0",
+	).Replace(string(config)))
 	var c map[string]any
 	if err := yaml.Unmarshal(config, &c); err != nil {
 		return nil, err
