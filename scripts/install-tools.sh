@@ -101,7 +101,9 @@ done
 build_cached e2e/kube "$kube_ldflags" \
   "kube-apiserver-$KUBE_VERSION=k8s.io/kubernetes/cmd/kube-apiserver" \
   "kubectl-$KUBE_VERSION=k8s.io/kubernetes/cmd/kubectl"
-if ! "$GOBIN/kubectl-$KUBE_VERSION" version --client 2>/dev/null | grep -qx "Client Version: $KUBE_VERSION"; then
+# (Output captured first: with pipefail, grep -q closing the pipe early would fail kubectl.)
+kubectl_version="$("$GOBIN/kubectl-$KUBE_VERSION" version --client 2>&1 || true)"
+if ! grep -qx "Client Version: $KUBE_VERSION" <<<"$kubectl_version"; then
   log "FAILED: $GOBIN/kubectl-$KUBE_VERSION does not report $KUBE_VERSION; delete it and rerun"
   exit 1
 fi

@@ -94,9 +94,8 @@ type Server struct {
 	saDone   chan struct{}
 	stopOnce sync.Once
 
-	mu             sync.Mutex
-	crdsInstalled  bool
-	namespaceCount int
+	mu            sync.Mutex
+	crdsInstalled bool
 }
 
 // binaries are the programs a server needs, looked up before anything starts so that a missing
@@ -439,12 +438,18 @@ func minimalEnv() []string {
 // freePorts returns n distinct TCP ports on 127.0.0.1 that were free a moment ago.
 func freePorts(n int) ([]int, error) {
 	var ports []int
+	var held []net.Listener // held until all are picked, so the n ports differ
+	defer func() {
+		for _, l := range held {
+			l.Close()
+		}
+	}()
 	for range n {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			return nil, fmt.Errorf("finding a free port: %w", err)
 		}
-		defer l.Close() // held until all are picked, so the n ports differ
+		held = append(held, l)
 		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
 	return ports, nil

@@ -6,7 +6,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -286,5 +288,28 @@ func TestStartOwnServer(t *testing.T) {
 	if conn, err := net.DialTimeout("tcp", strings.TrimPrefix(url, "https://"), 2*time.Second); err == nil {
 		conn.Close()
 		t.Errorf("%s still accepts connections after its test ended", url)
+	}
+}
+
+// TestNotInTheBinaries: the harness stays out of what ships. Neither the full ipamwatch binary
+// nor the agent-only build (-tags agentonly) depends on it.
+func TestNotInTheBinaries(t *testing.T) {
+	t.Parallel()
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("the go command is not on PATH")
+	}
+	for _, tags := range []string{"", "agentonly"} {
+		out, err := exec.Command(gobin, "list", "-deps", "-tags", tags, "github.com/ipamwatch/ipamwatch/cmd/ipamwatch").Output()
+		if err != nil {
+			t.Fatalf("go list -deps -tags %q ./cmd/ipamwatch: %v", tags, err)
+		}
+		deps := strings.Fields(string(out))
+		if len(deps) < 50 {
+			t.Fatalf("go list -deps -tags %q listed %d packages: not the binary's dependencies", tags, len(deps))
+		}
+		if slices.Contains(deps, "github.com/ipamwatch/ipamwatch/internal/kubetest") {
+			t.Errorf("ipamwatch (tags %q) depends on internal/kubetest", tags)
+		}
 	}
 }

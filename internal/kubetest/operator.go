@@ -136,6 +136,7 @@ func (s *Server) InstallOperatorCRDs(t testing.TB) {
 		return
 	}
 	dir := OperatorCRDDir(t)
+	started := time.Now()
 	if stdout, stderr, err := s.Kubectl(t, "apply", "--server-side", "-f", dir); err != nil {
 		t.Fatalf("applying prometheus-operator CRDs from %s: %v\n%s%s", dir, err, stdout, stderr)
 	}
@@ -143,6 +144,7 @@ func (s *Server) InstallOperatorCRDs(t testing.TB) {
 		t.Fatalf("waiting for prometheus-operator CRDs: %v\n%s%s", err, stdout, stderr)
 	}
 	s.crdsInstalled = true
+	t.Logf("prometheus-operator CRDs applied and Established in %s", time.Since(started).Round(10*time.Millisecond))
 }
 
 // PrometheusConfig returns the Prometheus configuration the operator generated for the

@@ -161,10 +161,12 @@ func TestPrometheusOperatorEndToEnd(t *testing.T) {
 	smJob := "serviceMonitor/" + ns + "/ipamwatch/0"
 	smLabelJob := "serviceMonitor/" + ns + "/ipamwatch-joblabel/0"
 	pmJob := "podMonitor/" + ns + "/ipamwatch/0"
+	applied := time.Now()
 	config := op.PrometheusConfig(t, ns, "k8s", func(c []byte) bool {
 		s := string(c)
 		return strings.Contains(s, smJob) && strings.Contains(s, smLabelJob) && strings.Contains(s, pmJob)
 	})
+	t.Logf("the generated configuration had all three monitors %s after they were applied", time.Since(applied).Round(10*time.Millisecond))
 	defer func() {
 		if t.Failed() {
 			t.Logf("generated configuration:\n%s", config)
@@ -231,6 +233,7 @@ func TestPrometheusOperatorEndToEnd(t *testing.T) {
 
 	// The same configuration in a real Prometheus: the job label each target ends up with,
 	// and which targets are up.
+	promStarted := time.Now()
 	prom := RunPrometheus(t, srv, config)
 	wantUp := map[string]float64{
 		"monitoring-ipamwatch": 0, // ServiceMonitor without jobLabel: the Service's name
@@ -245,6 +248,7 @@ func TestPrometheusOperatorEndToEnd(t *testing.T) {
 			up[s.Labels["job"]] = s.Value
 		}
 		if maps.Equal(up, wantUp) {
+			t.Logf("up by job as expected %s after Prometheus started", time.Since(promStarted).Round(10*time.Millisecond))
 			break
 		}
 		if time.Now().After(deadline) {

@@ -103,14 +103,18 @@ func (p *process) waitReady(timeout, interval time.Duration, ready func() error)
 	var last error
 	for {
 		if ok, werr := p.exited(); ok {
-			return fmt.Errorf("%s: %w (%v) before it was ready; last lines of %s:\n%s",
-				p.name, errExited, werr, p.logPath, p.logTail(40))
+			status := "exit status 0"
+			if werr != nil {
+				status = werr.Error()
+			}
+			return fmt.Errorf("%s: %w (%s) before it was ready; last lines of %s:\n%s",
+				p.name, errExited, status, p.logPath, p.logTail(40))
 		}
 		if last = ready(); last == nil {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not ready after %s: %v; last lines of %s:\n%s",
+			return fmt.Errorf("%s not ready after %s: %w; last lines of %s:\n%s",
 				p.name, timeout, last, p.logPath, p.logTail(40))
 		}
 		time.Sleep(interval)
