@@ -21,7 +21,8 @@ const (
 	ENIQuota
 	EC2Throttled
 	Unauthorized
-	IMDS
+	AWSNodeRBACDenied
+	IMDSFailure
 	IPPoolEmpty
 	BranchENI
 	AllocFailed
@@ -30,18 +31,19 @@ const (
 )
 
 var classNames = [numClasses]string{
-	None:             "none",
-	SubnetExhausted:  "subnet_exhausted",
-	PrefixFragmented: "prefix_fragmented",
-	ENILimit:         "eni_limit",
-	ENIQuota:         "eni_quota",
-	EC2Throttled:     "ec2_throttled",
-	Unauthorized:     "unauthorized",
-	IMDS:             "imds",
-	IPPoolEmpty:      "ip_pool_empty",
-	BranchENI:        "branch_eni",
-	AllocFailed:      "alloc_failed",
-	OtherError:       "other_error",
+	None:              "none",
+	SubnetExhausted:   "subnet_exhausted",
+	PrefixFragmented:  "prefix_fragmented",
+	ENILimit:          "eni_limit",
+	ENIQuota:          "eni_quota",
+	EC2Throttled:      "ec2_throttled",
+	Unauthorized:      "unauthorized",
+	AWSNodeRBACDenied: "aws_node_rbac_denied",
+	IMDSFailure:       "imds_failure",
+	IPPoolEmpty:       "ip_pool_empty",
+	BranchENI:         "branch_eni",
+	AllocFailed:       "alloc_failed",
+	OtherError:        "other_error",
 }
 
 // String returns the class's stable name ("subnet_exhausted", ...); unknown values render

@@ -87,21 +87,25 @@ func patterns() []pattern {
 		{lit: "AccessDenied", class: Unauthorized, code: "AccessDenied", prio: prioAuth + 1, min: LevelInfo},
 		{lit: "not authorized to perform", fold: true, class: Unauthorized, prio: prioAuth + 2, min: LevelInfo},
 		{lit: "MissingIAMPermissions", class: Unauthorized, prio: prioAuth + 2, min: LevelInfo},
-		{lit: "forbidden", fold: true, class: Unauthorized, prio: prioAuth + 3, min: LevelWarn},
-		// imds
-		{lit: "IMDSRequestError", class: IMDS, code: "IMDSRequestError", prio: prioIMDS, min: LevelInfo},
-		{lit: "InvalidNetworkInterfaceID.NotFound", class: IMDS, code: "InvalidNetworkInterfaceID.NotFound", prio: prioIMDS, min: LevelInfo},
-		{lit: "EC2MetadataRequestError", class: IMDS, code: "EC2MetadataRequestError", prio: prioIMDS, min: LevelInfo},
-		{lit: "EC2MetadataError", class: IMDS, code: "EC2MetadataError", prio: prioIMDS, min: LevelInfo},
-		{lit: "ec2imds", fold: true, class: IMDS, prio: prioIMDS + 1, min: LevelInfo},
-		{lit: "from instance metadata", fold: true, class: IMDS, prio: prioIMDS + 1, min: LevelWarn},
-		{lit: "from metadata service", fold: true, class: IMDS, prio: prioIMDS + 1, min: LevelWarn},
-		{lit: "no eni found at all in metadata", fold: true, class: IMDS, prio: prioIMDS + 1, min: LevelWarn},
-		{lit: "instance metadata does not match data store", fold: true, class: IMDS, prio: prioIMDS + 1, min: LevelWarn},
+		// aws_node_rbac_denied: Kubernetes RBAC, not IAM. The API server's message is
+		// `<resource> is forbidden: User "system:serviceaccount:<ns>:<sa>" cannot <verb> ...`.
+		{lit: "is forbidden: user ", fold: true, class: AWSNodeRBACDenied, prio: prioAuth - 1, min: LevelInfo},
+		// imds_failure
+		{lit: "IMDSRequestError", class: IMDSFailure, code: "IMDSRequestError", prio: prioIMDS, min: LevelInfo},
+		{lit: "InvalidNetworkInterfaceID.NotFound", class: IMDSFailure, code: "InvalidNetworkInterfaceID.NotFound", prio: prioIMDS, min: LevelInfo},
+		{lit: "EC2MetadataRequestError", class: IMDSFailure, code: "EC2MetadataRequestError", prio: prioIMDS, min: LevelInfo},
+		{lit: "EC2MetadataError", class: IMDSFailure, code: "EC2MetadataError", prio: prioIMDS, min: LevelInfo},
+		{lit: "ec2imds", fold: true, class: IMDSFailure, prio: prioIMDS + 1, min: LevelInfo},
+		{lit: "from instance metadata", fold: true, class: IMDSFailure, prio: prioIMDS + 1, min: LevelWarn},
+		{lit: "from metadata service", fold: true, class: IMDSFailure, prio: prioIMDS + 1, min: LevelWarn},
+		{lit: "no eni found at all in metadata", fold: true, class: IMDSFailure, prio: prioIMDS + 1, min: LevelWarn},
+		{lit: "instance metadata does not match data store", fold: true, class: IMDSFailure, prio: prioIMDS + 1, min: LevelWarn},
 		// branch_eni (security groups for pods)
 		{lit: "BranchAllocationFailed", class: BranchENI, prio: prioBranch, min: LevelInfo},
 		{lit: "TrunkENICreationFailed", class: BranchENI, prio: prioBranch, min: LevelInfo},
-		{lit: "failed to get branch eni resource", fold: true, class: BranchENI, prio: prioBranch, min: LevelWarn},
+		// ipamd's RPC handler writes this at INFO (amazon-vpc-cni-k8s v1.12 to v1.23
+		// pkg/ipamd/rpc_handler.go: log.Infof("Send AddNetworkReply: failed to get Branch ENI resource")).
+		{lit: "failed to get branch eni resource", fold: true, class: BranchENI, prio: prioBranch, min: LevelInfo},
 		{lit: "vpc.amazonaws.com/pod-eni", class: BranchENI, prio: prioBranch + 1, min: LevelWarn},
 		{lit: "branch eni", fold: true, class: BranchENI, prio: prioBranch + 1, min: LevelWarn},
 		{lit: "trunk", fold: true, class: BranchENI, prio: prioBranch + 2, min: LevelWarn},

@@ -152,7 +152,7 @@ func TestCorpusWithNewlines(t *testing.T) {
 func TestClassNames(t *testing.T) {
 	t.Parallel()
 	want := []string{"subnet_exhausted", "prefix_fragmented", "eni_limit", "eni_quota", "ec2_throttled",
-		"unauthorized", "imds", "ip_pool_empty", "branch_eni", "alloc_failed", "other_error"}
+		"unauthorized", "aws_node_rbac_denied", "imds_failure", "ip_pool_empty", "branch_eni", "alloc_failed", "other_error"}
 	var gotNames []string
 	for _, c := range Classes() {
 		gotNames = append(gotNames, c.String())
@@ -295,8 +295,11 @@ func TestLevelRules(t *testing.T) {
 	}{
 		{"debug code ignored", `{"level":"debug","msg":"x InsufficientCidrBlocks y"}`, None},
 		{"info code counts", `{"level":"info","msg":"x InsufficientCidrBlocks y"}`, PrefixFragmented},
-		{"info phrase ignored", `{"level":"info","msg":"failed to get Branch ENI resource"}`, None},
-		{"warn phrase counts", `{"level":"warn","msg":"failed to get Branch ENI resource"}`, BranchENI},
+		{"info phrase ignored", `{"level":"info","msg":"Unable to discover attached ENI from metadata service"}`, None},
+		{"warn phrase counts", `{"level":"warn","msg":"Unable to discover attached ENI from metadata service"}`, IMDSFailure},
+		// ipamd writes this one at INFO (pkg/ipamd/rpc_handler.go, v1.12 to v1.23): it counts there.
+		{"branch ENI at info counts", `{"level":"info","msg":"Send AddNetworkReply: failed to get Branch ENI resource"}`, BranchENI},
+		{"RBAC forbidden is not IAM", `{"level":"error","msg":"pods is forbidden: User "system:serviceaccount:kube-system:aws-node" cannot list resource "pods" in API group "" at the cluster scope"}`, AWSNodeRBACDenied},
 		{"error generic", `{"level":"error","msg":"something broke"}`, OtherError},
 		{"fatal generic", `{"level":"fatal","msg":"something broke"}`, OtherError},
 		{"error trap", `{"level":"error","msg":"Send AddNetworkReply: IPv4Addr: 10.0.0.1, err: <nil>"}`, None},
