@@ -82,7 +82,7 @@ func FuzzDiagnoseEnv(f *testing.F) {
 		st.IPAMD.ENIs[0].Assigned = assigned
 		st.CNI.ENIMax, st.CNI.IPMax = f64(float64(eniMax)), f64(float64(ipMax))
 		r := Diagnose(st, Options{})
-		known := map[string]bool{}
+		known := map[Ceiling]bool{}
 		for _, c := range Ceilings() {
 			known[c] = true
 		}
@@ -90,7 +90,7 @@ func FuzzDiagnoseEnv(f *testing.F) {
 			t.Fatalf("bad report: binding %q headroom %d", r.BindingCeiling, r.Headroom)
 		}
 		for _, fd := range r.Findings {
-			if SeverityOf(fd.Cause) == "" {
+			if fd.Cause.Severity() == "" {
 				t.Fatalf("unknown cause %q", fd.Cause)
 			}
 		}

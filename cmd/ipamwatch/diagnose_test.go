@@ -66,7 +66,7 @@ func TestDiagnoseBundlePerCause(t *testing.T) {
 			}
 			var got []string
 			for _, f := range rep.Findings {
-				got = append(got, f.Cause)
+				got = append(got, string(f.Cause))
 				if f.Summary == "" || f.Fix == "" || f.Confirm == "" || len(f.Evidence) == 0 {
 					t.Errorf("finding %s lacks summary, evidence, fix or confirm: %+v", f.Cause, f)
 				}
@@ -239,7 +239,7 @@ func TestDiagnoseBundleMoreCauses(t *testing.T) {
 			}
 			var got []string
 			for _, f := range rep.Findings {
-				got = append(got, f.Cause)
+				got = append(got, string(f.Cause))
 			}
 			if !slices.Contains(got, tc.want) {
 				t.Errorf("bundle diagnosis lacks %s; got %v", tc.want, got)
