@@ -91,7 +91,7 @@ func Diagnose(st *nodestate.State, opts Options) Report {
 	d.customNetworking()
 	d.poolEmpty()
 
-	r := Report{Node: d.node, Capacity: d.cap, Config: d.cfg, Findings: make([]Finding, 0, len(d.found))}
+	r := Report{Node: d.node, Capacity: d.cap, Config: d.cfg, Findings: make([]Finding, 0, len(d.found)), Missing: d.missing()}
 	r.Headroom, r.BindingCeiling, r.NearestCeiling = d.headroom()
 	for _, f := range d.found {
 		r.Findings = append(r.Findings, f)
@@ -115,6 +115,8 @@ type measured struct {
 	fix map[string]string
 	// subnet is the subnet the finding concerns, when it is not the node's primary subnet.
 	subnet string
+	// logsOnly: the sources that would corroborate the finding were missing (its basis).
+	logsOnly bool
 }
 
 func (d *diag) add(c Cause, m measured) {
@@ -122,7 +124,7 @@ func (d *diag) add(c Cause, m measured) {
 	b := d.bindings(m.subnet)
 	d.found[c] = Finding{
 		Cause: c, Severity: a.Severity, Summary: m.summary, Explanation: a.Explanation,
-		Evidence: m.evidence, Basis: d.basis(), Fix: a.FixWith(m.fix, b),
+		Evidence: m.evidence, Basis: d.basis(m.logsOnly), Fix: a.FixWith(m.fix, b),
 		Confirm: a.ConfirmScript(b), Verify: a.Verify,
 	}
 }
@@ -144,9 +146,31 @@ func (d *diag) bindings(subnet string) Bindings {
 	return Bindings{Values: v}
 }
 
-// basis is what the findings rest on: the node's live state, or log lines alone.
-func (d *diag) basis() Basis {
-	if d.st.IPAMD == nil && d.st.CNI == nil && (d.st.Kube == nil || !d.st.Kube.FromAPI) {
+// missing lists the node sources the state lacks, with what would settle the findings.
+func (d *diag) missing() []MissingSource {
+	var out []MissingSource
+	if d.st.IPAMD == nil {
+		out = append(out, MissingSource{"ipamd introspection", "the output of curl -s localhost:61679/v1/enis on the node"})
+	}
+	if d.st.CNI == nil {
+		out = append(out, MissingSource{"CNI metrics", "the output of curl -s localhost:61678/metrics"})
+	}
+	if d.st.Kube == nil || !d.st.Kube.FromAPI {
+		out = append(out, MissingSource{"Kubernetes", "kubectl get node NODE -o yaml"})
+	}
+	if d.st.Kube == nil || len(d.st.Kube.AWSNodeEnv) == 0 {
+		out = append(out, MissingSource{"aws-node settings", "kubectl -n kube-system get daemonset aws-node -o yaml"})
+	}
+	if d.st.Logs == nil {
+		out = append(out, MissingSource{"ipamd.log", "/var/log/aws-routed-eni/ipamd.log"})
+	}
+	return out
+}
+
+// basis is what a finding rests on: the node's live state, or log lines alone (no live
+// source at all, or the rule's own corroborating source missing).
+func (d *diag) basis(logsOnly bool) Basis {
+	if logsOnly || d.st.IPAMD == nil && d.st.CNI == nil && (d.st.Kube == nil || !d.st.Kube.FromAPI) {
 		return BasisLogsOnly
 	}
 	return BasisCorroborated

@@ -629,3 +629,58 @@ func checkGolden(t *testing.T, name string, r Report) {
 		testtools.Golden(t, filepath.Join("testdata", name+ext), got, *update)
 	}
 }
+
+// logsOnly is what a pasted log excerpt gives: log classes and nothing else.
+func logsOnly(classes map[logparse.Class]nodestate.ClassStats) *nodestate.State {
+	st := &nodestate.State{Time: t0, Logs: &nodestate.LogSummary{Classes: map[string]nodestate.ClassStats{}}}
+	for c, cs := range classes {
+		st.Logs.Classes[c.String()] = cs
+	}
+	return st
+}
+
+// TestLogsOnlyFindings: with logs alone the classified lines still give findings, marked
+// "logs only", and the report says what was missing; a class that proves nothing alone (the
+// DEBUG ENI-limit line) gives none.
+func TestLogsOnlyFindings(t *testing.T) {
+	t.Parallel()
+	at := nodestate.ClassStats{Total: 3, Last: t0.Add(-time.Minute), Example: "x"}
+	with := func(code string) nodestate.ClassStats { cs := at; cs.Code = code; return cs }
+	tests := []struct {
+		name    string
+		classes map[logparse.Class]nodestate.ClassStats
+		want    []Cause
+	}{
+		{"AttachmentLimitExceeded", map[logparse.Class]nodestate.ClassStats{logparse.ENILimit: with(codeAttachmentLimitExceeded)}, []Cause{CauseENILimit}},
+		{"the DEBUG limit line alone is routine", map[logparse.Class]nodestate.ClassStats{logparse.ENILimit: at}, nil},
+		{"the limit line with pods failing", map[logparse.Class]nodestate.ClassStats{logparse.ENILimit: at, logparse.IPPoolEmpty: at}, []Cause{CauseENILimit}},
+		{"UnauthorizedOperation", map[logparse.Class]nodestate.ClassStats{logparse.Unauthorized: with("UnauthorizedOperation")}, []Cause{CauseUnauthorized}},
+		{"branch ENI", map[logparse.Class]nodestate.ClassStats{logparse.BranchENI: at}, []Cause{CauseBranchENIExhausted}},
+		{"subnet", map[logparse.Class]nodestate.ClassStats{logparse.SubnetExhausted: with(codeInsufficientFreeAddresses)}, []Cause{CauseSubnetExhausted}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r := Diagnose(logsOnly(tc.classes), Options{})
+			if diff := cmp.Diff(tc.want, causesOf(r)); diff != "" {
+				t.Fatalf("causes (-want +got):\n%s", diff)
+			}
+			for _, f := range r.Findings {
+				if f.Basis != BasisLogsOnly {
+					t.Errorf("%s: basis %q, want logs only", f.Cause, f.Basis)
+				}
+				if f.Confirm == "" {
+					t.Errorf("%s: no confirm step to settle it", f.Cause)
+				}
+			}
+			var b bytes.Buffer
+			if err := WriteText(&b, r); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(b.String(), "PARTIAL EVIDENCE without ipamd introspection, CNI metrics, Kubernetes") ||
+				!strings.Contains(b.String(), "curl -s localhost:61679/v1/enis") {
+				t.Errorf("the report does not say what was missing:\n%s", b.String())
+			}
+		})
+	}
+}

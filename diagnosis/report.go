@@ -58,6 +58,16 @@ type Report struct {
 	NearestCeiling Ceiling   `json:"nearest_ceiling"`
 	Config         Config    `json:"config"`
 	Findings       []Finding `json:"findings"`
+	// Missing names the node sources the report had to do without, each with what a person
+	// can add to be sure (empty when the agent or a full bundle saw everything).
+	Missing []MissingSource `json:"missing_sources,omitempty"`
+}
+
+// MissingSource is a source the diagnosis lacked and how to get it.
+type MissingSource struct {
+	Source string `json:"source"`
+	// Add is what to add to be sure: a command or a file of the log-collector bundle.
+	Add string `json:"add"`
 }
 
 // NodeFacts identifies the node.
@@ -69,8 +79,8 @@ type NodeFacts struct {
 	AvailabilityZone string `json:"availability_zone"`
 	AZID             string `json:"availability_zone_id"`
 	PrimarySubnet    string `json:"subnet_id"`
-	IPMode     IPMode `json:"ip_mode"`
-	CNIVersion string `json:"cni_version"`
+	IPMode           IPMode `json:"ip_mode"`
+	CNIVersion       string `json:"cni_version"`
 }
 
 // Capacity is the node's capacity per ceiling. Every count is -1 when unknown.

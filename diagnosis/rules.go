@@ -412,14 +412,21 @@ func (d *diag) eniLimit() {
 		return
 	}
 	pressure, pEv := d.poolPressure()
+	known := c.FreeIPs >= 0
 	full := c.FreeIPs == 0 && c.AttachedCapacity > 0 && c.AssignedIPs >= c.AttachedCapacity-max(c.CooldownIPs, 0)
 	// With free addresses left the ENIs do not bind yet: ipamd logs the ENI-limit line on every
 	// reconcile at the limit, and a pool-empty line then is a burst that outran the pool.
-	if c.FreeIPs >= 0 && !full {
+	if known && !full {
 		return
 	}
+	// EC2 refusing an attachment (AttachmentLimitExceeded) is a failure by itself; the DEBUG
+	// limit line is routine at the limit and counts only with pods failing.
+	refused := d.codeSeen(codeAttachmentLimitExceeded)
+	if cs, ok := d.class(logparse.ENILimit); ok && cs.Code == codeAttachmentLimitExceeded {
+		refused = true
+	}
 	// A node full to its ENI limit with nothing waiting is simply dense, not failing.
-	if !pressure && c.PendingPods <= 0 {
+	if !pressure && c.PendingPods <= 0 && (known || !refused) {
 		return
 	}
 	ev := []string{fmt.Sprintf("ENIs attached: %s of %s (awscni_eni_max)", fmtInt(c.ENIs), fmtInt(c.MaxENIs))}
@@ -448,10 +455,16 @@ func (d *diag) eniLimit() {
 	if c.MaxCapacity >= 0 && c.KubeletMaxPods > 0 && c.KubeletMaxPods <= target {
 		maxPods = fmt.Sprintf("%d, which it already is (kubelet admits %d): the ENIs are the limit, so raise density or use a larger type", target, c.KubeletMaxPods)
 	}
+	summary := fmt.Sprintf("the node is at its ENI limit (%s ENIs) and its pod IPs are used up", fmtInt(c.MaxENIs))
+	if !known {
+		summary = fmt.Sprintf("%s has reached its ENI limit: EC2 refuses to attach more ENIs", d.instanceType())
+		if c.MaxENIs < 0 {
+			maxPods = fmt.Sprintf("the value ipamwatch maxpods --instance-type %s prints", d.instanceType())
+		}
+	}
 	d.add(CauseENILimit, measured{
-		summary:  fmt.Sprintf("the node is at its ENI limit (%s ENIs) and its pod IPs are used up", fmtInt(c.MaxENIs)),
-		evidence: ev,
-		fix:      map[string]string{"max_pods": maxPods},
+		summary: summary, evidence: ev, logsOnly: !known,
+		fix: map[string]string{"max_pods": maxPods},
 	})
 }
 
@@ -468,9 +481,9 @@ func (d *diag) branchENI() {
 		if n, ok := BranchENIs(d.node.InstanceType); ok && n == 0 {
 			ev = append(ev, fmt.Sprintf("%s is not trunking-compatible (VPC resource controller limits)", d.node.InstanceType))
 		}
-	case c.BranchENICapacity < 0 && logged && d.cfg.PodENI.IsTrue() && cs.Recent > 0:
-		// No Kubernetes view (a log-collector bundle): the logged failures are the evidence.
-		ev = append(ev, "ENABLE_POD_ENI=true and branch-ENI failures are logged; the node's vpc.amazonaws.com/pod-eni capacity and the pods' requests are not known here: the confirm step shows them")
+	case c.BranchENICapacity < 0 && logged && d.cfg.PodENI != False && (cs.Recent > 0 || d.st.Logs.Window == 0):
+		// No Kubernetes view (a bundle or a pasted log): the logged failures are the evidence.
+		ev = append(ev, fmt.Sprintf("ENABLE_POD_ENI=%s and branch-ENI failures are logged; the node's vpc.amazonaws.com/pod-eni capacity and the pods' requests are not known here: the confirm step shows them", d.cfg.PodENI))
 	default:
 		return
 	}
@@ -482,7 +495,7 @@ func (d *diag) branchENI() {
 	}
 	d.add(CauseBranchENIExhausted, measured{
 		summary:  "pods with their own security groups cannot get a branch ENI on this node",
-		evidence: ev,
+		evidence: ev, logsOnly: c.BranchENICapacity < 0,
 	})
 }
 

@@ -53,9 +53,16 @@ func WriteText(w io.Writer, r Report) error {
 
 	if len(r.Findings) == 0 {
 		ew.printf("\nFINDINGS none\n")
-		return ew.err
+	} else {
+		ew.printf("\nFINDINGS %d\n", len(r.Findings))
 	}
-	ew.printf("\nFINDINGS %d\n", len(r.Findings))
+	if len(r.Missing) > 0 {
+		names, adds := make([]string, len(r.Missing)), make([]string, len(r.Missing))
+		for i, m := range r.Missing {
+			names[i], adds[i] = m.Source, m.Add
+		}
+		ew.printf("PARTIAL EVIDENCE without %s; to be sure, add %s, or the whole log-collector bundle\n", strings.Join(names, ", "), strings.Join(adds, ", "))
+	}
 	for i, f := range r.Findings {
 		basis := ""
 		if f.Basis == BasisLogsOnly {
