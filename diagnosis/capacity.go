@@ -50,7 +50,7 @@ func imageTag(image string) string {
 
 // primarySubnet is the subnet of the node's primary ENI.
 func primarySubnet(st *nodestate.State) string {
-	if st.IPAMD != nil {
+	if st.IPAMD.HasDatastore() {
 		for _, e := range st.IPAMD.ENIs {
 			if e.IsPrimary && e.SubnetID != "" {
 				return e.SubnetID
@@ -77,7 +77,7 @@ func ipMode(cfg Config, st *nodestate.State) IPMode {
 	case prefixesInUse(st):
 		return ModePrefix
 	case cfg.PrefixDelegation.IsTrue():
-		if (st.Logs != nil && st.Logs.LastHypervisor == HypervisorXen) || (st.IPAMD != nil && secondaryInUse(st)) {
+		if (st.Logs != nil && st.Logs.LastHypervisor == HypervisorXen) || (st.IPAMD.HasDatastore() && secondaryInUse(st)) {
 			return ModeSecondary
 		}
 		return ModePrefix
@@ -107,7 +107,7 @@ func fval(p *float64) int {
 // controller attaches the trunk (hasRoomForEni in amazon-vpc-cni-k8s v1.23.0
 // pkg/ipamd/ipamd.go; upstream issue #1203).
 func trunkSlot(st *nodestate.State, cfg Config, instanceType string) (reserved, attached bool) {
-	if st.IPAMD != nil {
+	if st.IPAMD.HasDatastore() {
 		for _, e := range st.IPAMD.ENIs {
 			if e.IsTrunk {
 				return true, true
@@ -115,7 +115,7 @@ func trunkSlot(st *nodestate.State, cfg Config, instanceType string) (reserved, 
 		}
 	}
 	if st.Kube != nil && st.Kube.PodENICapacity > 0 {
-		return true, st.IPAMD == nil // without the datastore, trust the advertised capacity
+		return true, !st.IPAMD.HasDatastore() // without the datastore, trust the advertised capacity
 	}
 	if cfg.PodENI.IsTrue() && trunkingCompatible(instanceType) {
 		return true, false
@@ -148,7 +148,7 @@ func computeCapacity(st *nodestate.State, cfg Config, mode IPMode, instanceType 
 		}
 	}
 	podENIsAttached := -1
-	if st.IPAMD != nil {
+	if st.IPAMD.HasDatastore() {
 		c.ENIs = len(st.IPAMD.ENIs)
 		c.HeldIPs, c.AssignedIPs, c.FreeIPs, c.CooldownIPs, c.Prefixes = 0, 0, 0, 0, 0
 		podENIsAttached = 0

@@ -149,7 +149,7 @@ func (d *diag) bindings(subnet string) Bindings {
 // missing lists the node sources the state lacks, with what would settle the findings.
 func (d *diag) missing() []MissingSource {
 	var out []MissingSource
-	if d.st.IPAMD == nil {
+	if !d.st.IPAMD.HasDatastore() {
 		out = append(out, MissingSource{"ipamd introspection", "the output of curl -s localhost:61679/v1/enis on the node"})
 	}
 	if d.st.CNI == nil {
@@ -170,7 +170,7 @@ func (d *diag) missing() []MissingSource {
 // basis is what a finding rests on: the node's live state, or log lines alone (no live
 // source at all, or the rule's own corroborating source missing).
 func (d *diag) basis(logsOnly bool) Basis {
-	if logsOnly || d.st.IPAMD == nil && d.st.CNI == nil && (d.st.Kube == nil || !d.st.Kube.FromAPI) {
+	if logsOnly || !d.st.IPAMD.HasDatastore() && d.st.CNI == nil && (d.st.Kube == nil || !d.st.Kube.FromAPI) {
 		return BasisLogsOnly
 	}
 	return BasisCorroborated

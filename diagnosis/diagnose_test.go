@@ -538,6 +538,29 @@ func TestCapacity(t *testing.T) {
 			FreeIPs: 8, CooldownIPs: -1, AttachedCapacity: -1, MaxCapacity: -1, PodENIsMax: 3, KubeletMaxPods: -1, Pods: -1,
 			HostNetworkPods: -1, PendingPods: -1, BranchENICapacity: -1, BranchENIRequested: -1,
 		}},
+		// A bundle whose enis.json is unusable still has ipamd's env: the ENIs and addresses are
+		// then unknown (or the CNI metrics' numbers), never zeros reported as facts.
+		{"no datastore: the CNI metrics' numbers, not zeros", func() *nodestate.State {
+			st := healthySecondary()
+			st.IPAMD = &nodestate.IPAMD{Env: st.IPAMD.Env, ENIConfig: "default"}
+			st.CNI.ENIAllocated = f64(1)
+			st.Kube.FromAPI = false
+			return st
+		}, Capacity{
+			Mode: ModeSecondary, ENIs: 1, MaxENIs: 3, SlotsPerENI: 9, Prefixes: 0, HeldIPs: 18, AssignedIPs: 10,
+			FreeIPs: 8, CooldownIPs: -1, AttachedCapacity: 9, MaxCapacity: 27, PodENIsMax: 3, KubeletMaxPods: 29,
+			Pods: -1, HostNetworkPods: -1, PendingPods: -1, BranchENICapacity: -1, BranchENIRequested: -1,
+		}},
+		{"no datastore and no metrics: unknown", func() *nodestate.State {
+			st := healthySecondary()
+			st.IPAMD = &nodestate.IPAMD{Env: st.IPAMD.Env, ENIConfig: "default"}
+			st.CNI, st.Kube = nil, nil
+			return st
+		}, Capacity{
+			Mode: ModeUnknown, ENIs: -1, MaxENIs: -1, SlotsPerENI: -1, Prefixes: -1, HeldIPs: -1, AssignedIPs: -1,
+			FreeIPs: -1, CooldownIPs: -1, AttachedCapacity: -1, MaxCapacity: -1, PodENIsMax: -1, KubeletMaxPods: 29,
+			Pods: -1, HostNetworkPods: -1, PendingPods: -1, BranchENICapacity: -1, BranchENIRequested: -1,
+		}},
 		{"trunk slot reserved before the trunk is attached", func() *nodestate.State {
 			st := healthySecondary()
 			st.Kube.AWSNodeEnv["ENABLE_POD_ENI"] = "true"

@@ -43,7 +43,7 @@ func (d *diag) ipv6() {
 		return
 	}
 	ev := []string{"ENABLE_IPv6=" + string(d.cfg.IPv6)}
-	if d.st.IPAMD != nil {
+	if d.st.IPAMD.HasDatastore() {
 		n := 0
 		for _, e := range d.st.IPAMD.ENIs {
 			n += e.IPv6Prefixes
@@ -83,7 +83,7 @@ func (d *diag) subnetFacts(subnet string) []string {
 			}
 		}
 	}
-	if d.st.IPAMD != nil {
+	if d.st.IPAMD.HasDatastore() {
 		held, enis := 0, 0
 		for _, e := range d.st.IPAMD.ENIs {
 			if e.SubnetID == subnet {
@@ -257,7 +257,7 @@ func (d *diag) prefixUnsupported() {
 		if d.st.Logs != nil && d.st.Logs.LastHypervisor == HypervisorNitro {
 			return
 		}
-		if d.st.IPAMD == nil || !secondaryInUse(d.st) {
+		if !d.st.IPAMD.HasDatastore() || !secondaryInUse(d.st) {
 			return
 		}
 		cs, ok := d.class(logparse.OtherError)
@@ -266,7 +266,7 @@ func (d *diag) prefixUnsupported() {
 		}
 		ev = append(ev, d.classEvidence(logparse.OtherError, cs))
 	}
-	if d.st.IPAMD != nil {
+	if d.st.IPAMD.HasDatastore() {
 		sec := 0
 		for _, e := range d.st.IPAMD.ENIs {
 			sec += e.SecondaryIPs
@@ -605,7 +605,7 @@ func (d *diag) hoarding() {
 // the node predates the change. ENIs in the node's subnet alone prove nothing, because an
 // ENIConfig may name the node's own subnet.
 func (d *diag) customNetworking() {
-	if !d.cfg.CustomNetworking.IsTrue() || d.st.IPAMD == nil {
+	if !d.cfg.CustomNetworking.IsTrue() || !d.st.IPAMD.HasDatastore() {
 		return
 	}
 	primary := d.node.PrimarySubnet

@@ -62,6 +62,11 @@ type IPAMD struct {
 	NetworkUtilsEnv map[string]string
 }
 
+// HasDatastore reports whether ipamd's datastore (/v1/enis) was read: the other endpoints
+// can answer while /v1/enis fails or a bundle's enis.json is unusable, and then the ENIs and
+// their addresses are unknown, not zero.
+func (i *IPAMD) HasDatastore() bool { return i != nil && i.Shape != "" }
+
 // ENI is one elastic network interface in ipamd's datastore, with derived counts.
 type ENI struct {
 	ID           string
