@@ -89,6 +89,8 @@ func Diagnose(st *nodestate.State, opts Options) Report {
 	d.warmPoolCapped()
 	d.hoarding()
 	d.customNetworking()
+	d.cooldownStarvation()
+	d.leakedENIs()
 	d.poolEmpty()
 
 	r := Report{Node: d.node, Capacity: d.cap, Config: d.cfg, Findings: make([]Finding, 0, len(d.found)), Missing: d.missing()}

@@ -165,6 +165,16 @@ func scenarios() []scenario {
 			return st
 		}, want: []Cause{CauseSubnetExhausted}},
 
+		{name: "leaked-enis", state: func() *nodestate.State {
+			st := healthySecondary()
+			st.Subnets = map[string]nodestate.SubnetView{"subnet-node": {SubnetID: "subnet-node", Size: 256, FreeAddresses: 40, FreePrefixBlocks: 1, LeakedENIs: 3, LeakedAddresses: 27, At: t0}}
+			return st
+		}, want: []Cause{CauseLeakedENIs}},
+		{name: "near-miss/leaked-enis-in-another-subnet", state: func() *nodestate.State {
+			st := healthySecondary()
+			st.Subnets = map[string]nodestate.SubnetView{"subnet-other": {SubnetID: "subnet-other", Size: 256, FreeAddresses: 40, LeakedENIs: 3, LeakedAddresses: 27, At: t0}}
+			return st
+		}, want: nil},
 		{name: "aws-node-rbac-denied", golden: true, state: func() *nodestate.State {
 			st := healthySecondary()
 			logClass(st, logparse.AWSNodeRBACDenied, "", "", `pods is forbidden: User "system:serviceaccount:kube-system:aws-node" cannot list resource "pods" in API group "" at the cluster scope`)
@@ -274,6 +284,23 @@ func scenarios() []scenario {
 			logClass(st, logparse.IPPoolEmpty, "", "", "AssignPodIPAddress: no available IP/Prefix addresses")
 			return st
 		}, want: []Cause{CauseWarmPoolCapped}},
+		// Heavy churn: every address the pool holds is assigned or cooling down while the node
+		// has room for more ENIs; ipamd counts the cooling ones as available.
+		{name: "ip-cooldown-starvation", golden: true, binding: CeilingWarmTarget, headroom: 0, state: func() *nodestate.State {
+			st := healthySecondary()
+			st.Kube.AWSNodeEnv["WARM_IP_TARGET"] = "3"
+			st.IPAMD.ENIs[0].Free, st.IPAMD.ENIs[0].Assigned = 0, 9
+			st.IPAMD.ENIs[1].Free, st.IPAMD.ENIs[1].Assigned, st.IPAMD.ENIs[1].Cooldown = 0, 5, 4
+			st.Kube.Pods, st.Kube.PendingSandboxPods = 18, 2
+			logClass(st, logparse.IPPoolEmpty, "", "", "AssignPodIPAddress: no available IP/Prefix addresses")
+			return st
+		}, want: []Cause{CauseIPCooldownStarvation}},
+		{name: "near-miss/cooldown-but-free-addresses", state: func() *nodestate.State {
+			st := healthySecondary()
+			st.IPAMD.ENIs[1].Cooldown = 4
+			logClass(st, logparse.IPPoolEmpty, "", "", "AssignPodIPAddress: no available IP/Prefix addresses")
+			return st
+		}, want: []Cause{CauseIPPoolEmpty}},
 		{name: "near-miss/minimum-with-warm-ip-target", state: func() *nodestate.State {
 			st := healthySecondary()
 			st.Kube.AWSNodeEnv["MINIMUM_IP_TARGET"] = "18"
@@ -608,6 +635,8 @@ func TestCausesAndCeilings(t *testing.T) {
 		"aws_node_rbac_denied", "imds_failure", "ip_pool_empty", "branch_eni_exhausted", "max_pods_not_raised",
 		"max_pods_exceeds_ip_capacity", "warm_target_conflict", "warm_pool_capped", "warm_pool_hoarding",
 		"custom_networking_not_applied", "prefix_delegation_unsupported", "ipamd_unreachable", "ipv6_mode",
+		"aws_node_not_ready", "custom_networking_misconfigured", "subnet_discovery_excluded", "ip_cooldown_starvation",
+		"leaked_enis", "cni_unknown_instance_type",
 	}
 	if diff := cmp.Diff(want, Causes()); diff != "" {
 		t.Errorf("causes (-want +got):\n%s", diff)

@@ -58,6 +58,12 @@ const (
 	CausePrefixDelegationUnsupported Cause = "prefix_delegation_unsupported"
 	CauseIPAMDUnreachable            Cause = "ipamd_unreachable"
 	CauseIPv6Mode                    Cause = "ipv6_mode"
+	CauseAWSNodeNotReady             Cause = "aws_node_not_ready"
+	CauseCustomNetworkingMisconfig   Cause = "custom_networking_misconfigured"
+	CauseSubnetDiscoveryExcluded     Cause = "subnet_discovery_excluded"
+	CauseIPCooldownStarvation        Cause = "ip_cooldown_starvation"
+	CauseLeakedENIs                  Cause = "leaked_enis"
+	CauseCNIUnknownInstanceType      Cause = "cni_unknown_instance_type"
 )
 
 // Causes returns every finding cause in a stable order.
@@ -68,7 +74,8 @@ func Causes() []Cause {
 		CauseBranchENIExhausted, CauseMaxPodsNotRaised,
 		CauseMaxPodsExceedsIPCapacity, CauseWarmTargetConflict, CauseWarmPoolCapped,
 		CauseWarmPoolHoarding, CauseCustomNetworkingNotApplied, CausePrefixDelegationUnsupported,
-		CauseIPAMDUnreachable, CauseIPv6Mode,
+		CauseIPAMDUnreachable, CauseIPv6Mode, CauseAWSNodeNotReady, CauseCustomNetworkingMisconfig,
+		CauseSubnetDiscoveryExcluded, CauseIPCooldownStarvation, CauseLeakedENIs, CauseCNIUnknownInstanceType,
 	}
 }
 

@@ -649,12 +649,80 @@ func (d *diag) customNetworking() {
 	})
 }
 
+// cooldownStarvation: pods fail, no address is free, some are cooling down, and the node has
+// room to grow: ipamd counts cooldown addresses as available (AvailableAddresses = total -
+// assigned in pkg/ipamd/datastore/data_store.go v1.23.0), so its warm target looks met.
+func (d *diag) cooldownStarvation() {
+	c := d.cap
+	if c.Mode == ModeIPv6 || c.CooldownIPs <= 0 || c.FreeIPs != 0 || c.AssignedIPs < 0 {
+		return
+	}
+	pressure, pev := d.poolPressure()
+	if !pressure && c.PendingPods <= 0 {
+		return
+	}
+	if c.MaxCapacity >= 0 && c.AssignedIPs+c.CooldownIPs >= c.MaxCapacity {
+		return // no room to grow: the ENI ceiling, not the cooldown
+	}
+	for _, cause := range []Cause{CauseSubnetExhausted, CausePrefixFragmented, CauseENILimit, CauseENIQuota, CauseEC2Throttled,
+		CauseUnauthorized, CauseIMDSFailure, CauseWarmPoolCapped, CauseIPAMDUnreachable} {
+		if d.has(cause) {
+			return
+		}
+	}
+	ev := []string{
+		fmt.Sprintf("pod IPs: %d assigned, 0 free, %d in cooldown (IP_COOLDOWN_PERIOD, default 30 s); the node could hold %s", c.AssignedIPs, c.CooldownIPs, fmtInt(c.MaxCapacity)),
+		"ipamd counts addresses in cooldown as available, so its warm target looks met and it does not add addresses",
+		fmt.Sprintf("warm settings: WARM_ENI_TARGET=%s WARM_IP_TARGET=%s MINIMUM_IP_TARGET=%s WARM_PREFIX_TARGET=%s (from %s)", intp(d.cfg.WarmENITarget), intp(d.cfg.WarmIPTarget), intp(d.cfg.MinimumIPTarget), intp(d.cfg.WarmPrefixTarget), d.cfg.EnvSource),
+	}
+	ev = append(ev, pev...)
+	d.add(CauseIPCooldownStarvation, measured{
+		summary:  fmt.Sprintf("%d address(es) in cooldown and none free: pods churn faster than addresses come back", c.CooldownIPs),
+		evidence: ev,
+	})
+}
+
+// leakedENIs: the cluster-level subnet analysis (ipamwatch subnets) found detached ENIs the
+// CNI created and left behind in a subnet this node uses.
+func (d *diag) leakedENIs() {
+	if d.st.Subnets == nil {
+		return
+	}
+	subnets := map[string]bool{d.node.PrimarySubnet: true}
+	if d.st.IPAMD.HasDatastore() {
+		for _, e := range d.st.IPAMD.ENIs {
+			subnets[e.SubnetID] = true
+		}
+	}
+	ids := make([]string, 0, len(subnets))
+	for id := range subnets {
+		if v, ok := d.subnetView(id); ok && v.LeakedENIs > 0 {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		return
+	}
+	sort.Strings(ids)
+	var ev []string
+	total := 0
+	for _, id := range ids {
+		v := d.st.Subnets[id]
+		total += v.LeakedENIs
+		ev = append(ev, fmt.Sprintf("subnet analysis (EC2, %s): %d detached CNI ENI(s) in %s hold %d address(es); ipamwatch subnets --once lists them", v.At.UTC().Format(time.RFC3339), v.LeakedENIs, id, v.LeakedAddresses))
+	}
+	d.add(CauseLeakedENIs, measured{
+		summary:  fmt.Sprintf("%d ENI(s) the CNI created are left detached in the node's subnet(s), holding addresses", total),
+		evidence: ev, subnet: ids[0],
+	})
+}
+
 // explained lists the causes that account for pods failing to get an IP; ip_pool_empty is the
 // symptom left when none of them holds.
 var explained = []Cause{
 	CauseSubnetExhausted, CausePrefixFragmented, CauseENILimit, CauseENIQuota, CauseEC2Throttled,
 	CauseUnauthorized, CauseAWSNodeRBACDenied, CauseIMDSFailure, CauseBranchENIExhausted,
-	CauseMaxPodsExceedsIPCapacity, CauseWarmPoolCapped, CauseIPAMDUnreachable,
+	CauseMaxPodsExceedsIPCapacity, CauseWarmPoolCapped, CauseIPAMDUnreachable, CauseIPCooldownStarvation,
 }
 
 // poolEmpty is the symptom: pods fail to get an IP and no cause above explains it.
@@ -707,6 +775,9 @@ func (d *diag) headroom() (int, Ceiling, Ceiling) {
 		}
 		if d.has(CauseWarmPoolCapped) && c.AssignedIPs >= 0 {
 			rooms = append(rooms, room{CeilingWarmTarget, d.warmCap() - c.AssignedIPs - cooldown - pending, false})
+		}
+		if d.has(CauseIPCooldownStarvation) {
+			rooms = append(rooms, room{CeilingWarmTarget, c.FreeIPs - pending, true})
 		}
 	}
 	if c.BranchENIRequested > 0 && c.BranchENICapacity >= 0 {

@@ -240,6 +240,10 @@ type SubnetView struct {
 	LargestFreeBlock int
 	// FragmentationRatio is the share (0-1) of free addresses that cannot form a free /28.
 	FragmentationRatio float64
+	// LeakedENIs counts detached ENIs the VPC CNI created and left behind in the subnet;
+	// LeakedAddresses is the addresses they hold.
+	LeakedENIs      int
+	LeakedAddresses int
 	// At is when the analysis last polled EC2 successfully.
 	At time.Time
 }
