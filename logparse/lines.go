@@ -20,12 +20,16 @@ type LineStats struct {
 // not called; line numbers stay true). A final line without a newline is delivered. fn may
 // stop the read by returning an error, which ReadLines returns. One-shot readers (the CLI,
 // the bundle reader, the agent's one-pass mode) share it; the tailer has its own, because it
-// must hold a partial last line until the writer finishes it.
+// must hold a partial last line until the writer finishes it. A JSON record that a paste
+// split across lines (a terminal's hard wrap, pretty-printing) reaches fn once, joined, with
+// the number of its first line (see recordJoiner); LineStats counts the physical lines.
 func ReadLines(r io.Reader, maxLine int, fn func(n uint64, line []byte) error) (LineStats, error) {
 	var st LineStats
 	if maxLine <= 0 {
 		maxLine = DefaultMaxLineBytes
 	}
+	joiner := newRecordJoiner(fn)
+	fn = joiner.add
 	br := bufio.NewReaderSize(r, 64<<10)
 	var long []byte
 	skipping := false
@@ -59,7 +63,7 @@ func ReadLines(r io.Reader, maxLine int, fn func(n uint64, line []byte) error) (
 			long, skipping = long[:0], false
 		}
 		if errors.Is(err, io.EOF) {
-			return st, nil
+			return st, joiner.flush()
 		}
 		if err != nil {
 			return st, fmt.Errorf("reading line %d: %w", st.Lines+1, err)
