@@ -72,6 +72,7 @@ func Diagnose(st *nodestate.State, opts Options) Report {
 
 	// Order matters only where a rule reads an earlier conclusion (ip_pool_empty is the
 	// symptom when no cause is known, so it runs last).
+	d.awsNodeNotReady()
 	d.ipamdUnreachable()
 	d.ipv6()
 	d.subnetOrFragmentation()
@@ -80,6 +81,9 @@ func Diagnose(st *nodestate.State, opts Options) Report {
 	d.unauthorized()
 	d.awsNodeRBAC()
 	d.imds()
+	d.customNetworkingMisconfigured()
+	d.subnetDiscoveryExcluded()
+	d.cniUnknownInstanceType()
 	d.prefixUnsupported()
 	d.maxPodsExceedsIPCapacity()
 	d.maxPodsNotRaised()

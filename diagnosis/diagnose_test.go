@@ -165,6 +165,52 @@ func scenarios() []scenario {
 			return st
 		}, want: []Cause{CauseSubnetExhausted}},
 
+		// The plugin cannot reach ipamd and ipamd does not answer: aws-node is not serving pods.
+		// Line from https://github.com/aws/amazon-vpc-cni-k8s/issues/1590 (logparse/testdata/real.txt).
+		{name: "aws-node-not-ready", golden: true, state: func() *nodestate.State {
+			st := healthySecondary()
+			st.IPAMD = nil
+			st.Sources = map[string]nodestate.SourceStatus{nodestate.SourceIPAMD: {Up: false, Err: "dial tcp 127.0.0.1:61679: connect: connection refused"}}
+			logClass(st, logparse.AWSNodeNotReady, "", "", `{"level":"error","ts":"2021-08-25T16:57:52.632Z","caller":"routed-eni-cni-plugin/cni.go:240","msg":"Error received from DelNetwork gRPC call for container b85a01e25479: rpc error: code = Unavailable desc = connection error: desc = \"transport: Error while dialing dial tcp 127.0.0.1:50051: connect: connection refused\""}`)
+			return st
+		}, want: []Cause{CauseAWSNodeNotReady}},
+		// ipamd answers now: the refused connections were a start-up that then succeeded.
+		{name: "near-miss/aws-node-not-ready-but-ipamd-answers", state: func() *nodestate.State {
+			st := healthySecondary()
+			st.Sources = map[string]nodestate.SourceStatus{nodestate.SourceIPAMD: {Up: true}}
+			logClass(st, logparse.AWSNodeNotReady, "", "", "dial tcp 127.0.0.1:50051: connect: connection refused")
+			return st
+		}, want: nil},
+		// https://github.com/aws/amazon-vpc-cni-k8s/issues/2683: the ENIConfig named after the zone does not exist.
+		{name: "custom-networking-misconfigured", golden: true, state: func() *nodestate.State {
+			st := healthySecondary()
+			st.Kube.AWSNodeEnv["AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG"] = "true"
+			st.IPAMD.ENIConfig = "us-east-1c"
+			// Only the primary ENI, which carries no pods under custom networking: nothing to assign.
+			st.IPAMD.ENIs = []nodestate.ENI{secondaryENI("eni-0aaa0000000000001", "subnet-node", 0, true, 0, 0, 0)}
+			st.Kube.AllocatablePods, st.Kubelet.MaxPods, st.Kube.Pods, st.Kube.PendingSandboxPods = 20, 20, 4, 4
+			logClass(st, logparse.IPPoolEmpty, "", "", "AssignPodIPAddress: no available IP/Prefix addresses")
+			logClass(st, logparse.ENIConfigUnavailable, "", "", `{"level":"error","ts":"2023-11-27T22:54:08.373Z","caller":"ipamd/ipamd.go:889","msg":"error while retrieving eniconfig: ENIConfig.crd.k8s.amazonaws.com \"us-east-1c\" not found"}`)
+			return st
+		}, want: []Cause{CauseCustomNetworkingMisconfig}},
+		{name: "near-miss/eniconfig-line-with-custom-networking-off", state: func() *nodestate.State {
+			st := healthySecondary()
+			logClass(st, logparse.ENIConfigUnavailable, "", "", "Failed to get pod ENI config")
+			return st
+		}, want: nil},
+		{name: "subnet-discovery-excluded", golden: true, state: func() *nodestate.State {
+			st := healthySecondary()
+			logClass(st, logparse.SubnetDiscoveryExcluded, "", "", `{"level":"error","msg":"Failed to increase pool size due to not able to allocate ENI AllocENI: error creating network interface: no valid subnets available for ENI creation - all subnets are either not tagged or tagged with kubernetes.io/role/cni=0"}`)
+			logClass(st, logparse.IPPoolEmpty, "", "", "AssignPodIPAddress: no available IP/Prefix addresses")
+			return st
+		}, want: []Cause{CauseSubnetDiscoveryExcluded}},
+		// https://github.com/aws/amazon-vpc-cni-k8s/issues/533: CNI v1.5 on m5.metal.
+		{name: "cni-unknown-instance-type", golden: true, state: func() *nodestate.State {
+			st := healthySecondary()
+			st.CNI.Version = "v1.5.0"
+			logClass(st, logparse.CNIUnknownInstanceType, "", "", "* 2019-07-03T20:29:20Z [ERROR] Failed to get eni limit due to unknown instance type m5.metal")
+			return st
+		}, want: []Cause{CauseCNIUnknownInstanceType}},
 		{name: "leaked-enis", state: func() *nodestate.State {
 			st := healthySecondary()
 			st.Subnets = map[string]nodestate.SubnetView{"subnet-node": {SubnetID: "subnet-node", Size: 256, FreeAddresses: 40, FreePrefixBlocks: 1, LeakedENIs: 3, LeakedAddresses: 27, At: t0}}

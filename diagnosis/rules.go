@@ -16,7 +16,7 @@ import (
 
 func (d *diag) ipamdUnreachable() {
 	s, ok := d.st.Sources[nodestate.SourceIPAMD]
-	if !ok || s.Up {
+	if !ok || s.Up || d.has(CauseAWSNodeNotReady) {
 		return
 	}
 	ev := []string{fmt.Sprintf("introspection (localhost:61679) failed: %s", orDash(s.Err))}
@@ -723,6 +723,7 @@ var explained = []Cause{
 	CauseSubnetExhausted, CausePrefixFragmented, CauseENILimit, CauseENIQuota, CauseEC2Throttled,
 	CauseUnauthorized, CauseAWSNodeRBACDenied, CauseIMDSFailure, CauseBranchENIExhausted,
 	CauseMaxPodsExceedsIPCapacity, CauseWarmPoolCapped, CauseIPAMDUnreachable, CauseIPCooldownStarvation,
+	CauseAWSNodeNotReady, CauseCustomNetworkingMisconfig, CauseSubnetDiscoveryExcluded, CauseCNIUnknownInstanceType,
 }
 
 // poolEmpty is the symptom: pods fail to get an IP and no cause above explains it.
