@@ -167,7 +167,7 @@ func scenarios() []scenario {
 
 		// The plugin cannot reach ipamd and ipamd does not answer: aws-node is not serving pods.
 		// Line from https://github.com/aws/amazon-vpc-cni-k8s/issues/1590 (logparse/testdata/real.txt).
-		{name: "aws-node-not-ready", golden: true, state: func() *nodestate.State {
+		{name: "aws-node-not-ready", golden: true, binding: CeilingIPAMD, headroom: 0, state: func() *nodestate.State {
 			st := healthySecondary()
 			st.IPAMD = nil
 			st.Sources = map[string]nodestate.SourceStatus{nodestate.SourceIPAMD: {Up: false, Err: "dial tcp 127.0.0.1:61679: connect: connection refused"}}
@@ -182,7 +182,7 @@ func scenarios() []scenario {
 			return st
 		}, want: nil},
 		// https://github.com/aws/amazon-vpc-cni-k8s/issues/2683: the ENIConfig named after the zone does not exist.
-		{name: "custom-networking-misconfigured", golden: true, state: func() *nodestate.State {
+		{name: "custom-networking-misconfigured", golden: true, binding: CeilingENICreation, headroom: 0, state: func() *nodestate.State {
 			st := healthySecondary()
 			st.Kube.AWSNodeEnv["AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG"] = "true"
 			st.IPAMD.ENIConfig = "us-east-1c"
@@ -695,7 +695,7 @@ func TestCausesAndCeilings(t *testing.T) {
 	if CauseIPv6Mode.Severity() != SeverityInfo || Cause("nope").Severity() != "" {
 		t.Error("Cause.Severity is wrong")
 	}
-	wantCeilings := []Ceiling{"none", "max_pods", "eni", "subnet", "prefix_fragmentation", "throttling", "branch_eni", "iam", "instance_metadata", "warm_target", "ipamd", "unknown"}
+	wantCeilings := []Ceiling{"none", "max_pods", "eni", "subnet", "prefix_fragmentation", "throttling", "branch_eni", "iam", "instance_metadata", "warm_target", "eni_creation", "ipamd", "unknown"}
 	if diff := cmp.Diff(wantCeilings, Ceilings()); diff != "" {
 		t.Errorf("ceilings (-want +got):\n%s", diff)
 	}

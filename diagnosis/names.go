@@ -98,6 +98,7 @@ const (
 	CeilingIAM                 Ceiling = "iam"
 	CeilingInstanceMetadata    Ceiling = "instance_metadata"
 	CeilingWarmTarget          Ceiling = "warm_target"
+	CeilingENICreation         Ceiling = "eni_creation"
 	CeilingIPAMD               Ceiling = "ipamd"
 	CeilingUnknown             Ceiling = "unknown"
 )
@@ -116,7 +117,8 @@ var ceilingTable = [...]struct {
 	{CeilingBranchENI, "the node's branch-ENI budget (security groups for pods)"},
 	{CeilingIAM, "IAM denies ipamd's EC2 calls"},
 	{CeilingInstanceMetadata, "ipamd cannot read the instance metadata service"},
-	{CeilingWarmTarget, "the warm-pool settings stop the pool from growing (MINIMUM_IP_TARGET without WARM_IP_TARGET)"},
+	{CeilingWarmTarget, "the warm-pool settings stop the pool from growing (MINIMUM_IP_TARGET without WARM_IP_TARGET, addresses in cooldown counted as available)"},
+	{CeilingENICreation, "ipamd may create no ENI: custom networking's ENIConfig or subnet discovery leaves it no subnet"},
 	{CeilingIPAMD, "ipamd does not answer: nothing is known and pods may get no IP"},
 	{CeilingUnknown, "not enough data to tell"},
 }

@@ -761,7 +761,8 @@ func (d *diag) headroom() (int, Ceiling, Ceiling) {
 	cooldown := max(c.CooldownIPs, 0)
 	if c.Mode != ModeIPv6 {
 		// A cause that stops the pool from growing leaves only the free addresses.
-		for _, cause := range []Cause{CauseSubnetExhausted, CausePrefixFragmented, CauseUnauthorized, CauseIMDSFailure, CauseEC2Throttled} {
+		for _, cause := range []Cause{CauseSubnetExhausted, CausePrefixFragmented, CauseUnauthorized, CauseIMDSFailure, CauseEC2Throttled,
+			CauseCustomNetworkingMisconfig, CauseSubnetDiscoveryExcluded} {
 			if d.has(cause) && c.FreeIPs >= 0 {
 				rooms = append(rooms, room{AdviceFor(cause).Ceiling, c.FreeIPs - pending, true})
 			}
@@ -786,6 +787,13 @@ func (d *diag) headroom() (int, Ceiling, Ceiling) {
 	}
 	if c.Mode == ModeIPv6 && len(rooms) == 0 {
 		ipKnown = false
+	}
+	// ipamd not serving the plugin, or unable to compute the node's limits: no pod gets an IP.
+	for _, cause := range []Cause{CauseAWSNodeNotReady, CauseCNIUnknownInstanceType} {
+		if d.has(cause) {
+			rooms = append(rooms, room{CeilingIPAMD, 0, true})
+			ipKnown = true
+		}
 	}
 	h, binding, nearest := headroom(rooms, ipKnown)
 	if !ipKnown && d.has(CauseIPAMDUnreachable) {
