@@ -225,7 +225,7 @@ func New(cfg Config) (*Agent, error) {
 		if lf.path == "" {
 			continue
 		}
-		s, err := newLogStream(lf.name, lf.path, cfg.LogBackfill, a.logger)
+		s, err := newLogStream(lf.name, lf.path, cfg.LogBackfill, a.logger, cfg.Now)
 		if err != nil {
 			return nil, fmt.Errorf("log %s: %w", lf.path, err)
 		}
@@ -383,7 +383,7 @@ func (a *Agent) start(ctx context.Context, wg *sync.WaitGroup) {
 		wg.Add(1)
 		go func(s *logStream) {
 			defer wg.Done()
-			if err := s.run(ctx, a.cfg.Now); err != nil && ctx.Err() == nil {
+			if err := s.run(ctx); err != nil && ctx.Err() == nil {
 				a.logger.Error("log tailer stopped", "log", s.name, "err", err)
 			}
 		}(s)

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -26,10 +27,12 @@ const exampleMaxBytes = 512
 // classCount is the number of logparse classes including None, used to size arrays.
 var classCount = len(logparse.Classes()) + 1
 
-// logStream follows one log file, classifies each line and keeps counters.
+// logStream follows one log file (or reads its tail once), classifies each line and keeps
+// counters.
 type logStream struct {
 	name   string
 	path   string
+	now    func() time.Time // the agent's clock, shared with the tailer
 	tailer *logparse.Tailer
 	clf    *logparse.Classifier
 
@@ -53,18 +56,19 @@ type classState struct {
 	subnet, eni string
 }
 
-func newLogStream(name, path string, backfill int64, logger *slog.Logger) (*logStream, error) {
+func newLogStream(name, path string, backfill int64, logger *slog.Logger, now func() time.Time) (*logStream, error) {
 	t, err := logparse.NewTailer(logparse.TailConfig{
 		Path:     path,
 		Backfill: backfill,
 		Logger:   logger.With("log", name),
-	})
+	}, logparse.WithClock(now))
 	if err != nil {
 		return nil, err
 	}
 	return &logStream{
 		name:     name,
 		path:     path,
+		now:      now,
 		tailer:   t,
 		clf:      logparse.NewClassifier(),
 		counts:   make([]uint64, classCount),
@@ -73,12 +77,23 @@ func newLogStream(name, path string, backfill int64, logger *slog.Logger) (*logS
 }
 
 // run tails the file until ctx is done.
-func (s *logStream) run(ctx context.Context, now func() time.Time) error {
-	return s.tailer.Run(ctx, func(line []byte) { s.handle(line, now) })
+func (s *logStream) run(ctx context.Context) error {
+	return s.tailer.Run(ctx, s.handle)
+}
+
+// readTail classifies the file's tail once, from where run would start to the last complete
+// line: the tailer's own first look, so the one-shot mode and the agent's start-up treat a
+// backfill that starts mid-line, long lines and a partial last line the same way. A stream
+// reads its tail once.
+func (s *logStream) readTail(ctx context.Context) error {
+	if err := s.tailer.ReadOnce(ctx, s.handle); err != nil {
+		return fmt.Errorf("log %s: %w", s.name, err)
+	}
+	return nil
 }
 
 // handle classifies one line. Routine lines take the lock once and allocate nothing.
-func (s *logStream) handle(line []byte, now func() time.Time) {
+func (s *logStream) handle(line []byte) {
 	ev := s.clf.Classify(line)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -97,7 +112,7 @@ func (s *logStream) handle(line []byte, now func() time.Time) {
 	}
 	s.counts[c]++
 	// The agent reasons in wall-clock time: a line's own time can be old (backfill) or skewed.
-	t := now()
+	t := s.now()
 	cs := &s.perClass[c]
 	if cs.first.IsZero() {
 		cs.first = t

@@ -92,6 +92,18 @@ func startAgent(t *testing.T, scenario string, mutate func(*agent.Config)) (base
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		cancel()
+		node.Close()
+	})
+	runAgent(t, a) // stopped before the node: cleanups run last first
+	return fmt.Sprintf("http://127.0.0.1:%d", port), node
+}
+
+// runAgent runs a in the background until the test ends.
+func runAgent(t *testing.T, a *agent.Agent) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
 	t.Cleanup(func() {
@@ -99,9 +111,7 @@ func startAgent(t *testing.T, scenario string, mutate func(*agent.Config)) (base
 		if err := <-done; err != nil {
 			t.Errorf("agent.Run: %v", err)
 		}
-		node.Close()
 	})
-	return fmt.Sprintf("http://127.0.0.1:%d", port), node
 }
 
 func TestRunServesAndDetects(t *testing.T) {

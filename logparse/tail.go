@@ -5,6 +5,9 @@ package logparse
 // logrotate may copy and truncate in place, and people delete and recreate files. Design
 // notes and the evidence for writing our own follower instead of using hpcloud/tail or
 // nxadm/tail are in docs/design-tailer.md.
+//
+// This file decides when to look at the file, what happened to it since the last look and
+// where to read from; lines.go cuts what was read into lines.
 
 import (
 	"bytes"
@@ -39,13 +42,20 @@ const (
 	// isolated write is read at once, a busy log costs at most 1/eventCoalesce looks a
 	// second instead of one per write (measured in docs/design-tailer.md).
 	eventCoalesce = 100 * time.Millisecond
+	// vanishGrace is how long the name may stay missing, while the file it named is still
+	// open, before the file counts as unreadable. lumberjack renames and then creates, so a
+	// look can fall between the two; a name still missing seconds later was deleted, or its
+	// directory removed.
+	vanishGrace = 5 * time.Second
 )
 
-// stateVanished is the logged state while the name is gone but the old file is still open.
-const stateVanished = "vanished"
-
-// ErrAlreadyRunning is returned by Run when the Tailer is already running.
-var ErrAlreadyRunning = errors.New("tailer is already running")
+var (
+	// ErrAlreadyRunning is returned by Run and ReadOnce while the Tailer is running.
+	ErrAlreadyRunning = errors.New("tailer is already running")
+	// ErrStopped is returned by Run and ReadOnce once the Tailer has run: it does not
+	// resume where it stopped, so make a new one.
+	ErrStopped = errors.New("tailer has already run")
+)
 
 // TailConfig configures a Tailer.
 type TailConfig struct {
@@ -73,7 +83,10 @@ type TailStats struct {
 	Rotations   uint64 // switches to a new file behind the name (rename, delete and recreate)
 	Truncations uint64 // times the file was truncated in place (copytruncate) and reread from 0
 	LongLines   uint64 // lines longer than MaxLineBytes, delivered truncated
-	// Readable is true while the file at Path is open and being followed.
+	// Readable is true while the file at Path is open and being read. It turns false when
+	// the file cannot be opened or read, and when its name has been gone for a few seconds
+	// (deleted, or its directory removed), even though the file it named is still read in
+	// case a writer appends to it. After ReadOnce it tells whether that read succeeded.
 	Readable bool
 	// Err says why the file is not being followed (missing, permission denied, ...); empty
 	// when Readable.
@@ -82,47 +95,92 @@ type TailStats struct {
 	LastRead time.Time
 }
 
+// TailOption changes how a Tailer meets the world: its clock, and in this package's tests
+// its file system and wake-ups.
+type TailOption func(*tailEnv)
+
+// tailEnv is everything a Tailer observes besides the file's bytes. Time is read from now
+// only; the waits (the poll ticker, the merging of events) are timers.
+type tailEnv struct {
+	now      func() time.Time
+	stat     func(string) (os.FileInfo, error)
+	open     func(string) (*os.File, error)
+	fsnotify bool             // watch the directory; false polls only
+	tick     <-chan time.Time // poll trigger; nil uses a ticker of PollInterval
+}
+
+// WithClock makes the Tailer read the time from now (Stats.LastRead, the spacing of
+// event-driven looks, how long a vanished name is tolerated) instead of time.Now.
+func WithClock(now func() time.Time) TailOption {
+	return func(e *tailEnv) {
+		if now != nil {
+			e.now = now
+		}
+	}
+}
+
+// withPollTrigger makes Run look after each value received from tick instead of every
+// PollInterval, so tests decide when a look happens.
+func withPollTrigger(tick <-chan time.Time) TailOption {
+	return func(e *tailEnv) { e.tick = tick }
+}
+
+// withoutFSNotify makes Run poll only, as it does when inotify is unavailable.
+func withoutFSNotify() TailOption {
+	return func(e *tailEnv) { e.fsnotify = false }
+}
+
+// withFileSystem replaces how the path is examined and opened (tests inject errors).
+func withFileSystem(stat func(string) (os.FileInfo, error), open func(string) (*os.File, error)) TailOption {
+	return func(e *tailEnv) { e.stat, e.open = stat, open }
+}
+
+// Phases of a Tailer's life.
+const (
+	phaseIdle int32 = iota
+	phaseRunning
+	phaseDone
+)
+
 // Tailer follows one log file through rotations and hands complete lines to a handler.
-// Create it with NewTailer; Run it once.
+// Create it with NewTailer; use it once, with Run or ReadOnce.
 type Tailer struct {
-	cfg  TailConfig
-	log  *slog.Logger
-	name string // cfg.Path cleaned, compared with fsnotify event names
+	cfg   TailConfig
+	env   tailEnv
+	log   *slog.Logger
+	name  string // cfg.Path made absolute, compared with fsnotify event names
+	phase atomic.Int32
 
-	// Injection points for tests: the clock, how files are opened, whether to use fsnotify,
-	// and the poll trigger (a nil tick uses a ticker of cfg.PollInterval).
-	now     func() time.Time
-	stat    func(string) (os.FileInfo, error)
-	open    func(string) (*os.File, error)
-	noWatch bool
-	tick    <-chan time.Time
+	// Follow state, owned by the goroutine inside Run or ReadOnce (or a test calling step).
+	started   bool
+	initial   os.FileInfo // the file at Path when following began; its size is the start point
+	unknown   bool        // the first look could not tell whether a file existed: start at the end of the first one opened
+	f         *os.File
+	id        os.FileInfo
+	off       int64
+	mark      []byte    // up to markLen bytes just before off, as read
+	goneSince time.Time // when a look first found the name missing while f was open
+	lastLook  time.Time // when the last look ended, to space event-triggered looks
+	buf       []byte
+	split     lineSplitter
+	err       error  // why the file is not followed; nil while it is
+	state     string // the last published Err, to log once per change
+	stateSet  bool   // state (and Stats.Readable) has been published at least once
 
-	running  atomic.Bool
-	lastStep time.Time // when Run last looked, to space event-triggered looks
-
-	// Follow state, owned by the goroutine inside Run (or a test calling step).
-	started  bool
-	initial  os.FileInfo // the file at Path when following began; its size is the start point
-	unknown  bool        // the first look could not tell whether a file existed: start at the end of the first one opened
-	f        *os.File
-	id       os.FileInfo
-	off      int64
-	mark     []byte // up to markLen bytes just before off, as read
-	pending  []byte // a line whose newline has not arrived yet (at most MaxLineBytes)
-	overlong bool   // pending was cut at MaxLineBytes; drop the rest of the line
-	skip     bool   // started mid-line: drop bytes up to the next newline
-	buf      []byte
-	state    string // last logged state, to log once per change
-
-	// Counters since the last publish, so the hot path takes no lock per line.
-	nLines, nBytes, nLong uint64
+	tally tally // counted without a lock, published once per read chunk
 
 	mu    sync.Mutex
 	stats TailStats
 }
 
+// tally counts what the follow goroutine did since the last publish, so the hot path takes
+// no lock per line.
+type tally struct {
+	lines, bytes, long, rotations, truncations uint64
+}
+
 // NewTailer validates cfg and returns a Tailer that has not started yet.
-func NewTailer(cfg TailConfig) (*Tailer, error) {
+func NewTailer(cfg TailConfig, opts ...TailOption) (*Tailer, error) {
 	if cfg.Path == "" {
 		return nil, errors.New("tailer: empty path")
 	}
@@ -149,14 +207,17 @@ func NewTailer(cfg TailConfig) (*Tailer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tailer: resolving %s: %w", cfg.Path, err)
 	}
+	env := tailEnv{now: time.Now, stat: os.Stat, open: os.Open, fsnotify: true}
+	for _, o := range opts {
+		o(&env)
+	}
 	return &Tailer{
-		cfg:  cfg,
-		log:  log.With("path", cfg.Path),
-		name: abs,
-		now:  time.Now,
-		stat: os.Stat,
-		open: os.Open,
-		buf:  make([]byte, readChunk),
+		cfg:   cfg,
+		env:   env,
+		log:   log.With("path", cfg.Path),
+		name:  abs,
+		buf:   make([]byte, readChunk),
+		split: lineSplitter{max: cfg.MaxLineBytes},
 	}, nil
 }
 
@@ -173,18 +234,17 @@ func (t *Tailer) Stats() TailStats {
 // cancellation. A missing or unreadable file does not end Run: the error is recorded in
 // Stats, logged once per change, and retried every poll interval.
 func (t *Tailer) Run(ctx context.Context, handle func(line []byte)) error {
-	if !t.running.CompareAndSwap(false, true) {
-		return ErrAlreadyRunning
+	if err := t.begin(); err != nil {
+		return err
 	}
-	defer t.running.Store(false)
-	defer t.closeFile()
+	defer t.end()
 
 	var w *watch
-	if !t.noWatch {
-		w = t.newWatch()
+	if t.env.fsnotify {
+		w = newWatch(filepath.Dir(t.name), t.log, t.cfg.PollInterval)
 		defer w.close()
 	}
-	tick := t.tick
+	tick := t.env.tick
 	if tick == nil {
 		ticker := time.NewTicker(t.cfg.PollInterval)
 		defer ticker.Stop()
@@ -192,11 +252,42 @@ func (t *Tailer) Run(ctx context.Context, handle func(line []byte)) error {
 	}
 	for {
 		t.step(ctx, handle)
-		t.lastStep = time.Now()
 		if !t.wait(ctx, w, tick) {
 			return nil
 		}
 	}
+}
+
+// ReadOnce does what Run does at its first look, and stops: it hands out the complete lines
+// from the start point (Backfill before the end, or FromStart) to the end of the file as it
+// is now. A last line without its newline is not handed out, as Run would not hand it out
+// yet: the writer may still be writing it. It returns why the file could not be read, or
+// ctx's error when ctx ended the read early.
+func (t *Tailer) ReadOnce(ctx context.Context, handle func(line []byte)) error {
+	if err := t.begin(); err != nil {
+		return err
+	}
+	defer t.end()
+	t.step(ctx, handle)
+	if t.err != nil {
+		return t.err
+	}
+	return ctx.Err()
+}
+
+func (t *Tailer) begin() error {
+	if t.phase.CompareAndSwap(phaseIdle, phaseRunning) {
+		return nil
+	}
+	if t.phase.Load() == phaseRunning {
+		return ErrAlreadyRunning
+	}
+	return ErrStopped
+}
+
+func (t *Tailer) end() {
+	t.closeFile()
+	t.phase.Store(phaseDone)
 }
 
 // wait blocks until the file should be looked at again: a poll tick, or a burst of
@@ -224,7 +315,7 @@ func (t *Tailer) wait(ctx context.Context, w *watch, tick <-chan time.Time) bool
 			if filepath.Clean(ev.Name) != t.name {
 				continue
 			}
-			return t.coalesce(ctx, eventCoalesce-time.Since(t.lastStep), events, errs)
+			return coalesce(ctx, t.mergeWindow(), events, errs)
 		case err, ok := <-errs:
 			if !ok {
 				errs = nil
@@ -239,9 +330,15 @@ func (t *Tailer) wait(ctx context.Context, w *watch, tick <-chan time.Time) bool
 	}
 }
 
+// mergeWindow is how long to merge further events before the next look: what is left of
+// eventCoalesce since the last look (never more, should the clock step back).
+func (t *Tailer) mergeWindow() time.Duration {
+	return min(max(eventCoalesce-t.env.now().Sub(t.lastLook), 0), eventCoalesce)
+}
+
 // coalesce waits d while discarding further events, then reports true; it returns at once
 // when d is not positive.
-func (t *Tailer) coalesce(ctx context.Context, d time.Duration, events <-chan fsnotify.Event, errs <-chan error) bool {
+func coalesce(ctx context.Context, d time.Duration, events <-chan fsnotify.Event, errs <-chan error) bool {
 	if d <= 0 {
 		return true
 	}
@@ -268,83 +365,65 @@ func (t *Tailer) coalesce(ctx context.Context, d time.Duration, events <-chan fs
 // step looks at the path once: notices truncation, rotation, a new or vanished file, and
 // reads whatever is new. It never blocks on anything but file I/O.
 func (t *Tailer) step(ctx context.Context, handle func([]byte)) {
-	defer t.publish()
-	pathInfo, statErr := t.stat(t.cfg.Path)
-	if !t.started {
-		t.started = true
-		switch {
-		case statErr == nil:
-			t.initial = pathInfo
-		case !errors.Is(statErr, fs.ErrNotExist):
-			// Maybe the directory is not searchable yet: the file may well exist, and
-			// reading all of it later would replay old history as new.
-			t.unknown = true
-		}
-	}
+	defer func() {
+		t.publish()
+		t.lastLook = t.env.now()
+	}()
+	pathInfo, statErr := t.env.stat(t.cfg.Path)
+	t.firstLook(pathInfo, statErr)
 	if t.f != nil {
+		// Whatever the name now points to, the open file may have been truncated in place
+		// and may have grown since the last look.
+		t.checkTruncated()
+		readErr := t.readAll(ctx, handle)
 		switch {
 		case statErr == nil && os.SameFile(pathInfo, t.id):
-			t.checkTruncated()
-			t.readAll(ctx, handle)
+			t.goneSince = time.Time{}
+			t.setState(readErr)
 			return
 		case statErr != nil:
 			// The name is gone (deleted, or renamed with the new file not yet created). A
 			// writer may still append to the file we hold: keep reading it until a new file
 			// appears behind the name.
-			t.checkTruncated()
-			t.readAll(ctx, handle)
-			if t.state != stateVanished {
-				t.state = stateVanished
-				t.log.Info("log file name vanished; following the previous file until a new one appears", "err", statErr)
+			if readErr == nil {
+				readErr = t.nameGone(statErr)
 			}
+			t.setState(readErr)
 			return
-		default:
-			// A different file now has the name. The writer has moved on (lumberjack closes
-			// the old file before renaming it), so drain the old one and switch. It may
-			// have been truncated in place before it was rotated away.
-			t.checkTruncated()
-			t.readAll(ctx, handle)
-			if ctx.Err() != nil {
-				return
-			}
-			t.flushPending(handle)
-			t.closeFile()
-			t.mu.Lock()
-			t.stats.Rotations++
-			t.mu.Unlock()
-			t.log.Debug("file rotated; switching to the new file")
 		}
+		// A different file now has the name. The writer has moved on (lumberjack closes the
+		// old file before renaming it), and the old file is drained: switch.
+		if ctx.Err() != nil {
+			return
+		}
+		t.rotate(handle)
 	}
 	if statErr != nil {
-		t.setState(statErr.Error(), describe(statErr), false)
+		t.setState(statErr)
 		return
 	}
 	if !pathInfo.Mode().IsRegular() {
-		msg := fmt.Sprintf("%s is not a regular file (mode %s)", t.cfg.Path, pathInfo.Mode())
-		t.setState(msg, msg, false)
+		t.setState(fmt.Errorf("%s is not a regular file (mode %s)", t.cfg.Path, pathInfo.Mode()))
 		return
 	}
-	f, err := t.open(t.cfg.Path)
+	f, err := t.env.open(t.cfg.Path)
 	if err != nil {
-		t.setState(err.Error(), describe(err), false)
+		t.setState(err)
 		return
 	}
 	fi, err := f.Stat()
 	if err != nil {
 		f.Close()
-		t.setState(err.Error(), fmt.Sprintf("stat %s: %v", t.cfg.Path, err), false)
+		t.setState(fmt.Errorf("stat %s: %w", t.cfg.Path, err))
 		return
 	}
-	t.f, t.id = f, fi
-	t.off, t.skip, t.overlong = 0, false, false
-	t.mark, t.pending = t.mark[:0], t.pending[:0]
+	t.f, t.id, t.off, t.mark = f, fi, 0, t.mark[:0]
+	t.split.reset()
 	switch {
 	case t.cfg.FromStart:
 	case t.initial != nil && os.SameFile(fi, t.initial) && fi.Size() < t.initial.Size():
 		// Truncated in place since the first look: all of it is new.
-		t.mu.Lock()
-		t.stats.Truncations++
-		t.mu.Unlock()
+		t.tally.truncations++
 	case t.initial != nil && os.SameFile(fi, t.initial):
 		// The file that was there when following began: start at its end as it was then
 		// (or Backfill before it), not at what it has grown to since.
@@ -354,8 +433,48 @@ func (t *Tailer) step(ctx context.Context, handle func([]byte)) {
 	}
 	// Every later file is new: read it from its first byte.
 	t.initial, t.unknown = nil, false
-	t.setState("", "", true)
-	t.readAll(ctx, handle)
+	t.setState(t.readAll(ctx, handle))
+}
+
+// firstLook records, at the first look only, what was at the path when following began.
+func (t *Tailer) firstLook(pathInfo os.FileInfo, statErr error) {
+	if t.started {
+		return
+	}
+	t.started = true
+	switch {
+	case statErr == nil:
+		t.initial = pathInfo
+	case !errors.Is(statErr, fs.ErrNotExist):
+		// Maybe the directory is not searchable yet: the file may well exist, and reading
+		// all of it later would replay old history as new.
+		t.unknown = true
+	}
+}
+
+// nameGone notes a look that found no file behind the name while the file it named is
+// still open, and returns an error once that has lasted vanishGrace.
+func (t *Tailer) nameGone(statErr error) error {
+	now := t.env.now()
+	if t.goneSince.IsZero() {
+		t.goneSince = now
+		t.log.Info("log file name vanished; following the previous file until a new one appears", "err", statErr)
+	}
+	if now.Sub(t.goneSince) < vanishGrace {
+		return nil
+	}
+	return statErr
+}
+
+// rotate finishes the old file, whose last line is delivered even without a newline
+// (nothing more will be appended to it), and closes it.
+func (t *Tailer) rotate(handle func([]byte)) {
+	if line, cut, ok := t.split.last(); ok {
+		t.emit(line, cut, handle)
+	}
+	t.closeFile()
+	t.tally.rotations++
+	t.log.Debug("file rotated; switching to the new file")
 }
 
 // seekStart positions the reader Backfill bytes before end, at a line start.
@@ -370,11 +489,13 @@ func (t *Tailer) seekStart(end int64) {
 	if _, err := t.f.ReadAt(mark, start-n); err != nil {
 		// Unreadable prefix: no truncation mark, and no way to tell whether start is a line
 		// start; assume it is not.
-		t.skip = true
+		t.split.skipToNewline()
 		return
 	}
 	t.mark = append(t.mark[:0], mark...)
-	t.skip = mark[n-1] != '\n'
+	if mark[n-1] != '\n' {
+		t.split.skipToNewline()
+	}
 }
 
 // checkTruncated notices a file truncated in place (copytruncate): it is shorter than our
@@ -395,37 +516,38 @@ func (t *Tailer) checkTruncated() {
 	if !truncated {
 		return
 	}
-	if len(t.pending) > 0 || t.overlong {
+	if t.split.partial() {
 		// The rest of this line went with the truncated content; a fragment is not a line.
-		t.log.Debug("dropping partial line cut by truncation", "bytes", len(t.pending))
+		t.log.Debug("dropping partial line cut by truncation")
 	}
-	t.off, t.skip, t.overlong = 0, false, false
-	t.mark, t.pending = t.mark[:0], t.pending[:0]
-	t.mu.Lock()
-	t.stats.Truncations++
-	t.mu.Unlock()
+	t.off, t.mark = 0, t.mark[:0]
+	t.split.reset()
+	t.tally.truncations++
 	t.log.Debug("file truncated in place; reading again from the start")
 }
 
 // readAll reads from off to the end of the current file, handing out complete lines.
-func (t *Tailer) readAll(ctx context.Context, handle func([]byte)) {
+func (t *Tailer) readAll(ctx context.Context, handle func([]byte)) error {
 	for ctx.Err() == nil {
 		n, err := t.f.ReadAt(t.buf, t.off)
 		if n > 0 {
 			chunk := t.buf[:n]
 			t.off += int64(n)
-			t.nBytes += uint64(n)
+			t.tally.bytes += uint64(n)
 			t.remember(chunk)
-			t.consume(chunk, handle)
+			for line, cut := range t.split.lines(chunk) {
+				t.emit(line, cut, handle)
+			}
 			t.publish()
 		}
-		if err != nil {
-			if !errors.Is(err, io.EOF) {
-				t.setState(err.Error(), fmt.Sprintf("reading %s: %v", t.cfg.Path, err), false)
-			}
-			return
+		switch {
+		case errors.Is(err, io.EOF):
+			return nil
+		case err != nil:
+			return fmt.Errorf("reading %s: %w", t.cfg.Path, err)
 		}
 	}
+	return nil
 }
 
 // remember keeps the last markLen bytes read.
@@ -440,61 +562,12 @@ func (t *Tailer) remember(chunk []byte) {
 	}
 }
 
-// consume splits data into lines, joining it with the pending partial line.
-func (t *Tailer) consume(data []byte, handle func([]byte)) {
-	for len(data) > 0 {
-		i := bytes.IndexByte(data, '\n')
-		if i < 0 {
-			t.hold(data)
-			return
-		}
-		line := data[:i]
-		data = data[i+1:]
-		switch {
-		case t.skip:
-			t.skip = false
-		case len(t.pending) > 0 || t.overlong:
-			t.hold(line)
-			t.emit(t.pending, handle)
-			t.pending = t.pending[:0]
-		default:
-			if len(line) > t.cfg.MaxLineBytes {
-				line = line[:t.cfg.MaxLineBytes]
-				t.overlong = true
-			}
-			t.emit(line, handle)
-		}
+func (t *Tailer) emit(line []byte, cut bool, handle func([]byte)) {
+	if cut {
+		t.tally.long++
 	}
-}
-
-// hold appends to the pending partial line, cutting it at MaxLineBytes.
-func (t *Tailer) hold(data []byte) {
-	if t.skip || t.overlong {
-		return
-	}
-	if room := t.cfg.MaxLineBytes - len(t.pending); len(data) > room {
-		data = data[:room]
-		t.overlong = true
-	}
-	t.pending = append(t.pending, data...)
-}
-
-func (t *Tailer) emit(line []byte, handle func([]byte)) {
-	if t.overlong {
-		t.nLong++
-		t.overlong = false
-	}
-	t.nLines++
+	t.tally.lines++
 	handle(line)
-}
-
-// flushPending delivers a last line that has no newline when its file is rotated away:
-// nothing more will be appended to it.
-func (t *Tailer) flushPending(handle func([]byte)) {
-	if !t.skip && (len(t.pending) > 0 || t.overlong) {
-		t.emit(t.pending, handle)
-	}
-	t.pending, t.skip, t.overlong = t.pending[:0], false, false
 }
 
 func (t *Tailer) closeFile() {
@@ -502,39 +575,47 @@ func (t *Tailer) closeFile() {
 		t.f.Close()
 		t.f, t.id = nil, nil
 	}
+	t.goneSince = time.Time{}
 }
 
-// publish moves the local counters into the shared stats.
+// publish moves the tally into the shared stats.
 func (t *Tailer) publish() {
-	if t.nLines == 0 && t.nBytes == 0 && t.nLong == 0 {
+	if t.tally == (tally{}) {
 		return
 	}
-	now := t.now()
+	now := t.env.now()
 	t.mu.Lock()
-	t.stats.Lines += t.nLines
-	t.stats.LongLines += t.nLong
-	if t.nBytes > 0 {
-		t.stats.Bytes += t.nBytes
+	t.stats.Lines += t.tally.lines
+	t.stats.LongLines += t.tally.long
+	t.stats.Rotations += t.tally.rotations
+	t.stats.Truncations += t.tally.truncations
+	if t.tally.bytes > 0 {
+		t.stats.Bytes += t.tally.bytes
 		t.stats.LastRead = now
 	}
 	t.mu.Unlock()
-	t.nLines, t.nBytes, t.nLong = 0, 0, 0
+	t.tally = tally{}
 }
 
-// setState records whether the file is followed and why not, logging once per change of
-// key (the raw error text, "" when following normally).
-func (t *Tailer) setState(key, msg string, readable bool) {
-	t.mu.Lock()
-	t.stats.Readable = readable
-	t.stats.Err = msg
-	t.mu.Unlock()
-	if key == t.state {
+// setState records whether the file is followed (err nil) and why not, logging once per
+// change.
+func (t *Tailer) setState(err error) {
+	t.err = err
+	msg := ""
+	if err != nil {
+		msg = describe(err)
+	}
+	if t.stateSet && msg == t.state {
 		return
 	}
+	t.mu.Lock()
+	t.stats.Readable = err == nil
+	t.stats.Err = msg
+	t.mu.Unlock()
 	prev := t.state
-	t.state = key
+	t.state, t.stateSet = msg, true
 	switch {
-	case key != "":
+	case msg != "":
 		t.log.Warn("cannot follow log file", "err", msg)
 	case prev != "":
 		t.log.Info("following log file again")
@@ -562,11 +643,11 @@ type watch struct {
 	watching bool
 }
 
-func (t *Tailer) newWatch() *watch {
-	w := &watch{dir: filepath.Dir(t.name), log: t.log}
+func newWatch(dir string, log *slog.Logger, poll time.Duration) *watch {
+	w := &watch{dir: dir, log: log}
 	fw, err := fsnotify.NewWatcher()
 	if err != nil {
-		t.log.Info("fsnotify unavailable; polling only", "err", err, "poll_interval", t.cfg.PollInterval)
+		log.Info("fsnotify unavailable; polling only", "err", err, "poll_interval", poll)
 		return w
 	}
 	w.w = fw

@@ -19,18 +19,27 @@ import (
 )
 
 // stepTailer builds a Tailer driven only by explicit calls to step: no fsnotify, no
-// ticker, a fixed clock. Tests move files around between steps and assert exactly what
-// each step delivered.
-func stepTailer(t *testing.T, cfg TailConfig) (*Tailer, *collector) {
+// ticker, a fixed clock (unless opts bring another). Tests move files around between steps
+// and assert exactly what each step delivered.
+func stepTailer(t *testing.T, cfg TailConfig, opts ...TailOption) (*Tailer, *collector) {
 	t.Helper()
-	tl, err := NewTailer(cfg)
+	fixed := func() time.Time { return time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC) }
+	tl, err := NewTailer(cfg, append([]TailOption{withoutFSNotify(), WithClock(fixed)}, opts...)...)
 	if err != nil {
 		t.Fatalf("NewTailer: %v", err)
 	}
-	tl.noWatch = true
-	tl.now = func() time.Time { return time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC) }
 	t.Cleanup(tl.closeFile)
 	return tl, &collector{}
+}
+
+// deniedOpen is a file system whose open fails with permission denied while *denied.
+func deniedOpen(denied *bool) TailOption {
+	return withFileSystem(os.Stat, func(name string) (*os.File, error) {
+		if *denied {
+			return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrPermission}
+		}
+		return os.Open(name)
+	})
 }
 
 // collector records handed-out lines; it copies them because the slice is reused.
@@ -131,15 +140,28 @@ func TestNewTailerValidates(t *testing.T) {
 	}
 }
 
+// startCase is a file's content, a configuration, and the lines the first look delivers.
+type startCase struct {
+	name    string
+	content string
+	cfg     TailConfig
+	want    []string
+}
+
+// tailer writes the content to a new file and returns a step-driven Tailer for it.
+func (tc startCase) tailer(t *testing.T, opts ...TailOption) (*Tailer, *collector, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "ipamd.log")
+	writeFile(t, path, tc.content)
+	tc.cfg.Path = path
+	tl, c := stepTailer(t, tc.cfg, opts...)
+	return tl, c, path
+}
+
 func TestTailStartPosition(t *testing.T) {
 	t.Parallel()
 	const content = "line1\nline2\nline3\n" // 18 bytes, lines start at 0, 6, 12
-	for _, tc := range []struct {
-		name    string
-		content string
-		cfg     TailConfig
-		want    []string
-	}{
+	for _, tc := range []startCase{
 		{"end", content, TailConfig{}, nil},
 		{"end mid-line skips the partial line", "line1\nlin", TailConfig{}, nil},
 		{"backfill to a line start", content, TailConfig{Backfill: 12}, []string{"line2", "line3"}},
@@ -150,10 +172,7 @@ func TestTailStartPosition(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			path := filepath.Join(t.TempDir(), "ipamd.log")
-			writeFile(t, path, tc.content)
-			tc.cfg.Path = path
-			tl, c := stepTailer(t, tc.cfg)
+			tl, c, path := tc.tailer(t)
 			var want []string
 			want = append(want, tc.want...)
 			stepExpect(t, tl, c, want...)
@@ -176,14 +195,8 @@ func TestTailStartPointIsFixedAtFirstLook(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "ipamd.log")
 	writeFile(t, path, "old1\nold2\n")
-	tl, c := stepTailer(t, TailConfig{Path: path})
 	denied := true
-	tl.open = func(name string) (*os.File, error) {
-		if denied {
-			return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrPermission}
-		}
-		return os.Open(name)
-	}
+	tl, c := stepTailer(t, TailConfig{Path: path}, deniedOpen(&denied))
 	stepExpect(t, tl, c)
 	appendFile(t, path, "new1\n")
 	denied = false
@@ -197,14 +210,13 @@ func TestTailFirstLookInconclusive(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "ipamd.log")
 	writeFile(t, path, "old1\nold2\n")
-	tl, c := stepTailer(t, TailConfig{Path: path, Backfill: 5})
 	denied := true
-	tl.stat = func(name string) (os.FileInfo, error) {
+	tl, c := stepTailer(t, TailConfig{Path: path, Backfill: 5}, withFileSystem(func(name string) (os.FileInfo, error) {
 		if denied {
 			return nil, &fs.PathError{Op: "stat", Path: name, Err: fs.ErrPermission}
 		}
 		return os.Stat(name)
-	}
+	}, os.Open))
 	stepExpect(t, tl, c)
 	if st := tl.Stats(); st.Readable || !strings.Contains(st.Err, "permission denied") {
 		t.Fatalf("Stats = %+v, want permission denied", st)
@@ -220,14 +232,8 @@ func TestTailTruncatedBeforeOpen(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "ipamd.log")
 	writeFile(t, path, "old1\nold2\n")
-	tl, c := stepTailer(t, TailConfig{Path: path})
 	denied := true
-	tl.open = func(name string) (*os.File, error) {
-		if denied {
-			return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrPermission}
-		}
-		return os.Open(name)
-	}
+	tl, c := stepTailer(t, TailConfig{Path: path}, deniedOpen(&denied))
 	stepExpect(t, tl, c)
 	if err := os.Truncate(path, 0); err != nil {
 		t.Fatal(err)
@@ -425,6 +431,118 @@ func TestTailFileCreatedLater(t *testing.T) {
 	}
 }
 
+// A name that stays gone (the file deleted, or its whole directory removed) makes the file
+// unreadable once the grace for lumberjack's rename-then-create has passed, while the file
+// it named is still drained; it is readable again when a file reappears.
+func TestTailVanishedNameTurnsUnreadable(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		remove func(dir, path string) error
+	}{
+		{"file deleted", func(_, path string) error { return os.Remove(path) }},
+		{"directory removed", func(dir, _ string) error { return os.RemoveAll(dir) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			dir := filepath.Join(t.TempDir(), "aws-routed-eni")
+			if err := os.Mkdir(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(dir, "ipamd.log")
+			writeFile(t, path, "old\n")
+			now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+			tl, c := stepTailer(t, TailConfig{Path: path}, WithClock(func() time.Time { return now }))
+			stepExpect(t, tl, c)
+			appendFile(t, path, "last\n")
+			if err := tc.remove(dir, path); err != nil {
+				t.Fatal(err)
+			}
+			stepExpect(t, tl, c, "last")
+			now = now.Add(vanishGrace - time.Millisecond)
+			stepExpect(t, tl, c)
+			if st := tl.Stats(); !st.Readable {
+				t.Fatalf("Stats within the grace = %+v, want still readable", st)
+			}
+			now = now.Add(time.Millisecond)
+			stepExpect(t, tl, c)
+			if st := tl.Stats(); st.Readable || !strings.Contains(st.Err, "no such file") {
+				t.Fatalf("Stats after the grace = %+v, want unreadable: no such file", st)
+			}
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			writeFile(t, path, "new\n")
+			stepExpect(t, tl, c, "new")
+			if st := tl.Stats(); !st.Readable || st.Err != "" || st.Rotations != 1 {
+				t.Errorf("Stats after the file came back = %+v, want readable after 1 rotation", st)
+			}
+		})
+	}
+}
+
+// ReadOnce delivers what Run's first look delivers: the same start (a backfill that lands
+// on a line start keeps that line), long lines cut the same way, a partial last line held.
+func TestTailReadOnceMatchesRun(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []startCase{
+		{"backfill to a line start", "line1\nline2\nline3\n", TailConfig{Backfill: 12}, []string{"line2", "line3"}},
+		{"backfill mid-line", "line1\nline2\nline3\n", TailConfig{Backfill: 8}, []string{"line3"}},
+		{"backfill covers the file", "line1\nline2\n", TailConfig{Backfill: 1 << 20}, []string{"line1", "line2"}},
+		{"long line cut", "0123456789abc\nok\n", TailConfig{FromStart: true, MaxLineBytes: 8}, []string{"01234567", "ok"}},
+		{"partial last line held", "a\nb\npart", TailConfig{FromStart: true}, []string{"a", "b"}},
+		{"at the end", "a\nb\n", TailConfig{}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			once, onceLines, _ := tc.tailer(t)
+			if err := once.ReadOnce(context.Background(), onceLines.handle); err != nil {
+				t.Fatalf("ReadOnce: %v", err)
+			}
+			tick := make(chan time.Time)
+			run, runLines, _ := tc.tailer(t, withPollTrigger(tick))
+			stop := startRun(t, run, runLines.handle)
+			tick <- time.Time{} // taken once the first look is done
+			stop()
+			got := onceLines.take()
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("ReadOnce lines (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(runLines.take(), got); diff != "" {
+				t.Errorf("ReadOnce vs Run's first look (-run +once):\n%s", diff)
+			}
+			if diff := cmp.Diff(run.Stats(), once.Stats()); diff != "" {
+				t.Errorf("Stats (-run +once):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestTailReadOnceErrors(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "ipamd.log")
+	tl, c := stepTailer(t, TailConfig{Path: path})
+	if err := tl.ReadOnce(context.Background(), c.handle); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("ReadOnce of a missing file = %v, want fs.ErrNotExist", err)
+	}
+	if st := tl.Stats(); st.Readable || !strings.Contains(st.Err, "no such file") {
+		t.Errorf("Stats = %+v, want unreadable", st)
+	}
+	if err := tl.ReadOnce(context.Background(), c.handle); !errors.Is(err, ErrStopped) {
+		t.Errorf("second ReadOnce = %v, want ErrStopped", err)
+	}
+	if err := tl.Run(context.Background(), c.handle); !errors.Is(err, ErrStopped) {
+		t.Errorf("Run after ReadOnce = %v, want ErrStopped", err)
+	}
+	writeFile(t, path, "a\n")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	tl, c = stepTailer(t, TailConfig{Path: path, FromStart: true})
+	if err := tl.ReadOnce(ctx, c.handle); !errors.Is(err, context.Canceled) || c.count() != 0 {
+		t.Errorf("ReadOnce with a cancelled context = %v after %d lines, want context.Canceled and none", err, c.count())
+	}
+}
+
 // recordHandler keeps slog records for assertions.
 type recordHandler struct {
 	mu   sync.Mutex
@@ -458,14 +576,8 @@ func TestTailUnreadableFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "ipamd.log")
 	writeFile(t, path, "before\n")
 	h := &recordHandler{}
-	tl, c := stepTailer(t, TailConfig{Path: path, Logger: slog.New(h)})
 	denied := true
-	tl.open = func(name string) (*os.File, error) {
-		if denied {
-			return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrPermission}
-		}
-		return os.Open(name)
-	}
+	tl, c := stepTailer(t, TailConfig{Path: path, Logger: slog.New(h)}, deniedOpen(&denied))
 	for range 3 {
 		stepExpect(t, tl, c)
 	}
@@ -551,20 +663,22 @@ func TestTailLongLines(t *testing.T) {
 	}
 }
 
+// referenceLines splits data the plain way: every newline-terminated line, plus a final
+// unterminated one.
+func referenceLines(data []byte) [][]byte {
+	parts := bytes.Split(data, []byte("\n"))
+	if last := len(parts) - 1; len(parts[last]) == 0 {
+		parts = parts[:last]
+	}
+	return parts
+}
+
 // splitReference is what the tailer must deliver for data read from the start of a file
-// that is then rotated away: every newline-terminated line, plus a final unterminated one,
-// each cut at max bytes.
+// that is then rotated away: the reference lines, each cut at max bytes.
 func splitReference(data []byte, max int) []string {
 	var out []string
-	parts := bytes.Split(data, []byte("\n"))
-	for i, p := range parts {
-		if i == len(parts)-1 && len(p) == 0 {
-			break
-		}
-		if len(p) > max {
-			p = p[:max]
-		}
-		out = append(out, string(p))
+	for _, p := range referenceLines(data) {
+		out = append(out, string(p[:min(len(p), max)]))
 	}
 	return out
 }
@@ -577,32 +691,42 @@ func FuzzTailSplit(f *testing.F) {
 	f.Add(bytes.Repeat([]byte("0123456789\n"), 40), []byte{200, 13, 255}, uint8(9))
 	f.Fuzz(func(t *testing.T, data, cuts []byte, maxLine uint8) {
 		max := int(maxLine) + 1
-		tl, err := NewTailer(TailConfig{Path: "unused", MaxLineBytes: max})
-		if err != nil {
-			t.Fatal(err)
-		}
+		split := lineSplitter{max: max}
 		var got []string
-		handle := func(line []byte) { got = append(got, string(line)) }
+		var nLong uint64
+		handle := func(line []byte, cut bool) {
+			got = append(got, string(line))
+			if cut {
+				nLong++
+			}
+		}
+		feed := func(chunk []byte) {
+			for line, cut := range split.lines(chunk) {
+				handle(line, cut)
+			}
+		}
 		rest := data
 		for _, c := range cuts {
 			n := min(int(c), len(rest))
-			tl.consume(rest[:n], handle)
+			feed(rest[:n])
 			rest = rest[n:]
 		}
-		tl.consume(rest, handle)
-		tl.flushPending(handle)
+		feed(rest)
+		if line, cut, ok := split.last(); ok {
+			handle(line, cut)
+		}
 		want := splitReference(data, max)
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Fatalf("lines (-want +got):\n%s", diff)
 		}
 		var long uint64
-		for _, l := range bytes.Split(data, []byte("\n")) {
+		for _, l := range referenceLines(data) {
 			if len(l) > max {
 				long++
 			}
 		}
-		if tl.nLong != long {
-			t.Fatalf("long lines counted %d, want %d", tl.nLong, long)
+		if nLong != long {
+			t.Fatalf("long lines counted %d, want %d", nLong, long)
 		}
 	})
 }
@@ -637,12 +761,11 @@ func TestTailRunFollowsWithFSNotify(t *testing.T) {
 func TestTailRunPollsWithoutFSNotify(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "ipamd.log")
-	tl, err := NewTailer(TailConfig{Path: path})
+	tick := make(chan time.Time)
+	tl, err := NewTailer(TailConfig{Path: path}, withoutFSNotify(), withPollTrigger(tick))
 	if err != nil {
 		t.Fatal(err)
 	}
-	tick := make(chan time.Time)
-	tl.noWatch, tl.tick = true, tick
 	c := &collector{}
 	stop := startRun(t, tl, c.handle)
 	tick <- time.Time{} // the first look (missing file) is done once the tick is taken
@@ -663,12 +786,11 @@ func TestTailRunPollsWithoutFSNotify(t *testing.T) {
 
 func TestTailRunTwice(t *testing.T) {
 	t.Parallel()
-	tl, err := NewTailer(TailConfig{Path: filepath.Join(t.TempDir(), "ipamd.log")})
+	tick := make(chan time.Time)
+	tl, err := NewTailer(TailConfig{Path: filepath.Join(t.TempDir(), "ipamd.log")}, withoutFSNotify(), withPollTrigger(tick))
 	if err != nil {
 		t.Fatal(err)
 	}
-	tick := make(chan time.Time)
-	tl.noWatch, tl.tick = true, tick
 	stop := startRun(t, tl, func([]byte) {})
 	tick <- time.Time{} // Run is in its loop
 	if err := tl.Run(context.Background(), func([]byte) {}); !errors.Is(err, ErrAlreadyRunning) {

@@ -253,15 +253,15 @@ func tortureRun(t *testing.T, pollOnly bool) {
 	w.create()
 	defer func() { w.f.Close() }()
 
-	tl, err := NewTailer(TailConfig{Path: w.path, PollInterval: 50 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
+	var opts []TailOption
 	if pollOnly {
-		tl.noWatch = true
 		ticker := time.NewTicker(5 * time.Millisecond)
 		defer ticker.Stop()
-		tl.tick = ticker.C
+		opts = append(opts, withoutFSNotify(), withPollTrigger(ticker.C))
+	}
+	tl, err := NewTailer(TailConfig{Path: w.path, PollInterval: 50 * time.Millisecond}, opts...)
+	if err != nil {
+		t.Fatal(err)
 	}
 	sink := newSeqSink(total)
 	stop := startRun(t, tl, sink.handle)
@@ -321,11 +321,14 @@ func TestTailNoGoroutineLeak(t *testing.T) {
 	path := filepath.Join(dir, "ipamd.log")
 	writeFile(t, path, "")
 	for _, noWatch := range []bool{false, true} {
-		tl, err := NewTailer(TailConfig{Path: path, PollInterval: 10 * time.Millisecond})
+		var opts []TailOption
+		if noWatch {
+			opts = append(opts, withoutFSNotify())
+		}
+		tl, err := NewTailer(TailConfig{Path: path, PollInterval: 10 * time.Millisecond}, opts...)
 		if err != nil {
 			t.Fatal(err)
 		}
-		tl.noWatch = noWatch
 		c := &collector{}
 		stop := startRun(t, tl, c.handle)
 		waitFor(t, "the file to be open", func() bool { return tl.Stats().Readable })
@@ -358,11 +361,10 @@ func BenchmarkTailer(b *testing.B) {
 		}
 	}
 	f.Close()
-	tl, err := NewTailer(TailConfig{Path: path, FromStart: true})
+	tl, err := NewTailer(TailConfig{Path: path, FromStart: true}, withoutFSNotify())
 	if err != nil {
 		b.Fatal(err)
 	}
-	tl.noWatch = true
 	defer tl.closeFile()
 	var lines int
 	b.SetBytes(int64(len(line)))

@@ -1,10 +1,8 @@
 package manifests_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -16,8 +14,6 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/util/strategicpatch"
 	"sigs.k8s.io/yaml"
-
-	"github.com/ipamwatch/ipamwatch/internal/testtools"
 )
 
 type renderCase struct {
@@ -25,7 +21,25 @@ type renderCase struct {
 	// kustomize directory (relative to the module root), or helm values files.
 	kustomize string
 	helm      []string
-	exp       expect
+	// values is more Helm values (YAML), after the files.
+	values string
+	// release and namespace of `helm template`; ipamwatch and ipamwatch when empty.
+	release, namespace string
+	exp                expect
+}
+
+func (c renderCase) releaseName() string {
+	if c.release == "" {
+		return "ipamwatch"
+	}
+	return c.release
+}
+
+func (c renderCase) namespaceName() string {
+	if c.namespace == "" {
+		return "ipamwatch"
+	}
+	return c.namespace
 }
 
 func agentKinds(extra map[string]int) map[string]int {
@@ -68,7 +82,16 @@ var renderCases = []renderCase{
 	{name: "helm defaults", helm: nil,
 		exp: expect{kinds: agentKinds(nil)}},
 	{name: "helm full values", helm: []string{"charts/ipamwatch/ci/full-values.yaml"},
-		exp: expect{kinds: plus(agentKinds(map[string]int{"Secret": 1, "ServiceMonitor": 2, "PodMonitor": 1, "PrometheusRule": 1, "ConfigMap": chartDashboards(nil)}), subnetsKinds), events: true, tls: true, basicAuth: true}},
+		exp: expect{kinds: plus(agentKinds(map[string]int{"Secret": 1, "ServiceMonitor": 2, "PodMonitor": 1, "PrometheusRule": 1, "ConfigMap": chartDashboards(nil)}), subnetsKinds),
+			events: true, tls: true, basicAuth: true, namespace: "ipamwatch-system", release: "kube-prometheus-stack"}},
+	// The README's kube-prometheus-stack install, under a release name that is not the chart's.
+	{name: "helm kube-prometheus-stack, release monitoring", release: "monitoring", namespace: "observability",
+		values: "serviceMonitor: {enabled: true}\nprometheusRule: {enabled: true}\nreleaseLabel: kube-prometheus-stack\n",
+		exp:    expect{kinds: agentKinds(map[string]int{"ServiceMonitor": 1, "PrometheusRule": 1}), namespace: "observability", release: "kube-prometheus-stack"}},
+	// namespaceOverride, a PodMonitor in the monitoring namespace, and releaseLabel: true.
+	{name: "helm podmonitor elsewhere, release prod", release: "prod", namespace: "default",
+		values: "namespaceOverride: ipamwatch-system\npodMonitor: {enabled: true, namespace: monitoring}\nprometheusRule: {enabled: true}\nreleaseLabel: true\n",
+		exp:    expect{kinds: agentKinds(map[string]int{"PodMonitor": 1, "PrometheusRule": 1}), namespace: "ipamwatch-system", release: "prod"}},
 }
 
 // chartDashboards counts the dashboards shipped in the chart (0 until they are generated).
@@ -91,7 +114,10 @@ func render(t *testing.T, c renderCase) []object {
 		for _, f := range c.helm {
 			files = append(files, filepath.Join(root, f))
 		}
-		out = helmTemplate(t, filepath.Join(root, "charts", "ipamwatch"), files...)
+		if c.values != "" {
+			files = append(files, valuesFile(t, c.values))
+		}
+		out = helmTemplateAs(t, filepath.Join(root, "charts", "ipamwatch"), c.releaseName(), c.namespaceName(), files...)
 	}
 	objs, err := decodeAll(out)
 	if err != nil {
@@ -156,82 +182,109 @@ func TestPolicyRejectsViolations(t *testing.T) {
 		name   string
 		mutate func(objs []object)
 		want   string
+		set    int // index in renderCases: 0 is the kustomize base
 	}{
 		{"privileged", func(o []object) {
 			find[*appsv1.DaemonSet](o, "DaemonSet").Spec.Template.Spec.Containers[0].SecurityContext.Privileged = &yes
-		}, "privileged"},
+		}, "privileged", 0},
 		{"added capability", func(o []object) {
 			sc := find[*appsv1.DaemonSet](o, "DaemonSet").Spec.Template.Spec.Containers[0].SecurityContext
 			sc.Capabilities.Add = []corev1.Capability{"DAC_READ_SEARCH"}
-		}, "adds capabilities"},
+		}, "adds capabilities", 0},
 		{"capabilities not dropped", func(o []object) {
 			find[*appsv1.DaemonSet](o, "DaemonSet").Spec.Template.Spec.Containers[0].SecurityContext.Capabilities.Drop = nil
-		}, "drop ALL"},
+		}, "drop ALL", 0},
 		{"writable root", func(o []object) {
 			find[*appsv1.DaemonSet](o, "DaemonSet").Spec.Template.Spec.Containers[0].SecurityContext.ReadOnlyRootFilesystem = &no
-		}, "readOnlyRootFilesystem"},
+		}, "readOnlyRootFilesystem", 0},
 		{"privilege escalation", func(o []object) {
 			find[*appsv1.DaemonSet](o, "DaemonSet").Spec.Template.Spec.Containers[0].SecurityContext.AllowPrivilegeEscalation = nil
-		}, "allowPrivilegeEscalation"},
+		}, "allowPrivilegeEscalation", 0},
 		{"read-write mount", func(o []object) {
 			find[*appsv1.DaemonSet](o, "DaemonSet").Spec.Template.Spec.Containers[0].VolumeMounts[0].ReadOnly = false
-		}, "mounted read-write"},
+		}, "mounted read-write", 0},
 		{"other host path", func(o []object) {
 			find[*appsv1.DaemonSet](o, "DaemonSet").Spec.Template.Spec.Volumes[0].HostPath.Path = "/"
-		}, "hostPath \"/\""},
+		}, "hostPath \"/\"", 0},
 		{"no limits", func(o []object) {
 			find[*appsv1.DaemonSet](o, "DaemonSet").Spec.Template.Spec.Containers[0].Resources.Limits = nil
-		}, "no memory limit"},
+		}, "no memory limit", 0},
 		{"no readiness probe", func(o []object) {
 			find[*appsv1.DaemonSet](o, "DaemonSet").Spec.Template.Spec.Containers[0].ReadinessProbe = nil
-		}, "readinessProbe: probe missing"},
+		}, "readinessProbe: probe missing", 0},
 		{"probe on wrong path", func(o []object) {
 			find[*appsv1.DaemonSet](o, "DaemonSet").Spec.Template.Spec.Containers[0].LivenessProbe.HTTPGet.Path = "/metrics"
-		}, "want \"/healthz\""},
+		}, "want \"/healthz\"", 0},
 		{"no host network", func(o []object) {
 			find[*appsv1.DaemonSet](o, "DaemonSet").Spec.Template.Spec.HostNetwork = false
-		}, "hostNetwork"},
+		}, "hostNetwork", 0},
 		{"fargate allowed", func(o []object) {
 			a := find[*appsv1.DaemonSet](o, "DaemonSet").Spec.Template.Spec.Affinity.NodeAffinity
-			a.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms[0].MatchExpressions[1].Values = []string{"hybrid"}
-		}, "eks.amazonaws.com/compute-type NotIn"},
+			a.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms[0].MatchExpressions[2].Values = []string{"hybrid", "auto"}
+		}, "eks.amazonaws.com/compute-type NotIn", 0},
+		{"auto mode allowed", func(o []object) {
+			a := find[*appsv1.DaemonSet](o, "DaemonSet").Spec.Template.Spec.Affinity.NodeAffinity
+			a.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms[0].MatchExpressions[2].Values = []string{"fargate", "hybrid"}
+		}, "EKS Auto Mode", 0},
+		{"object in another namespace", func(o []object) {
+			find[*appsv1.DaemonSet](o, "DaemonSet").Namespace = "default"
+		}, "want \"ipamwatch\"", 0},
+		{"release label on the DaemonSet", func(o []object) {
+			find[*appsv1.DaemonSet](o, "DaemonSet").Labels["release"] = "kube-prometheus-stack"
+		}, "monitors and rules only", 0},
+		{"monitor without the release label", func(o []object) {
+			delete(find[*ServiceMonitor](o, "ServiceMonitor").Labels, "release")
+		}, "kube-prometheus-stack selects", 9},
+		{"no jobLabel", func(o []object) {
+			find[*ServiceMonitor](o, "ServiceMonitor").Spec.JobLabel = ""
+		}, "jobLabel \"\"", 1},
+		{"relabeling rewrites job", func(o []object) {
+			ep := &find[*ServiceMonitor](o, "ServiceMonitor").Spec.Endpoints[0]
+			ep.Relabelings = append(ep.Relabelings, RelabelConfig{SourceLabels: []string{"__meta_kubernetes_pod_node_name"}, TargetLabel: "job"})
+		}, "known only at discovery time", 1},
+		{"jobLabel the Service lacks", func(o []object) {
+			find[*ServiceMonitor](o, "ServiceMonitor").Spec.JobLabel = "team"
+		}, "job=\"monitoring-ipamwatch\"", 9},
+		{"monitor selects another namespace", func(o []object) {
+			find[*ServiceMonitor](o, "ServiceMonitor").Spec.NamespaceSelector = &NamespaceSelector{MatchNames: []string{"kube-system"}}
+		}, "selects no Service", 1},
 		{"unknown flag", func(o []object) {
 			c := &find[*appsv1.DaemonSet](o, "DaemonSet").Spec.Template.Spec.Containers[0]
 			c.Args = append(c.Args, "--ipamd.adress=http://127.0.0.1:61679")
-		}, "unknown flag --ipamd.adress"},
+		}, "unknown flag --ipamd.adress", 0},
 		{"events on without RBAC change", func(o []object) {
 			c := &find[*appsv1.DaemonSet](o, "DaemonSet").Spec.Template.Spec.Containers[0]
 			c.Args[slices.Index(c.Args, "--events=false")] = "--events=true"
-		}, "--events=true, want false"},
+		}, "--events=true, want false", 0},
 		{"wider ClusterRole", func(o []object) {
 			cr := find[*rbacv1.ClusterRole](o, "ClusterRole")
 			cr.Rules = append(cr.Rules, rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get"}})
-		}, "grants get \"secrets\""},
+		}, "grants get \"secrets\"", 0},
 		{"wildcard verbs", func(o []object) {
 			find[*rbacv1.ClusterRole](o, "ClusterRole").Rules[1].Verbs = []string{"*"}
-		}, "grants * \"pods\""},
+		}, "grants * \"pods\"", 0},
 		{"service selects nothing", func(o []object) {
 			find[*corev1.Service](o, "Service").Spec.Selector = map[string]string{"app": "other"}
-		}, "matches no pod template"},
+		}, "matches no pod template", 0},
 		{"binding to a foreign account", func(o []object) {
 			find[*rbacv1.ClusterRoleBinding](o, "ClusterRoleBinding").Subjects[0].Name = "default"
-		}, "ServiceAccount ipamwatch/default is not part of the set"},
+		}, "ServiceAccount ipamwatch/default is not part of the set", 0},
 		{"latest image", func(o []object) {
 			find[*appsv1.DaemonSet](o, "DaemonSet").Spec.Template.Spec.Containers[0].Image = "ghcr.io/ipamwatch/ipamwatch:latest"
-		}, "pinned"},
+		}, "pinned", 0},
 		{"missing label", func(o []object) {
 			delete(find[*corev1.ServiceAccount](o, "ServiceAccount").Labels, partOfLabel)
-		}, "labels"},
+		}, "labels", 0},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			objs := baseObjects(t)
-			if p := policy(objs, renderCases[0].exp); len(p) != 0 {
-				t.Fatalf("base already fails: %v", p)
+			objs := render(t, renderCases[c.set])
+			if p := policy(objs, renderCases[c.set].exp); len(p) != 0 {
+				t.Fatalf("%s already fails: %v", renderCases[c.set].name, p)
 			}
 			c.mutate(objs)
-			p := policy(objs, renderCases[0].exp)
+			p := policy(objs, renderCases[c.set].exp)
 			if !slices.ContainsFunc(p, func(s string) bool { return strings.Contains(s, c.want) }) {
 				t.Errorf("want a problem containing %q, got %q", c.want, p)
 			}
@@ -288,6 +341,13 @@ func TestKustomizeAndHelmAgree(t *testing.T) {
 	if diff := cmp.Diff(kc.SecurityContext, hc.SecurityContext); diff != "" {
 		t.Errorf("securityContext differs (-kustomize +helm):\n%s", diff)
 	}
+	kp, hp := daemonSet(t, baseObjects(t)).Spec.Template.Spec, daemonSet(t, render(t, renderCases[7])).Spec.Template.Spec
+	if diff := cmp.Diff(kp.Affinity, hp.Affinity); diff != "" {
+		t.Errorf("affinity differs (-kustomize +helm):\n%s", diff)
+	}
+	if diff := cmp.Diff(kp.SecurityContext, hp.SecurityContext); diff != "" {
+		t.Errorf("pod securityContext differs (-kustomize +helm):\n%s", diff)
+	}
 
 	var chart struct {
 		AppVersion string `json:"appVersion"`
@@ -330,7 +390,8 @@ func TestKustomizeAndHelmAgree(t *testing.T) {
 	}{
 		{"kustomize all", render(t, renderCase{name: "all", kustomize: "manifests/overlays/all"}), wantFull},
 		{"helm subnets.enabled", helmObjects(t, helmTemplate(t, filepath.Join(root, "charts", "ipamwatch"), subnetsValues)), wantFull},
-		{"helm full values", render(t, renderCase{name: "full", helm: []string{"charts/ipamwatch/ci/full-values.yaml"}}), "ghcr.io/ipamwatch/ipamwatch-full@" + full.Subnets.Image.Digest},
+		// ci/full-values.yaml sets global.imageRegistry, which covers both images.
+		{"helm full values", render(t, renderCase{name: "full", helm: []string{"charts/ipamwatch/ci/full-values.yaml"}}), "registry.example.com/ipamwatch/ipamwatch-full@" + full.Subnets.Image.Digest},
 	} {
 		d := find[*appsv1.Deployment](c.objs, "Deployment")
 		if d == nil {
@@ -556,34 +617,51 @@ func TestHelmDashboardConfigMaps(t *testing.T) {
 	}
 }
 
-// Values that cannot work are refused at render time with a message, not deployed.
+// Values that cannot work are refused at render time with a message, not deployed: the schema
+// rejects unknown keys at every level the chart reads, and the templates say what replaced a
+// removed value.
 func TestHelmRejectsBadValues(t *testing.T) {
 	t.Parallel()
-	helm := testtools.Lookup(t, "helm")
 	chart := filepath.Join(repoRoot(t), "charts", "ipamwatch")
-	cases := map[string]struct{ set, want string }{
-		"unknown key":              {"agent.intervall.ipamd=1s", "additional properties"},
-		"bad kubernetes mode":      {"agent.kubernetes=maybe", "agent/kubernetes"},
-		"bad interval":             {"agent.intervals.ipamd=soon", "agent/intervals/ipamd"},
-		"subnets without cluster":  {"subnets.enabled=true", "subnets.clusterName"},
-		"tls without secret":       {"web.tls.enabled=true", "web.tls.secretName"},
-		"servicemonitor w/o svc":   {"serviceMonitor.enabled=true,service.enabled=false", "service.enabled"},
-		"not a role arn":           {"subnets.serviceAccount.roleArn=admin", "roleArn"},
-		"plaintext basic password": {"web.basicAuthUsers.prometheus=secret", "basicAuthUsers"},
+	cases := map[string]struct{ values, want string }{
+		"unknown key":              {"agent: {intervall: {ipamd: 1s}}", "additional properties"},
+		"bad kubernetes mode":      {"agent: {kubernetes: maybe}", "agent/kubernetes"},
+		"bad interval":             {"agent: {intervals: {ipamd: soon}}", "agent/intervals/ipamd"},
+		"subnets without cluster":  {"subnets: {enabled: true}", "subnets.clusterName"},
+		"tls without secret":       {"web: {tls: {enabled: true}}", "web.tls.secretName"},
+		"servicemonitor w/o svc":   {"serviceMonitor: {enabled: true}\nservice: {enabled: false}", "service.enabled"},
+		"not a role arn":           {"subnets: {serviceAccount: {roleArn: admin}}", "roleArn"},
+		"plaintext basic password": {"web: {basicAuthUsers: {prometheus: secret}}", "basicAuthUsers"},
+		"monitor key typo":         {"serviceMonitor: {jobLable: app}", "jobLable"},
+		"relabeling field typo":    {"serviceMonitor: {relabelings: [{sourceLabel: [a], targetLabel: b}]}", "sourceLabel"},
+		"relabeling action":        {"podMonitor: {metricRelabelings: [{action: rename}]}", "action"},
+		"affinity typo":            {"affinity: {nodeAfinity: {}}", "nodeAfinity"},
+		"pod security typo":        {"podSecurityContext: {runAsUsr: 0}", "runAsUsr"},
+		"mount without path":       {"extraVolumeMounts: [{name: ca}]", "mountPath"},
+		"volume without name":      {"extraVolumes: [{configMap: {name: ca}}]", "name"},
+		"namespace not a name":     {"namespaceOverride: Ipam_Watch", "namespaceOverride"},
+		"release not a label":      {"releaseLabel: kube prometheus", "releaseLabel"},
+		"removed excludeCompute":   {"excludeComputeTypes: [fargate, hybrid, auto]", "the value `affinity` now"},
+		"renamed monitor labels":   {"serviceMonitor: {labels: {release: kps}}", "serviceMonitor.labels was renamed serviceMonitor.additionalLabels"},
+		"renamed rule labels":      {"prometheusRule: {labels: {release: kps}}", "prometheusRule.additionalLabels"},
+		"registry in repository":   {"image: {repository: registry.example.com/ipamwatch}", "put the host in image.registry"},
+		"subnets registry in repo": {"subnets: {enabled: true, clusterName: c, image: {repository: 10.0.0.1:5000/ipamwatch-full}}", "subnets.image.registry"},
+		"agent as non-root":        {"podSecurityContext: {runAsNonRoot: true}", "UID 0"},
+		"job from discovery":       {"serviceMonitor: {enabled: true, relabelings: [{sourceLabels: [__meta_kubernetes_pod_node_name], targetLabel: job}]}", "static replacement"},
+		"job from a regex":         {"podMonitor: {enabled: true, relabelings: [{targetLabel: job, regex: x, replacement: agents}]}", "static replacement"},
+		"metric relabeling job":    {"serviceMonitor: {enabled: true, metricRelabelings: [{targetLabel: job, replacement: x}]}", "must not write `job`"},
+		"two release labels":       {"releaseLabel: kps\nserviceMonitor: {enabled: true, additionalLabels: {release: other}}", "set the release label in one place"},
+		"monitors disagree on job": {"serviceMonitor: {enabled: true}\npodMonitor: {enabled: true, jobLabel: app.kubernetes.io/instance}", "the alert rules select one job"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			home := t.TempDir()
-			cmd := exec.Command(helm, "template", "x", chart, "--set", c.set)
-			cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+home, "HELM_CONFIG_HOME="+home, "HELM_DATA_HOME="+home)
-			var stderr bytes.Buffer
-			cmd.Stderr = &stderr
-			if err := cmd.Run(); err == nil {
-				t.Fatalf("helm template --set %s succeeded", c.set)
+			_, err := helmTemplateErr(t, chart, "x", "ipamwatch", valuesFile(t, c.values))
+			if err == nil {
+				t.Fatalf("helm template with %q succeeded", c.values)
 			}
-			if !strings.Contains(stderr.String(), c.want) {
-				t.Errorf("error does not mention %q:\n%s", c.want, stderr.String())
+			if !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error does not mention %q:\n%v", c.want, err)
 			}
 		})
 	}

@@ -23,7 +23,26 @@ type expect struct {
 	tls bool
 	// basicAuth: the web config has users, so probes are TCP checks.
 	basicAuth bool
+	// namespace of the agent's objects ("" = ipamwatch); monitors may live elsewhere.
+	namespace string
+	// release: the `release` label kube-prometheus-stack selects, on every ServiceMonitor,
+	// PodMonitor and PrometheusRule ("" = on none).
+	release string
 }
+
+func (e expect) ns() string {
+	if e.namespace == "" {
+		return "ipamwatch"
+	}
+	return e.namespace
+}
+
+// agentJob is the `job` label every render must give the agents' targets: the alert rules'
+// default job (alerts.DefaultParams), whatever the release name and namespace.
+const agentJob = "ipamwatch"
+
+// monitoringKinds are selected by kube-prometheus-stack through the `release` label.
+var monitoringKinds = map[string]bool{"ServiceMonitor": true, "PodMonitor": true, "PrometheusRule": true}
 
 const (
 	nameLabel      = "app.kubernetes.io/name"
@@ -373,8 +392,8 @@ func checkAgentDaemonSet(ds *appsv1.DaemonSet, exp expect) []string {
 	}) {
 		bad("must tolerate every taint (operator Exists), like aws-node")
 	}
-	// Every term (terms are ORed) must pin Linux and keep Fargate and hybrid nodes out; more
-	// compute types (EKS Auto Mode's "auto") may be excluded too.
+	// Every term (terms are ORed) must pin Linux and keep Fargate, hybrid and EKS Auto Mode
+	// nodes out, as the aws-vpc-cni chart does (a user may let Auto Mode in; no rendered set here does).
 	if a := pod.Affinity; a == nil || a.NodeAffinity == nil || a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution == nil {
 		bad("no required node affinity")
 	} else {
@@ -395,6 +414,9 @@ func checkAgentDaemonSet(ds *appsv1.DaemonSet, exp expect) []string {
 			}
 			if !excluded["fargate"] || !excluded["hybrid"] {
 				bad("node affinity term lacks eks.amazonaws.com/compute-type NotIn [fargate hybrid]")
+			}
+			if !excluded["auto"] {
+				bad("node affinity term lets the agent onto EKS Auto Mode nodes (compute-type auto), which run no aws-node")
 			}
 		}
 	}
@@ -455,6 +477,9 @@ func policy(objs []object, exp expect) []string {
 	}
 
 	clusterScoped := map[string]bool{"Namespace": true, "ClusterRole": true, "ClusterRoleBinding": true}
+	// Monitors and dashboards may go where the monitoring stack looks; everything else stays
+	// with the agent.
+	elsewhere := map[string]bool{"ServiceMonitor": true, "PodMonitor": true, "ConfigMap": true}
 	for _, o := range objs {
 		l := o.Meta.Labels
 		if l[nameLabel] != "ipamwatch" || l[partOfLabel] != "ipamwatch" {
@@ -465,6 +490,19 @@ func policy(objs []object, exp expect) []string {
 		}
 		if clusterScoped[o.Kind] && o.Namespace != "" {
 			bad("%s: cluster-scoped object with a namespace", o)
+		}
+		if !clusterScoped[o.Kind] && !elsewhere[o.Kind] && o.Meta.Namespace != exp.ns() {
+			bad("%s: namespace %q, want %q", o, o.Meta.Namespace, exp.ns())
+		}
+		if o.Kind == "Namespace" && o.Name != exp.ns() {
+			bad("%s: want Namespace %q", o, exp.ns())
+		}
+		rel, ok := l["release"]
+		switch {
+		case monitoringKinds[o.Kind] && rel != exp.release:
+			bad("%s: label release=%q, want %q (kube-prometheus-stack selects by it)", o, rel, exp.release)
+		case !monitoringKinds[o.Kind] && ok:
+			bad("%s: label release=%q belongs on monitors and rules only (it names the Prometheus' release)", o, rel)
 		}
 	}
 
@@ -621,11 +659,35 @@ func policy(objs []object, exp expect) []string {
 			}
 		}
 	}
+	// The agents' job must be the rules' job under any release name and namespace: the
+	// monitor names a label the Service or pods carry (jobLabel), and nothing rewrites it.
+	checkJob := func(o object) {
+		var jobLabel string
+		switch m := o.Obj.(type) {
+		case *ServiceMonitor:
+			jobLabel = m.Spec.JobLabel
+		case *PodMonitor:
+			jobLabel = m.Spec.JobLabel
+		}
+		if jobLabel != nameLabel {
+			bad("%s: jobLabel %q, want %s (job independent of release and namespace)", o, jobLabel, nameLabel)
+		}
+		d, eps, err := agentDiscovery(objs, o)
+		if err != nil {
+			bad("%v", err)
+			return
+		}
+		for _, ep := range eps {
+			if job, err := operatorJob(d, ep.Relabelings); err != nil || job != agentJob {
+				bad("%s: Prometheus Operator gives the targets job=%q (%v), want %q", o, job, err, agentJob)
+			}
+		}
+	}
 	for _, o := range byKind["ServiceMonitor"] {
 		sm := o.Obj.(*ServiceMonitor)
 		var svc *corev1.Service
 		for _, s := range services {
-			if s.Namespace == o.Namespace && labels.SelectorFromSet(sm.Spec.Selector.MatchLabels).Matches(labels.Set(s.Labels)) {
+			if sm.Spec.NamespaceSelector.selects(o.Namespace, s.Namespace) && labels.SelectorFromSet(sm.Spec.Selector.MatchLabels).Matches(labels.Set(s.Labels)) {
 				svc = s
 			}
 		}
@@ -633,20 +695,27 @@ func policy(objs []object, exp expect) []string {
 			bad("%s: selects no Service of the set", o)
 			continue
 		}
+		agent := svc.Labels[componentLabel] != "subnets"
 		checkEndpoints(o.String(), sm.Spec.Endpoints, func(p string) bool {
 			return slices.ContainsFunc(svc.Spec.Ports, func(sp corev1.ServicePort) bool { return sp.Name == p })
-		}, svc.Labels[componentLabel] != "subnets")
-		nodeRelabel(o.String(), sm.Spec.Endpoints, svc.Labels[componentLabel] != "subnets")
+		}, agent)
+		nodeRelabel(o.String(), sm.Spec.Endpoints, agent)
+		if agent {
+			checkJob(o)
+		} else if sm.Spec.JobLabel != "" {
+			bad("%s: the subnets view keeps the operator's default job (its Service name), apart from the agents'", o)
+		}
 	}
 	for _, o := range byKind["PodMonitor"] {
 		pm := o.Obj.(*PodMonitor)
 		p := podFor(pm.Spec.Selector.MatchLabels)
-		if p == nil {
+		if p == nil || !pm.Spec.NamespaceSelector.selects(o.Namespace, exp.ns()) {
 			bad("%s: selects no pod template of the set", o)
 			continue
 		}
 		checkEndpoints(o.String(), pm.Spec.PodMetricsEndpoints, func(port string) bool { return podHasPort(p, port) }, true)
 		nodeRelabel(o.String(), pm.Spec.PodMetricsEndpoints, true)
+		checkJob(o)
 	}
 
 	for _, o := range byKind["ConfigMap"] {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -26,12 +27,17 @@ import (
 // Prometheus Operator objects, reduced to the fields ipamwatch uses. Decoding is strict, so a
 // misspelt or misplaced field fails here just as the CRD's structural schema would reject it.
 
+// Field names follow github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1
+// (v0.85.0: servicemonitor_types.go, podmonitor_types.go, types.go).
+
 type ServiceMonitor struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata"`
 	Spec              struct {
-		Selector  metav1.LabelSelector `json:"selector"`
-		Endpoints []ScrapeEndpoint     `json:"endpoints"`
+		JobLabel          string               `json:"jobLabel,omitempty"`
+		NamespaceSelector *NamespaceSelector   `json:"namespaceSelector,omitempty"`
+		Selector          metav1.LabelSelector `json:"selector"`
+		Endpoints         []ScrapeEndpoint     `json:"endpoints"`
 	} `json:"spec"`
 }
 
@@ -39,20 +45,40 @@ type PodMonitor struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata"`
 	Spec              struct {
+		JobLabel            string               `json:"jobLabel,omitempty"`
+		NamespaceSelector   *NamespaceSelector   `json:"namespaceSelector,omitempty"`
 		Selector            metav1.LabelSelector `json:"selector"`
 		PodMetricsEndpoints []ScrapeEndpoint     `json:"podMetricsEndpoints"`
 	} `json:"spec"`
 }
 
+// NamespaceSelector: without one, a monitor selects in its own namespace only.
+type NamespaceSelector struct {
+	Any        bool     `json:"any,omitempty"`
+	MatchNames []string `json:"matchNames,omitempty"`
+}
+
+// selects reports whether a monitor in monitorNS with this selector looks into namespace ns.
+func (s *NamespaceSelector) selects(monitorNS, ns string) bool {
+	switch {
+	case s == nil || (!s.Any && len(s.MatchNames) == 0):
+		return ns == monitorNS
+	case s.Any:
+		return true
+	}
+	return slices.Contains(s.MatchNames, ns)
+}
+
 type ScrapeEndpoint struct {
-	Port          string          `json:"port"`
-	Path          string          `json:"path,omitempty"`
-	Scheme        string          `json:"scheme,omitempty"`
-	Interval      string          `json:"interval,omitempty"`
-	ScrapeTimeout string          `json:"scrapeTimeout,omitempty"`
-	TLSConfig     *ScrapeTLS      `json:"tlsConfig,omitempty"`
-	BasicAuth     *BasicAuth      `json:"basicAuth,omitempty"`
-	Relabelings   []RelabelConfig `json:"relabelings,omitempty"`
+	Port              string          `json:"port"`
+	Path              string          `json:"path,omitempty"`
+	Scheme            string          `json:"scheme,omitempty"`
+	Interval          string          `json:"interval,omitempty"`
+	ScrapeTimeout     string          `json:"scrapeTimeout,omitempty"`
+	TLSConfig         *ScrapeTLS      `json:"tlsConfig,omitempty"`
+	BasicAuth         *BasicAuth      `json:"basicAuth,omitempty"`
+	Relabelings       []RelabelConfig `json:"relabelings,omitempty"`
+	MetricRelabelings []RelabelConfig `json:"metricRelabelings,omitempty"`
 }
 
 type ScrapeTLS struct {
@@ -74,10 +100,11 @@ type BasicAuth struct {
 type RelabelConfig struct {
 	Action       string   `json:"action,omitempty"`
 	SourceLabels []string `json:"sourceLabels,omitempty"`
-	Separator    string   `json:"separator,omitempty"`
+	Separator    *string  `json:"separator,omitempty"`
 	TargetLabel  string   `json:"targetLabel,omitempty"`
 	Regex        string   `json:"regex,omitempty"`
-	Replacement  string   `json:"replacement,omitempty"`
+	Modulus      uint64   `json:"modulus,omitempty"`
+	Replacement  *string  `json:"replacement,omitempty"`
 }
 
 type PrometheusRule struct {
@@ -264,19 +291,70 @@ func kustomizeBuild(t testing.TB, dir string) []byte {
 	return run(t, nil, kubectl, "kustomize", dir)
 }
 
-// helmTemplate renders chart with the given values files, with Helm's state in a temp dir.
+// testKubeVersion is the Kubernetes version `helm template` renders for. Without a cluster Helm
+// assumes the version it was built against, and a `go install`ed helm reports v1.20.0, below the
+// chart's kubeVersion.
+const testKubeVersion = "v1.34.0"
+
+// helmTemplate renders chart as release ipamwatch in namespace ipamwatch.
 func helmTemplate(t testing.TB, chart string, valuesFiles ...string) []byte {
+	t.Helper()
+	return helmTemplateAs(t, chart, "ipamwatch", "ipamwatch", valuesFiles...)
+}
+
+// helmTemplateAs renders chart with the given release name, namespace and values files, with
+// Helm's state in a temp dir.
+func helmTemplateAs(t testing.TB, chart, release, namespace string, valuesFiles ...string) []byte {
+	t.Helper()
+	out, err := helmTemplateErr(t, chart, release, namespace, valuesFiles...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// helmTemplateErr is helmTemplateAs returning the failure (with Helm's stderr) instead.
+func helmTemplateErr(t testing.TB, chart, release, namespace string, valuesFiles ...string) ([]byte, error) {
+	t.Helper()
+	var extra []string
+	for _, f := range valuesFiles {
+		extra = append(extra, "--values", f)
+	}
+	return helmTemplateArgs(t, chart, release, namespace, extra...)
+}
+
+// helmTemplateArgs runs `helm template` with more arguments (--values, --set, ...).
+func helmTemplateArgs(t testing.TB, chart, release, namespace string, extra ...string) ([]byte, error) {
 	t.Helper()
 	helm := testtools.Lookup(t, "helm")
 	home := t.TempDir()
-	env := []string{
-		"HELM_CACHE_HOME=" + filepath.Join(home, "cache"),
-		"HELM_CONFIG_HOME=" + filepath.Join(home, "config"),
-		"HELM_DATA_HOME=" + filepath.Join(home, "data"),
+	args := append([]string{"template", release, chart, "--namespace", namespace, "--kube-version", testKubeVersion}, extra...)
+	cmd := exec.Command(helm, args...)
+	cmd.Env = append(os.Environ(),
+		"HELM_CACHE_HOME="+filepath.Join(home, "cache"),
+		"HELM_CONFIG_HOME="+filepath.Join(home, "config"),
+		"HELM_DATA_HOME="+filepath.Join(home, "data"),
+	)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("helm %s: %w\n%s", strings.Join(args, " "), err, stderr.String())
 	}
-	args := []string{"template", "ipamwatch", chart, "--namespace", "ipamwatch"}
-	for _, f := range valuesFiles {
-		args = append(args, "--values", f)
+	return stdout.Bytes(), nil
+}
+
+// valuesFile writes a values file for one test and returns its path. Not under t.TempDir(),
+// whose name follows the test's: Helm splits --values at commas.
+func valuesFile(t testing.TB, yamlText string) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "ipamwatch-values-")
+	if err != nil {
+		t.Fatal(err)
 	}
-	return run(t, env, helm, args...)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	p := filepath.Join(dir, "values.yaml")
+	if err := os.WriteFile(p, []byte(yamlText), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
