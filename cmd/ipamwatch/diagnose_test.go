@@ -188,6 +188,10 @@ func TestDiagnoseBundleMoreCauses(t *testing.T) {
 	hoard := large
 	hoard.TargetPods = func(time.Duration) int { return 40 }
 	hoard.Env = map[string]string{"WARM_ENI_TARGET": "3", "ENABLE_PREFIX_DELEGATION": "false", "AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG": "false"}
+	capped := healthy
+	capped.Env = map[string]string{"WARM_ENI_TARGET": "1", "MINIMUM_IP_TARGET": "6", "ENABLE_PREFIX_DELEGATION": "false", "AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG": "false"}
+	custom := healthy
+	custom.Env = map[string]string{"WARM_ENI_TARGET": "1", "ENABLE_PREFIX_DELEGATION": "false", "AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG": "true"}
 	xen := healthy
 	xen.InstanceType = "m4.large"
 	xen.Env = map[string]string{"WARM_ENI_TARGET": "1", "ENABLE_PREFIX_DELEGATION": "true", "WARM_PREFIX_TARGET": "1"}
@@ -195,16 +199,32 @@ func TestDiagnoseBundleMoreCauses(t *testing.T) {
 		name   string
 		spec   demo.Spec
 		append string            // lines added to ipamd.log
+		plugin string            // lines added to plugin.log
 		files  map[string]string // files replaced in the bundle
 		want   string
 	}{
-		{"eni_quota", healthy, ec2("CreateNetworkInterface", "NetworkInterfaceLimitExceeded", "The maximum number of network interfaces has been reached.") + poolEmpty, nil, "eni_quota"},
-		{"unauthorized", healthy, ec2("CreateNetworkInterface", "UnauthorizedOperation", "You are not authorized to perform this operation.") + poolEmpty, nil, "unauthorized"},
-		{"imds_failure", healthy, zap("error", "Failed to retrieve interface-id from instance metadata: operation error ec2imds: GetMetadata, http response error StatusCode: 404, request to EC2 IMDS failed"), nil, "imds_failure"},
-		{"ip_pool_empty", healthy, poolEmpty + poolEmpty, nil, "ip_pool_empty"},
-		{"warm_pool_hoarding", hoard, "", nil, "warm_pool_hoarding"},
-		{"prefix_delegation_unsupported", xen, zap("warn", "Prefix delegation is not supported on non-nitro instance m4.large hence falling back to default (secondary IP) mode"), nil, "prefix_delegation_unsupported"},
-		{"ipamd_unreachable", healthy, "", map[string]string{"ipamd/enis.json": "curl: (7) Failed to connect to localhost port 61679 after 0 ms: Connection refused\n"}, "ipamd_unreachable"},
+		{"eni_quota", healthy, ec2("CreateNetworkInterface", "NetworkInterfaceLimitExceeded", "The maximum number of network interfaces has been reached.") + poolEmpty, "", nil, "eni_quota"},
+		{"unauthorized", healthy, ec2("CreateNetworkInterface", "UnauthorizedOperation", "You are not authorized to perform this operation.") + poolEmpty, "", nil, "unauthorized"},
+		{"imds_failure", healthy, zap("error", "Failed to retrieve interface-id from instance metadata: operation error ec2imds: GetMetadata, http response error StatusCode: 404, request to EC2 IMDS failed"), "", nil, "imds_failure"},
+		{"ip_pool_empty", healthy, poolEmpty + poolEmpty, "", nil, "ip_pool_empty"},
+		{"warm_pool_hoarding", hoard, "", "", nil, "warm_pool_hoarding"},
+		{"prefix_delegation_unsupported", xen, zap("warn", "Prefix delegation is not supported on non-nitro instance m4.large hence falling back to default (secondary IP) mode"), "", nil, "prefix_delegation_unsupported"},
+		{"ipamd_unreachable", healthy, "", "", map[string]string{"ipamd/enis.json": "curl: (7) Failed to connect to localhost port 61679 after 0 ms: Connection refused\n"}, "ipamd_unreachable"},
+		// The six failures of issue 12, each from a real public line (logparse/testdata/real.txt
+		// names the source of each).
+		// https://github.com/aws/amazon-vpc-cni-k8s/issues/1590: the plugin cannot dial ipamd.
+		{"aws_node_not_ready", healthy, "", `{"level":"error","ts":"2026-11-26T02:15:35.000Z","caller":"routed-eni-cni-plugin/cni.go:240","msg":"Error received from AddNetwork gRPC call for container b85a01e25479: rpc error: code = Unavailable desc = connection error: desc = \"transport: Error while dialing dial tcp 127.0.0.1:50051: connect: connection refused\""}` + "\n",
+			map[string]string{"ipamd/enis.json": "curl: (7) Failed to connect to localhost port 61679 after 0 ms: Connection refused\n"}, "aws_node_not_ready"},
+		// https://github.com/aws/amazon-vpc-cni-k8s/issues/2683: the zone's ENIConfig does not exist.
+		{"custom_networking_misconfigured", custom, zap("error", `error while retrieving eniconfig: ENIConfig.crd.k8s.amazonaws.com "us-east-1c" not found`), "", nil, "custom_networking_misconfigured"},
+		// amazon-vpc-cni-k8s v1.23.0 pkg/awsutils/awsutils.go (no public line found).
+		{"subnet_discovery_excluded", healthy, zap("error", "Failed to increase pool size due to not able to allocate ENI AllocENI: error creating network interface: no valid subnets available for ENI creation - all subnets are either not tagged or tagged with kubernetes.io/role/cni=0") + poolEmpty, "", nil, "subnet_discovery_excluded"},
+		// https://github.com/aws/amazon-vpc-cni-k8s/issues/533: CNI v1.5 on m5.metal.
+		{"cni_unknown_instance_type", healthy, "2026-11-26T02:15:35Z [ERROR] Failed to get eni limit due to unknown instance type m5.metal\n", "", nil, "cni_unknown_instance_type"},
+		// README, MINIMUM_IP_TARGET point 2: the pool stops at the minimum.
+		{"warm_pool_capped", capped, poolEmpty + poolEmpty, "", nil, "warm_pool_capped"},
+		// https://github.com/aws/amazon-vpc-cni-k8s/issues/104 (RBAC, not IAM).
+		{"aws_node_rbac_denied", healthy, zap("error", `Failed to get pod: pods "web-0" is forbidden: User "system:serviceaccount:kube-system:aws-node" cannot get resource "pods" in API group "" in the namespace "default"`), "", nil, "aws_node_rbac_denied"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -220,6 +240,16 @@ func TestDiagnoseBundleMoreCauses(t *testing.T) {
 					t.Fatal(err)
 				}
 				if _, err := f.WriteString(tc.append); err != nil {
+					t.Fatal(err)
+				}
+				f.Close()
+			}
+			if tc.plugin != "" {
+				f, err := os.OpenFile(filepath.Join(dir, "var_log", "aws-routed-eni", "plugin.log"), os.O_APPEND|os.O_WRONLY|os.O_CREATE, 0o644)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := f.WriteString(tc.plugin); err != nil {
 					t.Fatal(err)
 				}
 				f.Close()
