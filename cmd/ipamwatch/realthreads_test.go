@@ -2,6 +2,9 @@ package main
 
 import (
 	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -130,5 +133,45 @@ func TestDiagnoseRealThreads(t *testing.T) {
 				t.Errorf("a logs-only input must list the missing sources")
 			}
 		})
+	}
+}
+
+// TestDiagnoseLogFlag: a pasted excerpt on stdin and a plugin.log given with --log, plain or
+// gzip, diagnose on their own.
+func TestDiagnoseLogFlag(t *testing.T) {
+	t.Parallel()
+	threads := realThreads(t)
+	excerpt := strings.Join(threads["https://github.com/aws/amazon-vpc-cni-k8s/issues/36"], "\n") + "\n"
+	var out, errb bytes.Buffer
+	code := dispatch(context.Background(), []string{"diagnose", "--log", "-", "--format", "json"}, streams{in: strings.NewReader(excerpt), out: &out, err: &errb})
+	if code != 0 && code != 3 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	var rep diagnosis.Report
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Findings) == 0 || rep.Findings[0].Cause != diagnosis.CauseENILimit {
+		t.Errorf("stdin excerpt: findings %+v, want eni_limit", rep.Findings)
+	}
+
+	dir := t.TempDir()
+	plugin := filepath.Join(dir, "plugin.log.gz")
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	_, _ = zw.Write([]byte(strings.Join(threads["https://github.com/aws/amazon-vpc-cni-k8s/issues/1590"], "\n") + "\n"))
+	_ = zw.Close()
+	if err := os.WriteFile(plugin, gz.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, text, stderr := runCLI(t, "diagnose", "--log", plugin)
+	if code != 0 && code != 3 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(text, "aws_node_not_ready") || !strings.Contains(text, "PARTIAL EVIDENCE") {
+		t.Errorf("plugin.log.gz: report lacks aws_node_not_ready or the partial-evidence line:\n%s", text)
+	}
+	if code, _, _ := runCLI(t, "diagnose", "--log", plugin, "--bundle", dir); code != 2 {
+		t.Errorf("--log with --bundle: exit %d, want 2", code)
 	}
 }
