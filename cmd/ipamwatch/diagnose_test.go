@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -192,6 +193,8 @@ func TestDiagnoseBundleMoreCauses(t *testing.T) {
 	capped.Env = map[string]string{"WARM_ENI_TARGET": "1", "MINIMUM_IP_TARGET": "6", "ENABLE_PREFIX_DELEGATION": "false", "AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG": "false"}
 	custom := healthy
 	custom.Env = map[string]string{"WARM_ENI_TARGET": "1", "ENABLE_PREFIX_DELEGATION": "false", "AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG": "true"}
+	churn := healthy
+	churn.Env = map[string]string{"WARM_IP_TARGET": "3", "ENABLE_PREFIX_DELEGATION": "false", "AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG": "false"}
 	xen := healthy
 	xen.InstanceType = "m4.large"
 	xen.Env = map[string]string{"WARM_ENI_TARGET": "1", "ENABLE_PREFIX_DELEGATION": "true", "WARM_PREFIX_TARGET": "1"}
@@ -223,6 +226,10 @@ func TestDiagnoseBundleMoreCauses(t *testing.T) {
 		{"cni_unknown_instance_type", healthy, "2026-11-26T02:15:35Z [ERROR] Failed to get eni limit due to unknown instance type m5.metal\n", "", nil, "cni_unknown_instance_type"},
 		// README, MINIMUM_IP_TARGET point 2: the pool stops at the minimum.
 		{"warm_pool_capped", capped, poolEmpty + poolEmpty, "", nil, "warm_pool_capped"},
+		// Heavy churn: five addresses assigned, four released 10 s before collection (in the
+		// 30 s cooldown), none free, two more ENIs allowed: ipamd counts the cooling ones as
+		// available (AvailableAddresses in pkg/ipamd/datastore/data_store.go v1.23.0).
+		{"ip_cooldown_starvation", churn, poolEmpty + poolEmpty, "", map[string]string{"ipamd/enis.json": cooldownENIs(t)}, "ip_cooldown_starvation"},
 		// https://github.com/aws/amazon-vpc-cni-k8s/issues/104 (RBAC, not IAM).
 		{"aws_node_rbac_denied", healthy, zap("error", `Failed to get pod: pods "web-0" is forbidden: User "system:serviceaccount:kube-system:aws-node" cannot get resource "pods" in API group "" in the namespace "default"`), "", nil, "aws_node_rbac_denied"},
 	}
@@ -281,4 +288,30 @@ func TestDiagnoseBundleMoreCauses(t *testing.T) {
 			}
 		})
 	}
+}
+
+// cooldownENIs is a v1.20+ /v1/enis answer: one ENI with nine /32s, five assigned and four
+// released at 02:15:25, ten seconds before the bundle's newest log line.
+func cooldownENIs(t *testing.T) string {
+	t.Helper()
+	type m = map[string]any
+	cidrs := m{}
+	for i := 10; i < 19; i++ {
+		ip := fmt.Sprintf("10.20.33.%d", i)
+		info := m{"Address": ip, "IPAMKey": m{}, "IPAMMetadata": m{}, "AssignedTime": "0001-01-01T00:00:00Z", "UnassignedTime": "2026-11-26T02:15:25Z"}
+		if i < 15 {
+			info = m{"Address": ip, "IPAMKey": m{"networkName": "aws-cni"}, "IPAMMetadata": m{"k8sPodNamespace": "shop", "k8sPodName": fmt.Sprintf("web-%d", i)},
+				"AssignedTime": "2026-11-26T02:10:00Z", "UnassignedTime": "0001-01-01T00:00:00Z"}
+		}
+		cidrs[ip+"/32"] = m{"Cidr": m{"IP": ip, "Mask": "/////w=="}, "IPAddresses": m{ip: info}, "IsPrefix": false, "AddressFamily": ""}
+	}
+	doc := m{"0": m{"TotalIPs": 9, "AssignedIPs": 5, "ENIs": m{"eni-0a1b2c3d4e5f60001": m{
+		"ID": "eni-0a1b2c3d4e5f60001", "IsPrimary": true, "DeviceNumber": 0, "AvailableIPv4Cidrs": cidrs,
+		"IPv6Cidrs": m{}, "SubnetID": "subnet-0c9d8e7f6a5b40312",
+	}}}}
+	b, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
