@@ -234,23 +234,24 @@ func TestEveryCauseIsAlerted(t *testing.T) {
 		if a.Cause == "" {
 			continue
 		}
-		if diagnosis.SeverityOf(a.Cause) == "" {
+		if diagnosis.Cause(a.Cause).Severity() == "" {
 			t.Errorf("%s: cause %q is not a diagnosis cause", a.Name, a.Cause)
 		}
 		byCause[a.Cause] = append(byCause[a.Cause], a)
 	}
-	for _, ci := range diagnosis.Causes() {
-		if ci.Name == diagnosis.CauseIPv6Mode {
+	for _, cause := range diagnosis.Causes() {
+		if cause == diagnosis.CauseIPv6Mode {
 			continue
 		}
-		as := byCause[ci.Name]
+		name := string(cause)
+		as := byCause[name]
 		if len(as) == 0 {
-			t.Errorf("cause %s has no alert", ci.Name)
+			t.Errorf("cause %s has no alert", name)
 		}
 		for _, a := range as {
-			pure := a.Expr == `max by (node) (ipamwatch_finding{cause="`+ci.Name+`"}) == 1`
-			if pure && a.Severity != ci.Severity {
-				t.Errorf("%s keys only on %s but has severity %s; the diagnosis says %s", a.Name, ci.Name, a.Severity, ci.Severity)
+			pure := a.Expr == `max by (node) (ipamwatch_finding{cause="`+name+`"}) == 1`
+			if pure && a.Severity != string(cause.Severity()) {
+				t.Errorf("%s keys only on %s but has severity %s; the diagnosis says %s", a.Name, name, a.Severity, cause.Severity())
 			}
 		}
 	}
