@@ -105,26 +105,19 @@ func (x builder) sq(sc scope, metric string, matchers ...string) string {
 	return metric + "{" + x.ifCluster(x.cl()+"=%q,", "") + strings.Join(keyed, ",") + "}"
 }
 
-// args returns the printf arguments for a query written with sq: $labels.cluster $labels.node.
+// args returns the printf arguments for a query written with sq, each after a space:
+// " $labels.cluster $labels.node".
 func (x builder) args(sc scope) string {
 	var f []string
 	for _, l := range sc.labels {
-		f = append(f, "$labels."+l)
+		f = append(f, " $labels."+l)
 	}
-	rest := strings.Join(f, " ")
-	if rest == "" {
-		return x.ifCluster("$labels."+x.cl(), "")
-	}
-	return x.ifCluster("$labels."+x.cl()+" ", "") + rest
+	return x.ifCluster(" $labels."+x.cl(), "") + strings.Join(f, "")
 }
 
 // query writes the template pipeline that runs a query written with sq.
 func (x builder) query(sc scope, q string) string {
-	a := x.args(sc)
-	if a == "" {
-		return fmt.Sprintf("printf %#q | query", q)
-	}
-	return fmt.Sprintf("printf %#q %s | query", q, a)
+	return fmt.Sprintf("printf %#q%s | query", q, x.args(sc))
 }
 
 // The template snippets below run a PromQL query from an alert's annotation, with the alert's

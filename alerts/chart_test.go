@@ -1,0 +1,169 @@
+package alerts
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"sigs.k8s.io/yaml"
+
+	"github.com/ipamwatch/ipamwatch/internal/testtools"
+)
+
+// renderChartRules renders the chart's PrometheusRule with helm and returns its groups.
+func renderChartRules(t *testing.T, release string, args ...string) []Group {
+	t.Helper()
+	helm := testtools.Lookup(t, "helm")
+	cmd := exec.Command(helm, append([]string{"template", release, filepath.Join(repoRoot, "charts", "ipamwatch"),
+		"--set", "prometheusRule.enabled=true", "--show-only", "templates/prometheusrule.yaml"}, args...)...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("helm template %v: %v\n%s", args, err, out)
+	}
+	var obj struct {
+		APIVersion string         `json:"apiVersion"`
+		Kind       string         `json:"kind"`
+		Metadata   map[string]any `json:"metadata"`
+		Spec       struct {
+			Groups []Group `json:"groups"`
+		} `json:"spec"`
+	}
+	if err := yaml.UnmarshalStrict(out, &obj); err != nil {
+		t.Fatalf("the chart's PrometheusRule does not parse: %v\n%s", err, out)
+	}
+	if obj.Kind != "PrometheusRule" || len(obj.Spec.Groups) == 0 {
+		t.Fatalf("the chart rendered no PrometheusRule groups:\n%s", out)
+	}
+	return obj.Spec.Groups
+}
+
+// The chart renders its PrometheusRule from its values, through templates/_rules.tpl: with the
+// defaults it is exactly the plain rules file of DefaultParams, so there is one source.
+func TestChartRendersDefaultRules(t *testing.T) {
+	t.Parallel()
+	want, err := Groups(DefaultParams())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Release "ipamwatch": the Service, and so the default job, is "ipamwatch".
+	got := renderChartRules(t, "ipamwatch")
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("the chart's default rules differ from alerts.Groups(DefaultParams()) (-generator +chart):\n%s", diff)
+	}
+}
+
+// Every value reaches the rules the way the generator's Params do.
+func TestChartRulesFromValues(t *testing.T) {
+	t.Parallel()
+	p := MultiClusterParams()
+	p.Job = "my-agents"
+	p.RunbookBaseURL = "https://wiki.example.com/ipamwatch/"
+	p.RuleLabels = map[string]string{"team": "network", "page": "true"}
+	p.Disabled = []string{"IpamwatchLogTailStalled", "IpamwatchSubnetFreeAddressesLow", "IpamwatchSubnetFreePrefixBlocksLow", "IpamwatchSubnetAnalysisStale"}
+	p.For = map[string]string{"IpamwatchSubnetExhausted": "7m", "IpamwatchAgentDown": "1h"}
+	p.FailureWindow = "15m"
+	p.PoolCeilingRatio = 0.85
+	p.HoardingMinIdle = 128
+	p.LogStall = "1h"
+	p.SubnetFreePrefixBlocksMin = 6
+	p.SubnetStale = "2h"
+	want, err := Groups(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	values := filepath.Join(t.TempDir(), "values.yaml")
+	if err := os.WriteFile(values, []byte(`prometheusRule:
+  job: my-agents
+  clusterLabel: cluster
+  runbookUrl: https://wiki.example.com/ipamwatch/
+  additionalRuleLabels: {team: network, page: "true"}
+  disabled: {IpamwatchLogTailStalled: true, IpamwatchSubnetFreeAddressesLow: true, IpamwatchSubnetFreePrefixBlocksLow: true, IpamwatchSubnetAnalysisStale: true, IpamwatchAgentAbsent: false}
+  for: {IpamwatchSubnetExhausted: 7m, IpamwatchAgentDown: 1h}
+  thresholds:
+    failureWindow: 15m
+    poolCeilingRatio: 0.85
+    hoardingMinIdle: 128
+    logStall: 1h
+    subnetFreePrefixBlocksMin: 6
+    subnetStale: 2h
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got := renderChartRules(t, "monitoring", "-f", values)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("chart with values differs from the generator with the same parameters (-generator +chart):\n%s", diff)
+	}
+	// And promtool accepts what the chart renders.
+	promtool := testtools.Lookup(t, "promtool")
+	b, err := yaml.Marshal(map[string]any{"groups": got})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "rules.yaml")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(promtool, "check", "rules", path).CombinedOutput(); err != nil {
+		t.Fatalf("promtool check rules on the chart's rules: %v\n%s", err, out)
+	}
+}
+
+// Without prometheusRule.job the rules select the job prometheus-operator gives the chart's
+// monitor, whatever the release name: the Service's name under the ServiceMonitor, and
+// "<namespace>/<PodMonitor name>" under the PodMonitor (prometheus-operator v0.85.0,
+// ServiceMonitorSpec.JobLabel / PodMonitorSpec.JobLabel: "defaults to the name of the
+// associated Kubernetes Service", "defaults to the namespace and name of the PodMonitor
+// object (e.g. <namespace>/<name>)").
+func TestChartRulesSelectTheOperatorsJob(t *testing.T) {
+	t.Parallel()
+	jobOf := func(gs []Group) string {
+		for _, g := range gs {
+			for _, r := range g.Rules {
+				if r.Alert == "IpamwatchAgentDown" {
+					return r.Expr
+				}
+			}
+		}
+		return ""
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"service monitor", []string{"--set", "serviceMonitor.enabled=true"}, `up{job=~"monitoring-ipamwatch"}`},
+		{"pod monitor", []string{"--set", "podMonitor.enabled=true", "--namespace", "observability"}, `up{job=~"observability/monitoring-ipamwatch"}`},
+		{"own scrape config", []string{"--set", "prometheusRule.job=kubernetes-pods"}, `up{job=~"kubernetes-pods"}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			if got := jobOf(renderChartRules(t, "monitoring", tc.args...)); !strings.Contains(got, tc.want) {
+				t.Errorf("IpamwatchAgentDown selects %q, want %s", got, tc.want)
+			}
+		})
+	}
+}
+
+// Values the rules cannot use fail at render time with what is wrong.
+func TestChartRulesRejectBadValues(t *testing.T) {
+	t.Parallel()
+	helm := testtools.Lookup(t, "helm")
+	for name, args := range map[string][]string{
+		"unknown alert disabled":   {"--set", "prometheusRule.disabled.IpamwatchNope=true"},
+		"log stall with two units": {"--set", "prometheusRule.thresholds.logStall=1h30m"},
+		"ratio above one":          {"--set", "prometheusRule.thresholds.poolCeilingRatio=2"},
+		"unknown threshold":        {"--set", "prometheusRule.thresholds.nope=1"},
+		"cluster label node":       {"--set", "prometheusRule.clusterLabel=node"},
+		"url without slash":        {"--set", "prometheusRule.runbookUrl=https://example.com/x"},
+	} {
+		out, err := exec.Command(helm, append([]string{"template", "x", filepath.Join(repoRoot, "charts", "ipamwatch"), "--set", "prometheusRule.enabled=true"}, args...)...).CombinedOutput()
+		if err == nil {
+			t.Errorf("%s: helm template accepted %v", name, args)
+		} else if len(out) == 0 {
+			t.Errorf("%s: failed without a message", name)
+		}
+	}
+}
