@@ -3,6 +3,7 @@ package alerts
 import (
 	"bytes"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -558,6 +559,21 @@ func TestDocsListEveryAlert(t *testing.T) {
 	for _, a := range Build(DefaultParams()).Alerts {
 		if !bytes.Contains(doc, []byte("| `"+a.Name+"` | "+string(a.Severity)+" |")) {
 			t.Errorf("docs/alerts.md has no row for %s", a.Name)
+		}
+	}
+}
+
+// The README's alert table lists every alert with its severity and scope.
+func TestReadmeListsEveryAlert(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile(filepath.Join(repoRoot, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range Build(DefaultParams()).Alerts {
+		row := fmt.Sprintf("| [`%s`](docs/runbooks/%s.md) | %s | %s |", a.Name, a.Name, a.Severity, a.Per())
+		if !bytes.Contains(readme, []byte(row)) {
+			t.Errorf("README.md has no row %q", row)
 		}
 	}
 }

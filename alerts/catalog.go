@@ -128,3 +128,6 @@ func (x builder) findingAlert(group, name string, c diagnosis.Cause, sc scope, f
 		Expr: x.finding(c, sc), Summary: a.Title, Description: description, Meaning: meaning, Cause: c,
 	}
 }
+
+// Per says what one instance of the alert stands for: "node", "subnet" or "cluster".
+func (a Alert) Per() string { return a.Scope.name }

@@ -12,7 +12,6 @@ func (x builder) nodeAlerts() []Alert {
 	sc := perNode
 	w := x.t("failureWindow")
 	q := func(metric string, m ...string) string { return x.sq(sc, metric, m...) }
-	headroom := x.count(sc, "sum("+q("ipamwatch_headroom_pods")+")", "unknown")
 	pending := x.count(sc, "sum("+q("ipamwatch_pods_pending_ip")+")", "unknown")
 	ceiling := x.lbl(sc, q("ipamwatch_binding_ceiling")+" == 1", "ceiling", "unknown")
 	instanceType := x.lbl(sc, q("ipamwatch_node_info"), "instance_type", "unknown")
@@ -35,15 +34,15 @@ func (x builder) nodeAlerts() []Alert {
 				by, x.s("ipamwatch_pods_pending_ip"), x.s("ipamwatch_enis_attached"), x.s("ipamwatch_enis_max"),
 				x.s("ipamwatch_ip_addresses", `state="free"`)),
 			Summary: diagnosis.AdviceFor(diagnosis.CauseENILimit).Title,
-			Description: fmt.Sprintf("{{ $labels.node }} (%s) has every ENI it may use attached, no free address, and {{ $value | printf \"%%.0f\" }} pods waiting for an IP; it can hold %s pod IPs and kubelet admits %s pods.",
-				instanceType, capMax, maxPods),
+			Description: fmt.Sprintf("{{ $labels.node }} has every ENI it may use attached, no free address, and {{ $value | printf \"%%.0f\" }} pods waiting for an IP; it can hold %s pod IPs and kubelet admits %s pods.",
+				capMax, maxPods),
 			Meaning: "The node reached its ENI limit (the default network card's, after MAX_ENI, the trunk slot and custom networking), has no free address left and pods are still waiting: kubelet admits more pods than the ENIs can address.",
 			Cause:   diagnosis.CauseENILimit,
 		},
 		finding("IpamwatchIPPoolEmpty", diagnosis.CauseIPPoolEmpty, "15m",
 			"Pods found no free IP in ipamd's pool and none of the known ceilings explains it: the pool lagged behind a burst, or the cause is one ipamd did not log.",
-			fmt.Sprintf("{{ $labels.node }}: pods found no free IP and no known cause explains it; %s pods wait for an IP, headroom is %s pods and the binding ceiling is %s.",
-				pending, headroom, ceiling)),
+			fmt.Sprintf("{{ $labels.node }}: pods found no free IP and no known cause explains it; %s pods wait for an IP and the binding ceiling is %s.",
+				pending, ceiling)),
 		{
 			Name: "IpamwatchIPPoolNearCeiling", Group: GroupNode, Scope: sc, Severity: diagnosis.SeverityWarning, For: "15m",
 			Expr: fmt.Sprintf(`
@@ -61,7 +60,7 @@ func (x builder) nodeAlerts() []Alert {
 			fmt.Sprintf("{{ $labels.node }} runs prefix delegation and could hold %s pod IPs, but kubelet max-pods is still %s, the secondary-IP value.", capMax, maxPods)),
 		finding("IpamwatchMaxPodsAboveIPCapacity", diagnosis.CauseMaxPodsExceedsIPCapacity, "30m",
 			"kubelet max-pods is higher than the pod IPs the node's ENIs can ever provide (for example a static 110 without prefix delegation).",
-			fmt.Sprintf("kubelet on {{ $labels.node }} admits up to %s pods but the node can ever hold only %s pod IPs; %s pods wait for an IP now.", maxPods, capMax, pending)),
+			fmt.Sprintf("kubelet on {{ $labels.node }} admits up to %s pods but the node can ever hold only %s pod IPs.", maxPods, capMax)),
 		finding("IpamwatchIMDSFailing", diagnosis.CauseIMDSFailure, "10m",
 			"ipamd cannot read instance metadata: ENI discovery and reconciliation fail on the node.",
 			fmt.Sprintf("{{ $labels.node }}: ipamd cannot read instance metadata (%s IMDS lines in the CNI logs in %s).",
@@ -89,13 +88,12 @@ func (x builder) nodeAlerts() []Alert {
 		},
 		finding("IpamwatchCustomNetworkingNotApplied", diagnosis.CauseCustomNetworkingNotApplied, "30m",
 			"Custom networking is on, yet pods sit in the node's own subnet: it applies only to ENIs attached after it was enabled, with an ENIConfig whose subnet differs from the node's.",
-			fmt.Sprintf("{{ $labels.node }}: custom networking is on (ENIConfig %s) but %s pod addresses sit on the primary ENI, in the node's subnet %s.",
+			fmt.Sprintf("{{ $labels.node }}: custom networking is on (ENIConfig %s) but %s pod addresses sit on the primary ENI, in the node's own subnet.",
 				x.lbl(sc, q("ipamwatch_config_info"), "eniconfig", "unknown"),
-				x.count(sc, fmt.Sprintf("sum(%s and on (%s) %s)", q("ipamwatch_eni_ip_addresses", `state="assigned"`), x.by(sc, "eni"), x.s("ipamwatch_eni_info", `primary="true"`)), "0"),
-				x.lbl(sc, q("ipamwatch_node_info"), "subnet_id", "unknown"))),
+				x.count(sc, fmt.Sprintf("sum(%s and on (%s) %s)", q("ipamwatch_eni_ip_addresses", `state="assigned"`), x.by(sc, "eni"), x.s("ipamwatch_eni_info", `primary="true"`)), "0"))),
 		finding("IpamwatchPrefixDelegationUnsupported", diagnosis.CausePrefixDelegationUnsupported, "30m",
 			"ENABLE_PREFIX_DELEGATION=true on a Xen (non-Nitro) instance: ipamd falls back to secondary IPs, so the expected density is not there.",
-			fmt.Sprintf("{{ $labels.node }} (%s) is not a Nitro instance: ENABLE_PREFIX_DELEGATION is ignored and the node holds at most %s pod IPs; kubelet max-pods is %s.",
-				instanceType, capMax, maxPods)),
+			fmt.Sprintf("{{ $labels.node }} (%s) is not a Nitro instance: ENABLE_PREFIX_DELEGATION is ignored and the node holds at most %s pod IPs.",
+				instanceType, capMax)),
 	}
 }
