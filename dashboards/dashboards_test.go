@@ -337,7 +337,7 @@ func TestWithCluster(t *testing.T) {
 	for in, want := range map[string]string{
 		`sum(ipamwatch_x)`: `sum(ipamwatch_x{cluster=~"$cluster"})`,
 		`a:ipamwatch_b:sum{state="free"} / on (node) ipamwatch_c{l="ipamwatch_d"}`: `a:ipamwatch_b:sum{cluster=~"$cluster",state="free"} / on (node) ipamwatch_c{cluster=~"$cluster",l="ipamwatch_d"}`,
-		`label_values(ipamwatch_build_info, node)`:                                  `label_values(ipamwatch_build_info{cluster=~"$cluster"}, node)`,
+		`label_values(ipamwatch_build_info, node)`:                                 `label_values(ipamwatch_build_info{cluster=~"$cluster"}, node)`,
 		`vector(0)`: `vector(0)`,
 	} {
 		if got := withCluster(in, o); got != want {

@@ -356,4 +356,3 @@ func equalAlerts(got, want map[string][]string) bool {
 	}
 	return true
 }
-
