@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -112,39 +113,111 @@ func TestChartRulesFromValues(t *testing.T) {
 }
 
 // Without prometheusRule.job the rules select the job prometheus-operator gives the chart's
-// monitor, whatever the release name: the Service's name under the ServiceMonitor, and
-// "<namespace>/<PodMonitor name>" under the PodMonitor (prometheus-operator v0.85.0,
-// ServiceMonitorSpec.JobLabel / PodMonitorSpec.JobLabel: "defaults to the name of the
-// associated Kubernetes Service", "defaults to the namespace and name of the PodMonitor
-// object (e.g. <namespace>/<name>)").
+// monitor, whatever the release name and namespace. The job is computed here from the rendered
+// objects by the operator's documented rules (prometheus-operator v0.85.0,
+// ServiceMonitorSpec.JobLabel: the value of the Service's label named by jobLabel, else "the
+// name of the associated Kubernetes Service"; PodMonitorSpec.JobLabel: the value of the pod's
+// label, else "the namespace and name of the PodMonitor object (e.g. <namespace>/<name>)").
+// e2e/TestOperatorView checks the same against the real operator.
 func TestChartRulesSelectTheOperatorsJob(t *testing.T) {
 	t.Parallel()
-	jobOf := func(gs []Group) string {
-		for _, g := range gs {
-			for _, r := range g.Rules {
-				if r.Alert == "IpamwatchAgentDown" {
-					return r.Expr
-				}
-			}
-		}
-		return ""
-	}
+	helm := testtools.Lookup(t, "helm")
 	for _, tc := range []struct {
-		name string
-		args []string
-		want string
+		name    string
+		monitor string
+		args    []string
 	}{
-		{"service monitor", []string{"--set", "serviceMonitor.enabled=true"}, `up{job=~"monitoring-ipamwatch"}`},
-		{"pod monitor", []string{"--set", "podMonitor.enabled=true", "--namespace", "observability"}, `up{job=~"observability/monitoring-ipamwatch"}`},
-		{"own scrape config", []string{"--set", "prometheusRule.job=kubernetes-pods"}, `up{job=~"kubernetes-pods"}`},
+		{"service monitor", "ServiceMonitor", []string{"--set", "serviceMonitor.enabled=true"}},
+		{"pod monitor", "PodMonitor", []string{"--set", "podMonitor.enabled=true"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			if got := jobOf(renderChartRules(t, "monitoring", tc.args...)); !strings.Contains(got, tc.want) {
-				t.Errorf("IpamwatchAgentDown selects %q, want %s", got, tc.want)
+			args := append([]string{"template", "monitoring", filepath.Join(repoRoot, "charts", "ipamwatch"), "--namespace", "observability",
+				"--set", "prometheusRule.enabled=true"}, tc.args...)
+			out, err := exec.Command(helm, args...).CombinedOutput()
+			if err != nil {
+				t.Fatalf("helm template: %v\n%s", err, out)
+			}
+			objs := map[string]map[string]any{}
+			for _, doc := range strings.Split(string(out), "\n---") {
+				var o map[string]any
+				if err := yaml.Unmarshal([]byte(doc), &o); err != nil {
+					t.Fatal(err)
+				}
+				if k, _ := o["kind"].(string); k != "" && objs[k] == nil {
+					objs[k] = o
+				}
+			}
+			want := operatorJob(t, tc.monitor, objs)
+			var got string
+			groups, _ := dig(t, objs["PrometheusRule"], "spec")["groups"].([]any)
+			if len(groups) == 0 {
+				t.Fatal("the PrometheusRule has no groups")
+			}
+			for _, g := range groups {
+				for _, r := range g.(map[string]any)["rules"].([]any) {
+					if rule := r.(map[string]any); rule["alert"] == "IpamwatchAgentDown" {
+						got, _ = rule["expr"].(string)
+					}
+				}
+			}
+			m := regexp.MustCompile(`up\{job=~"([^"]+)"\}`).FindStringSubmatch(got)
+			if m == nil || !regexp.MustCompile("^(?:"+m[1]+")$").MatchString(want) {
+				t.Errorf("IpamwatchAgentDown is %q; the operator gives the agents job %q", got, want)
 			}
 		})
 	}
+}
+
+// operatorJob is the job prometheus-operator gives the targets of the rendered monitor.
+func operatorJob(t *testing.T, kind string, objs map[string]map[string]any) string {
+	t.Helper()
+	mon := objs[kind]
+	if mon == nil {
+		t.Fatalf("the chart rendered no %s", kind)
+	}
+	jobLabel, _ := dig(t, mon, "spec")["jobLabel"].(string)
+	var labels map[string]any
+	var job string
+	if kind == "ServiceMonitor" {
+		svc := objs["Service"]
+		labels = dig(t, svc, "metadata")["labels"].(map[string]any)
+		job = dig(t, svc, "metadata")["name"].(string)
+	} else {
+		labels = dig(t, objs["DaemonSet"], "spec", "template", "metadata")["labels"].(map[string]any)
+		job = dig(t, mon, "metadata")["namespace"].(string) + "/" + dig(t, mon, "metadata")["name"].(string)
+	}
+	if v, ok := labels[jobLabel].(string); jobLabel != "" && ok && v != "" {
+		job = v
+	}
+	// An endpoint relabeling that writes job runs after these.
+	eps, _ := dig(t, mon, "spec")["endpoints"].([]any)
+	if kind == "PodMonitor" {
+		eps, _ = dig(t, mon, "spec")["podMetricsEndpoints"].([]any)
+	}
+	for _, ep := range eps {
+		rels, _ := ep.(map[string]any)["relabelings"].([]any)
+		for _, r := range rels {
+			if rel := r.(map[string]any); rel["targetLabel"] == "job" {
+				job, _ = rel["replacement"].(string)
+			}
+		}
+	}
+	return job
+}
+
+// dig walks a decoded object to a map.
+func dig(t *testing.T, obj map[string]any, path ...string) map[string]any {
+	t.Helper()
+	cur := obj
+	for _, p := range path {
+		next, ok := cur[p].(map[string]any)
+		if !ok {
+			t.Fatalf("no %s in a rendered %v", strings.Join(path, "."), obj["kind"])
+		}
+		cur = next
+	}
+	return cur
 }
 
 // Values the rules cannot use fail at render time with what is wrong.
