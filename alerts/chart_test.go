@@ -18,7 +18,7 @@ import (
 func renderChartRules(t *testing.T, release string, args ...string) []Group {
 	t.Helper()
 	helm := testtools.Lookup(t, "helm")
-	cmd := exec.Command(helm, append([]string{"template", release, filepath.Join(repoRoot, "charts", "ipamwatch"),
+	cmd := exec.Command(helm, append([]string{"template", release, filepath.Join(repoRoot, "charts", "ipamwatch"), "--kube-version", testKubeVersion,
 		"--set", "prometheusRule.enabled=true", "--show-only", "templates/prometheusrule.yaml"}, args...)...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -132,7 +132,7 @@ func TestChartRulesSelectTheOperatorsJob(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			args := append([]string{"template", "monitoring", filepath.Join(repoRoot, "charts", "ipamwatch"), "--namespace", "observability",
+			args := append([]string{"template", "monitoring", filepath.Join(repoRoot, "charts", "ipamwatch"), "--kube-version", testKubeVersion, "--namespace", "observability",
 				"--set", "prometheusRule.enabled=true"}, tc.args...)
 			out, err := exec.Command(helm, args...).CombinedOutput()
 			if err != nil {
@@ -232,7 +232,7 @@ func TestChartRulesRejectBadValues(t *testing.T) {
 		"cluster label node":       {"--set", "prometheusRule.clusterLabel=node"},
 		"url without slash":        {"--set", "prometheusRule.runbookUrl=https://example.com/x"},
 	} {
-		out, err := exec.Command(helm, append([]string{"template", "x", filepath.Join(repoRoot, "charts", "ipamwatch"), "--set", "prometheusRule.enabled=true"}, args...)...).CombinedOutput()
+		out, err := exec.Command(helm, append([]string{"template", "x", filepath.Join(repoRoot, "charts", "ipamwatch"), "--kube-version", testKubeVersion, "--set", "prometheusRule.enabled=true"}, args...)...).CombinedOutput()
 		if err == nil {
 			t.Errorf("%s: helm template accepted %v", name, args)
 		} else if len(out) == 0 {
@@ -240,3 +240,7 @@ func TestChartRulesRejectBadValues(t *testing.T) {
 		}
 	}
 }
+
+// testKubeVersion is the Kubernetes version charts are rendered for (within the chart's
+// kubeVersion).
+const testKubeVersion = "v1.33.0"

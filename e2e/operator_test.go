@@ -87,7 +87,7 @@ type monitoring struct{ docs []map[string]any }
 // PrometheusRule; the agent-health alerts fire after 4 s instead of 15 minutes.
 func renderMonitoring(t *testing.T, helm, ns, monitor string) monitoring {
 	t.Helper()
-	out, err := exec.Command(helm, "template", "monitoring", filepath.Join("..", "charts", "ipamwatch"), "--namespace", ns,
+	out, err := exec.Command(helm, "template", "monitoring", filepath.Join("..", "charts", "ipamwatch"), "--kube-version", kubetest.KubeVersion, "--namespace", ns,
 		"--set", monitor+".enabled=true", "--set", "prometheusRule.enabled=true",
 		"--set", "prometheusRule.for.IpamwatchAgentDown=4s", "--set", "prometheusRule.for.IpamwatchAgentAbsent=4s").CombinedOutput()
 	if err != nil {
