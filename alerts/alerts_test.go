@@ -571,7 +571,7 @@ func TestReadmeListsEveryAlert(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, a := range Build(DefaultParams()).Alerts {
-		row := fmt.Sprintf("| [`%s`](docs/runbooks/%s.md) | %s | %s |", a.Name, a.Name, a.Severity, a.Per())
+		row := fmt.Sprintf("| [%#q](docs/runbooks/%s.md) | %s | %s |", a.Name, a.Name, a.Severity, a.Per())
 		if !bytes.Contains(readme, []byte(row)) {
 			t.Errorf("README.md has no row %q", row)
 		}

@@ -162,7 +162,7 @@ func TestChartRulesSelectTheOperatorsJob(t *testing.T) {
 				}
 			}
 			m := regexp.MustCompile(`up\{job=~"([^"]+)"\}`).FindStringSubmatch(got)
-			if m == nil || !regexp.MustCompile("^(?:"+m[1]+")$").MatchString(want) {
+			if len(m) < 2 || !regexp.MustCompile("^(?:"+m[1]+")$").MatchString(want) {
 				t.Errorf("IpamwatchAgentDown is %q; the operator gives the agents job %q", got, want)
 			}
 		})

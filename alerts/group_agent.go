@@ -11,7 +11,8 @@ import (
 // the agent's scrape job (Params.Job).
 func (x builder) agentAlerts() []Alert {
 	w := x.t("failureWindow")
-	job := fmt.Sprintf(`job=~"%s"`, x.job())
+	// Concatenated, not %q: in Helm mode the job is a marker that %q would escape.
+	job := `job=~"` + x.job() + `"`
 	up := x.s("up", job)
 	perSource := scope{"node", []string{"node", "source"}}
 	agentsDown := fmt.Sprintf("%s of %s", x.count(perCluster, "count("+x.sq(perCluster, "up", job)+" == 0)", "0"), x.count(perCluster, "count("+x.sq(perCluster, "up", job)+")", "0"))
@@ -24,8 +25,8 @@ func (x builder) agentAlerts() []Alert {
 				fmt.Sprintf("%s unless on (%s) %s", x.agg("count", perCluster, x.s("up")), x.cl(), x.agg("count", perCluster, up+" == 1")),
 				fmt.Sprintf("absent(%s == 1)", up)),
 			Summary: "No ipamwatch agent is scraped successfully.",
-			Description: fmt.Sprintf("No target of the agent's job (job=~\"%s\") is up, %s targets of it are known: every ipamwatch alert is blind.",
-				x.job(), x.count(perCluster, "count("+x.sq(perCluster, "up", job)+")", "0")),
+			Description: fmt.Sprintf("No target of the agent's job (%s) is up, %s targets of it are known: every ipamwatch alert is blind.",
+				job, x.count(perCluster, "count("+x.sq(perCluster, "up", job)+")", "0")),
 			Meaning: "Prometheus scrapes no healthy ipamwatch target: the DaemonSet is missing, the scrape configuration (ServiceMonitor/PodMonitor, the job the rules select) is wrong, or every agent is down.",
 		},
 		{
