@@ -23,6 +23,12 @@ func (x builder) subnetAlerts() []Alert {
 			fmt.Sprintf("EC2 finds no free aligned /28 in subnet {{ $labels.subnet_id }} for "+nodeCount+": %s. Share of the free addresses outside whole /28 blocks: %s.",
 				x.findingNodes(diagnosis.CausePrefixFragmented, sc),
 				x.pct(sc, "max("+x.sq(sc, frag)+")", "unknown (the subnet view is not deployed)"))),
+		x.findingAlert(GroupSubnet, "IpamwatchLeakedENIs", diagnosis.CauseLeakedENIs, sc, "1h",
+			"The cluster-level subnet analysis (ipamwatch subnets) finds detached ENIs the VPC CNI created and left behind in the subnet: they hold its addresses and count against the ENI quota. One alert per subnet.",
+			fmt.Sprintf("Subnet {{ $labels.subnet_id }} holds %s leaked CNI ENIs with %s addresses, seen by "+nodeCount+": %s.",
+				x.count(sc, "max("+x.sq(sc, "ipamwatch_subnet_leaked_enis")+")", "unknown"),
+				x.count(sc, "max("+x.sq(sc, "ipamwatch_subnet_leaked_eni_addresses")+")", "unknown"),
+				x.findingNodes(diagnosis.CauseLeakedENIs, sc))),
 		{
 			Name: "IpamwatchWarmPoolHoarding", Group: GroupSubnet, Scope: sc, For: "1h",
 			Severity:    diagnosis.SeverityWarning,

@@ -334,6 +334,9 @@ var shellVars = []shellVar{
 	{name: "SUBNET", ask: "the subnet id", finders: []string{
 		`aws ec2 describe-instances --region "$REGION" --instance-ids "$INSTANCE_ID" --query 'Reservations[0].Instances[0].SubnetId' --output text`,
 	}},
+	{name: "CLUSTER", ask: "the name of the EKS cluster", finders: []string{
+		`kubectl -n kube-system get daemonset aws-node -o jsonpath='{.spec.template.spec.containers[?(@.name=="aws-node")].env[?(@.name=="CLUSTER_NAME")].value}'`,
+	}},
 	{name: "ENICONFIG", ask: "the name of the ENIConfig of the node", finders: []string{
 		`kubectl get node "$NODE" -o jsonpath='{.metadata.labels.k8s\.amazonaws\.com/eniConfig}{.metadata.annotations.k8s\.amazonaws\.com/eniConfig}'`,
 	}},

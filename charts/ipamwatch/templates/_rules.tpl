@@ -22,7 +22,7 @@ dict: root (the chart's context), job (regular expression of the agent's scrape 
 {{- $off := $r.disabled | default dict }}
 {{- $for := $r.for | default dict }}
 {{- $extra := $r.additionalRuleLabels | default dict }}
-{{- $alerts := list "IpamwatchPodIPAllocationFailing" "IpamwatchENIQuotaExceeded" "IpamwatchEC2Throttled" "IpamwatchIAMDenied" "IpamwatchAWSNodeRBACDenied" "IpamwatchWarmTargetConflict" "IpamwatchWarmPoolCapped" "IpamwatchSubnetExhausted" "IpamwatchPrefixFragmented" "IpamwatchWarmPoolHoarding" "IpamwatchSubnetNodeHeldHigh" "IpamwatchENILimitPodsWaiting" "IpamwatchIPPoolEmpty" "IpamwatchIPPoolNearCeiling" "IpamwatchMaxPodsNotRaised" "IpamwatchMaxPodsAboveIPCapacity" "IpamwatchIMDSFailing" "IpamwatchIpamdUnreachable" "IpamwatchBranchENIBudgetLow" "IpamwatchCustomNetworkingNotApplied" "IpamwatchPrefixDelegationUnsupported" "IpamwatchAgentAbsent" "IpamwatchAgentDown" "IpamwatchSourceDown" "IpamwatchLogTailStalled" "IpamwatchSubnetFreeAddressesLow" "IpamwatchSubnetFreePrefixBlocksLow" "IpamwatchSubnetAnalysisStale" }}
+{{- $alerts := list "IpamwatchPodIPAllocationFailing" "IpamwatchENIQuotaExceeded" "IpamwatchEC2Throttled" "IpamwatchIAMDenied" "IpamwatchAWSNodeRBACDenied" "IpamwatchWarmTargetConflict" "IpamwatchCustomNetworkingMisconfigured" "IpamwatchSubnetDiscoveryExcluded" "IpamwatchCNIUnknownInstanceType" "IpamwatchWarmPoolCapped" "IpamwatchSubnetExhausted" "IpamwatchPrefixFragmented" "IpamwatchLeakedENIs" "IpamwatchWarmPoolHoarding" "IpamwatchSubnetNodeHeldHigh" "IpamwatchENILimitPodsWaiting" "IpamwatchIPPoolEmpty" "IpamwatchIPPoolNearCeiling" "IpamwatchMaxPodsNotRaised" "IpamwatchMaxPodsAboveIPCapacity" "IpamwatchIMDSFailing" "IpamwatchIpamdUnreachable" "IpamwatchBranchENIBudgetLow" "IpamwatchCustomNetworkingNotApplied" "IpamwatchAWSNodeNotReady" "IpamwatchIPCooldownStarvation" "IpamwatchPrefixDelegationUnsupported" "IpamwatchAgentAbsent" "IpamwatchAgentDown" "IpamwatchSourceDown" "IpamwatchLogTailStalled" "IpamwatchSubnetFreeAddressesLow" "IpamwatchSubnetFreePrefixBlocksLow" "IpamwatchSubnetAnalysisStale" }}
 {{- range $k, $_ := merge (dict) $off $for }}
 {{- if not (has $k $alerts) }}
 {{- fail (printf "prometheusRule.disabled / prometheusRule.for: %s is not an ipamwatch alert" $k) }}
@@ -82,7 +82,7 @@ dict: root (the chart's context), job (regular expression of the agent's scrape 
     expr: 'sum by ({{ if $cl }}{{ $cl }}, {{ else }}{{ end }}source) (ipamwatch_source_up)'
   - record: source:ipamwatch_source_up:count
     expr: 'count by ({{ if $cl }}{{ $cl }}, {{ else }}{{ end }}source) (ipamwatch_source_up)'
-{{- if not (and (index $off "IpamwatchPodIPAllocationFailing") (index $off "IpamwatchENIQuotaExceeded") (index $off "IpamwatchEC2Throttled") (index $off "IpamwatchIAMDenied") (index $off "IpamwatchAWSNodeRBACDenied") (index $off "IpamwatchWarmTargetConflict") (index $off "IpamwatchWarmPoolCapped")) }}
+{{- if not (and (index $off "IpamwatchPodIPAllocationFailing") (index $off "IpamwatchENIQuotaExceeded") (index $off "IpamwatchEC2Throttled") (index $off "IpamwatchIAMDenied") (index $off "IpamwatchAWSNodeRBACDenied") (index $off "IpamwatchWarmTargetConflict") (index $off "IpamwatchCustomNetworkingMisconfigured") (index $off "IpamwatchSubnetDiscoveryExcluded") (index $off "IpamwatchCNIUnknownInstanceType") (index $off "IpamwatchWarmPoolCapped")) }}
 - name: ipamwatch.cluster.alerts
   rules:
 {{- if not (index $off "IpamwatchPodIPAllocationFailing") }}
@@ -190,6 +190,48 @@ dict: root (the chart's context), job (regular expression of the agent's scrape 
       runbook_url: '{{ $url }}IpamwatchWarmTargetConflict.md'
       summary: 'The CNI''s warm-pool settings leave no spare addresses or ask for impossible ones.'
 {{- end }}
+{{- if not (index $off "IpamwatchCustomNetworkingMisconfigured") }}
+  - alert: IpamwatchCustomNetworkingMisconfigured
+    expr: '{{ if $cl }}count by ({{ $cl }}) (max by ({{ if $cl }}{{ $cl }}, {{ else }}{{ end }}node) (ipamwatch_finding{cause="custom_networking_misconfigured"}) == 1){{ else }}count(max by ({{ if $cl }}{{ $cl }}, {{ else }}{{ end }}node) (ipamwatch_finding{cause="custom_networking_misconfigured"}) == 1){{ end }}'
+    for: '{{ index $for "IpamwatchCustomNetworkingMisconfigured" | default "10m" }}'
+    labels:
+      severity: critical
+      {{- with $extra }}
+      {{- toYaml . | nindent 6 }}
+      {{- end }}
+    annotations:
+      description: 'ipamd cannot use the ENIConfig on {{ "{{" }} $value {{ "}}" }} node{{ "{{" }} if ne $value 1.0 {{ "}}" }}s{{ "{{" }} end {{ "}}" }}: {{ "{{" }} with printf `max by (node) (ipamwatch_finding{{ "{" }}{{ if $cl }}{{ $cl }}=%q,{{ else }}{{ end }}cause="custom_networking_misconfigured"}) == 1`{{ if $cl }} $labels.{{ $cl }}{{ else }}{{ end }} | query | sortByLabel "node" {{ "}}" }}{{ "{{" }} range $i, $s := . {{ "}}" }}{{ "{{" }} if lt $i 10 {{ "}}" }}{{ "{{" }} if $i {{ "}}" }}, {{ "{{" }} end {{ "}}" }}{{ "{{" }} $s.Labels.node {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} if gt (len .) 10 {{ "}}" }} (the first 10 of {{ "{{" }} len . {{ "}}" }}){{ "{{" }} end {{ "}}" }}{{ "{{" }} else {{ "}}" }}none{{ "{{" }} end {{ "}}" }}. {{ "{{" }} with printf `sum(increase(ipamwatch_log_events_total{{ "{" }}{{ if $cl }}{{ $cl }}=%q,{{ else }}{{ end }}class=~"eniconfig_unavailable"}[{{ $t.failureWindow }}]))`{{ if $cl }} $labels.{{ $cl }}{{ else }}{{ end }} | query {{ "}}" }}{{ "{{" }} . | first | value | printf "%.0f" {{ "}}" }}{{ "{{" }} else {{ "}}" }}0{{ "{{" }} end {{ "}}" }} ENIConfig lines in the CNI logs in {{ $t.failureWindow }}.'
+      runbook_url: '{{ $url }}IpamwatchCustomNetworkingMisconfigured.md'
+      summary: 'Custom networking is on but ipamd cannot use the node''s ENIConfig.'
+{{- end }}
+{{- if not (index $off "IpamwatchSubnetDiscoveryExcluded") }}
+  - alert: IpamwatchSubnetDiscoveryExcluded
+    expr: '{{ if $cl }}count by ({{ $cl }}) (max by ({{ if $cl }}{{ $cl }}, {{ else }}{{ end }}node) (ipamwatch_finding{cause="subnet_discovery_excluded"}) == 1){{ else }}count(max by ({{ if $cl }}{{ $cl }}, {{ else }}{{ end }}node) (ipamwatch_finding{cause="subnet_discovery_excluded"}) == 1){{ end }}'
+    for: '{{ index $for "IpamwatchSubnetDiscoveryExcluded" | default "10m" }}'
+    labels:
+      severity: critical
+      {{- with $extra }}
+      {{- toYaml . | nindent 6 }}
+      {{- end }}
+    annotations:
+      description: 'ipamd finds no subnet to create ENIs in on {{ "{{" }} $value {{ "}}" }} node{{ "{{" }} if ne $value 1.0 {{ "}}" }}s{{ "{{" }} end {{ "}}" }}: {{ "{{" }} with printf `max by (node) (ipamwatch_finding{{ "{" }}{{ if $cl }}{{ $cl }}=%q,{{ else }}{{ end }}cause="subnet_discovery_excluded"}) == 1`{{ if $cl }} $labels.{{ $cl }}{{ else }}{{ end }} | query | sortByLabel "node" {{ "}}" }}{{ "{{" }} range $i, $s := . {{ "}}" }}{{ "{{" }} if lt $i 10 {{ "}}" }}{{ "{{" }} if $i {{ "}}" }}, {{ "{{" }} end {{ "}}" }}{{ "{{" }} $s.Labels.node {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} if gt (len .) 10 {{ "}}" }} (the first 10 of {{ "{{" }} len . {{ "}}" }}){{ "{{" }} end {{ "}}" }}{{ "{{" }} else {{ "}}" }}none{{ "{{" }} end {{ "}}" }}.'
+      runbook_url: '{{ $url }}IpamwatchSubnetDiscoveryExcluded.md'
+      summary: 'Subnet discovery finds no subnet ipamd may create ENIs in.'
+{{- end }}
+{{- if not (index $off "IpamwatchCNIUnknownInstanceType") }}
+  - alert: IpamwatchCNIUnknownInstanceType
+    expr: '{{ if $cl }}count by ({{ $cl }}) (max by ({{ if $cl }}{{ $cl }}, {{ else }}{{ end }}node) (ipamwatch_finding{cause="cni_unknown_instance_type"}) == 1){{ else }}count(max by ({{ if $cl }}{{ $cl }}, {{ else }}{{ end }}node) (ipamwatch_finding{cause="cni_unknown_instance_type"}) == 1){{ end }}'
+    for: '{{ index $for "IpamwatchCNIUnknownInstanceType" | default "10m" }}'
+    labels:
+      severity: critical
+      {{- with $extra }}
+      {{- toYaml . | nindent 6 }}
+      {{- end }}
+    annotations:
+      description: 'The VPC CNI does not know the instance type of {{ "{{" }} $value {{ "}}" }} node{{ "{{" }} if ne $value 1.0 {{ "}}" }}s{{ "{{" }} end {{ "}}" }}: {{ "{{" }} with printf `max by (node) (ipamwatch_finding{{ "{" }}{{ if $cl }}{{ $cl }}=%q,{{ else }}{{ end }}cause="cni_unknown_instance_type"}) == 1`{{ if $cl }} $labels.{{ $cl }}{{ else }}{{ end }} | query | sortByLabel "node" {{ "}}" }}{{ "{{" }} range $i, $s := . {{ "}}" }}{{ "{{" }} if lt $i 10 {{ "}}" }}{{ "{{" }} if $i {{ "}}" }}, {{ "{{" }} end {{ "}}" }}{{ "{{" }} $s.Labels.node {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} if gt (len .) 10 {{ "}}" }} (the first 10 of {{ "{{" }} len . {{ "}}" }}){{ "{{" }} end {{ "}}" }}{{ "{{" }} else {{ "}}" }}none{{ "{{" }} end {{ "}}" }}.'
+      runbook_url: '{{ $url }}IpamwatchCNIUnknownInstanceType.md'
+      summary: 'The CNI version does not know this instance type.'
+{{- end }}
 {{- if not (index $off "IpamwatchWarmPoolCapped") }}
   - alert: IpamwatchWarmPoolCapped
     expr: '{{ if $cl }}count by ({{ $cl }}) (max by ({{ if $cl }}{{ $cl }}, {{ else }}{{ end }}node) (ipamwatch_finding{cause="warm_pool_capped"}) == 1){{ else }}count(max by ({{ if $cl }}{{ $cl }}, {{ else }}{{ end }}node) (ipamwatch_finding{cause="warm_pool_capped"}) == 1){{ end }}'
@@ -205,7 +247,7 @@ dict: root (the chart's context), job (regular expression of the agent's scrape 
       summary: 'MINIMUM_IP_TARGET without WARM_IP_TARGET freezes the node''s pool at the minimum.'
 {{- end }}
 {{- end }}
-{{- if not (and (index $off "IpamwatchSubnetExhausted") (index $off "IpamwatchPrefixFragmented") (index $off "IpamwatchWarmPoolHoarding") (index $off "IpamwatchSubnetNodeHeldHigh")) }}
+{{- if not (and (index $off "IpamwatchSubnetExhausted") (index $off "IpamwatchPrefixFragmented") (index $off "IpamwatchLeakedENIs") (index $off "IpamwatchWarmPoolHoarding") (index $off "IpamwatchSubnetNodeHeldHigh")) }}
 - name: ipamwatch.subnet.alerts
   rules:
 {{- if not (index $off "IpamwatchSubnetExhausted") }}
@@ -246,6 +288,25 @@ dict: root (the chart's context), job (regular expression of the agent's scrape 
       runbook_url: '{{ $url }}IpamwatchPrefixFragmented.md'
       summary: 'EC2 finds no free aligned /28 block in the subnet for a new prefix.'
 {{- end }}
+{{- if not (index $off "IpamwatchLeakedENIs") }}
+  - alert: IpamwatchLeakedENIs
+    expr: |-
+      count by ({{ if $cl }}{{ $cl }}, {{ else }}{{ end }}subnet_id) (
+        max by ({{ if $cl }}{{ $cl }}, {{ else }}{{ end }}node, subnet_id) (ipamwatch_node_info)
+        and on ({{ if $cl }}{{ $cl }}, {{ else }}{{ end }}node)
+        max by ({{ if $cl }}{{ $cl }}, {{ else }}{{ end }}node) (ipamwatch_finding{cause="leaked_enis"}) == 1
+      )
+    for: '{{ index $for "IpamwatchLeakedENIs" | default "1h" }}'
+    labels:
+      severity: warning
+      {{- with $extra }}
+      {{- toYaml . | nindent 6 }}
+      {{- end }}
+    annotations:
+      description: 'Subnet {{ "{{" }} $labels.subnet_id {{ "}}" }} holds {{ "{{" }} with printf `max(ipamwatch_subnet_leaked_enis{{ "{" }}{{ if $cl }}{{ $cl }}=%q,{{ else }}{{ end }}subnet_id=%q})`{{ if $cl }} $labels.{{ $cl }}{{ else }}{{ end }} $labels.subnet_id | query {{ "}}" }}{{ "{{" }} . | first | value | printf "%.0f" {{ "}}" }}{{ "{{" }} else {{ "}}" }}unknown{{ "{{" }} end {{ "}}" }} leaked CNI ENIs with {{ "{{" }} with printf `max(ipamwatch_subnet_leaked_eni_addresses{{ "{" }}{{ if $cl }}{{ $cl }}=%q,{{ else }}{{ end }}subnet_id=%q})`{{ if $cl }} $labels.{{ $cl }}{{ else }}{{ end }} $labels.subnet_id | query {{ "}}" }}{{ "{{" }} . | first | value | printf "%.0f" {{ "}}" }}{{ "{{" }} else {{ "}}" }}unknown{{ "{{" }} end {{ "}}" }} addresses, seen by {{ "{{" }} $value {{ "}}" }} node{{ "{{" }} if ne $value 1.0 {{ "}}" }}s{{ "{{" }} end {{ "}}" }}: {{ "{{" }} with printf `max by ({{ if $cl }}{{ $cl }}, {{ else }}{{ end }}node) (ipamwatch_node_info{{ "{" }}{{ if $cl }}{{ $cl }}=%q,{{ else }}{{ end }}subnet_id=%q}) and on ({{ if $cl }}{{ $cl }}, {{ else }}{{ end }}node) max by ({{ if $cl }}{{ $cl }}, {{ else }}{{ end }}node) (ipamwatch_finding{cause="leaked_enis"}) == 1`{{ if $cl }} $labels.{{ $cl }}{{ else }}{{ end }} $labels.subnet_id | query | sortByLabel "node" {{ "}}" }}{{ "{{" }} range $i, $s := . {{ "}}" }}{{ "{{" }} if lt $i 10 {{ "}}" }}{{ "{{" }} if $i {{ "}}" }}, {{ "{{" }} end {{ "}}" }}{{ "{{" }} $s.Labels.node {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} if gt (len .) 10 {{ "}}" }} (the first 10 of {{ "{{" }} len . {{ "}}" }}){{ "{{" }} end {{ "}}" }}{{ "{{" }} else {{ "}}" }}none{{ "{{" }} end {{ "}}" }}.'
+      runbook_url: '{{ $url }}IpamwatchLeakedENIs.md'
+      summary: 'ENIs the CNI created are left detached in the subnet, holding its addresses.'
+{{- end }}
 {{- if not (index $off "IpamwatchWarmPoolHoarding") }}
   - alert: IpamwatchWarmPoolHoarding
     expr: |-
@@ -281,7 +342,7 @@ dict: root (the chart's context), job (regular expression of the agent's scrape 
       summary: 'Nodes hold most of a subnet''s addresses.'
 {{- end }}
 {{- end }}
-{{- if not (and (index $off "IpamwatchENILimitPodsWaiting") (index $off "IpamwatchIPPoolEmpty") (index $off "IpamwatchIPPoolNearCeiling") (index $off "IpamwatchMaxPodsNotRaised") (index $off "IpamwatchMaxPodsAboveIPCapacity") (index $off "IpamwatchIMDSFailing") (index $off "IpamwatchIpamdUnreachable") (index $off "IpamwatchBranchENIBudgetLow") (index $off "IpamwatchCustomNetworkingNotApplied") (index $off "IpamwatchPrefixDelegationUnsupported")) }}
+{{- if not (and (index $off "IpamwatchENILimitPodsWaiting") (index $off "IpamwatchIPPoolEmpty") (index $off "IpamwatchIPPoolNearCeiling") (index $off "IpamwatchMaxPodsNotRaised") (index $off "IpamwatchMaxPodsAboveIPCapacity") (index $off "IpamwatchIMDSFailing") (index $off "IpamwatchIpamdUnreachable") (index $off "IpamwatchBranchENIBudgetLow") (index $off "IpamwatchCustomNetworkingNotApplied") (index $off "IpamwatchAWSNodeNotReady") (index $off "IpamwatchIPCooldownStarvation") (index $off "IpamwatchPrefixDelegationUnsupported")) }}
 - name: ipamwatch.node.alerts
   rules:
 {{- if not (index $off "IpamwatchENILimitPodsWaiting") }}
@@ -423,6 +484,34 @@ dict: root (the chart's context), job (regular expression of the agent's scrape 
       description: '{{ "{{" }} $labels.node {{ "}}" }}: custom networking is on (ENIConfig {{ "{{" }} with printf `ipamwatch_config_info{{ "{" }}{{ if $cl }}{{ $cl }}=%q,{{ else }}{{ end }}node=%q}`{{ if $cl }} $labels.{{ $cl }}{{ else }}{{ end }} $labels.node | query {{ "}}" }}{{ "{{" }} . | first | label "eniconfig" {{ "}}" }}{{ "{{" }} else {{ "}}" }}unknown{{ "{{" }} end {{ "}}" }}) but {{ "{{" }} with printf `sum(ipamwatch_eni_ip_addresses{{ "{" }}{{ if $cl }}{{ $cl }}=%q,{{ else }}{{ end }}state="assigned",node=%q} and on ({{ if $cl }}{{ $cl }}, {{ else }}{{ end }}node, eni) ipamwatch_eni_info{primary="true"})`{{ if $cl }} $labels.{{ $cl }}{{ else }}{{ end }} $labels.node | query {{ "}}" }}{{ "{{" }} . | first | value | printf "%.0f" {{ "}}" }}{{ "{{" }} else {{ "}}" }}0{{ "{{" }} end {{ "}}" }} pod addresses sit on the primary ENI, in the node''s own subnet.'
       runbook_url: '{{ $url }}IpamwatchCustomNetworkingNotApplied.md'
       summary: 'Custom networking is on, yet pods on the node sit in the node''s own subnet.'
+{{- end }}
+{{- if not (index $off "IpamwatchAWSNodeNotReady") }}
+  - alert: IpamwatchAWSNodeNotReady
+    expr: 'max by ({{ if $cl }}{{ $cl }}, {{ else }}{{ end }}node) (ipamwatch_finding{cause="aws_node_not_ready"}) == 1'
+    for: '{{ index $for "IpamwatchAWSNodeNotReady" | default "5m" }}'
+    labels:
+      severity: critical
+      {{- with $extra }}
+      {{- toYaml . | nindent 6 }}
+      {{- end }}
+    annotations:
+      description: '{{ "{{" }} $labels.node {{ "}}" }}: aws-node is not serving pods ({{ "{{" }} with printf `sum(increase(ipamwatch_log_events_total{{ "{" }}{{ if $cl }}{{ $cl }}=%q,{{ else }}{{ end }}class=~"aws_node_not_ready|aws_node_init_failed|aws_node_panic|aws_node_api_server_unreachable",node=%q}[{{ $t.failureWindow }}]))`{{ if $cl }} $labels.{{ $cl }}{{ else }}{{ end }} $labels.node | query {{ "}}" }}{{ "{{" }} . | first | value | printf "%.0f" {{ "}}" }}{{ "{{" }} else {{ "}}" }}0{{ "{{" }} end {{ "}}" }} aws-node start-up and connection lines in the CNI logs in {{ $t.failureWindow }}); {{ "{{" }} with printf `sum(ipamwatch_pods_pending_ip{{ "{" }}{{ if $cl }}{{ $cl }}=%q,{{ else }}{{ end }}node=%q})`{{ if $cl }} $labels.{{ $cl }}{{ else }}{{ end }} $labels.node | query {{ "}}" }}{{ "{{" }} . | first | value | printf "%.0f" {{ "}}" }}{{ "{{" }} else {{ "}}" }}unknown{{ "{{" }} end {{ "}}" }} pods wait for an IP.'
+      runbook_url: '{{ $url }}IpamwatchAWSNodeNotReady.md'
+      summary: 'aws-node is not ready on the node: ipamd does not serve the CNI plugin.'
+{{- end }}
+{{- if not (index $off "IpamwatchIPCooldownStarvation") }}
+  - alert: IpamwatchIPCooldownStarvation
+    expr: 'max by ({{ if $cl }}{{ $cl }}, {{ else }}{{ end }}node) (ipamwatch_finding{cause="ip_cooldown_starvation"}) == 1'
+    for: '{{ index $for "IpamwatchIPCooldownStarvation" | default "10m" }}'
+    labels:
+      severity: warning
+      {{- with $extra }}
+      {{- toYaml . | nindent 6 }}
+      {{- end }}
+    annotations:
+      description: '{{ "{{" }} $labels.node {{ "}}" }}: {{ "{{" }} with printf `sum(ipamwatch_ip_addresses{{ "{" }}{{ if $cl }}{{ $cl }}=%q,{{ else }}{{ end }}state="cooldown",node=%q})`{{ if $cl }} $labels.{{ $cl }}{{ else }}{{ end }} $labels.node | query {{ "}}" }}{{ "{{" }} . | first | value | printf "%.0f" {{ "}}" }}{{ "{{" }} else {{ "}}" }}unknown{{ "{{" }} end {{ "}}" }} addresses in cooldown and none free while {{ "{{" }} with printf `sum(ipamwatch_pods_pending_ip{{ "{" }}{{ if $cl }}{{ $cl }}=%q,{{ else }}{{ end }}node=%q})`{{ if $cl }} $labels.{{ $cl }}{{ else }}{{ end }} $labels.node | query {{ "}}" }}{{ "{{" }} . | first | value | printf "%.0f" {{ "}}" }}{{ "{{" }} else {{ "}}" }}unknown{{ "{{" }} end {{ "}}" }} pods wait for an IP.'
+      runbook_url: '{{ $url }}IpamwatchIPCooldownStarvation.md'
+      summary: 'Addresses in cooldown keep the node''s pool short under pod churn.'
 {{- end }}
 {{- if not (index $off "IpamwatchPrefixDelegationUnsupported") }}
   - alert: IpamwatchPrefixDelegationUnsupported
