@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ipamwatch/ipamwatch/diagnosis"
+	"github.com/ipamwatch/ipamwatch/internal/termsafe"
 	"github.com/ipamwatch/ipamwatch/internal/version"
 	"github.com/ipamwatch/ipamwatch/logparse"
 	"github.com/ipamwatch/ipamwatch/nodestate"
@@ -141,8 +142,13 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	}
 }
 
-// emit sends one sample; it panics only on a programming error (unknown name).
+// emit sends one sample; it panics only on a programming error (unknown name). Label values
+// that came from upstream (ENI and subnet ids, the ENIConfig name, the CNI version) are shown
+// with termsafe's escapes: `curl :9713/metrics` in a terminal must not run escape sequences.
 func (c *collector) emit(ch chan<- prometheus.Metric, name string, v float64, labels ...string) {
+	for i, l := range labels {
+		labels[i] = termsafe.String(l)
+	}
 	ch <- prometheus.MustNewConstMetric(c.descs[name], c.kinds[name], v, labels...)
 }
 

@@ -3,8 +3,11 @@ package diagnosis
 import (
 	"fmt"
 	"io"
+	"reflect"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/ipamwatch/ipamwatch/internal/termsafe"
 )
 
 // WriteText writes the triage report a person reads at 02:14: node facts, the capacity
@@ -85,7 +88,18 @@ func (e *errWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// printf ignores the error here because errWriter records it for WriteText to return.
+// printf ignores the error here because errWriter records it for WriteText to return. Every
+// text argument passes through termsafe: evidence quotes log lines and upstream answers.
 func (e *errWriter) printf(format string, args ...any) {
+	for i, a := range args {
+		switch v := a.(type) {
+		case fmt.Stringer:
+			args[i] = termsafe.String(v.String())
+		default:
+			if rv := reflect.ValueOf(a); rv.Kind() == reflect.String {
+				args[i] = termsafe.String(rv.String())
+			}
+		}
+	}
 	_, _ = fmt.Fprintf(e, format, args...)
 }
