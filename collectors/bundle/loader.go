@@ -491,6 +491,7 @@ func (l *loader) observe(classes classSet, clf *logparse.Classifier, line []byte
 		a.eni = ev.ENI
 	}
 }
+
 // finish assembles the state and the report of what was found.
 func (l *loader) finish() (*Result, error) {
 	if l.newHits == 0 && l.oldHits == 0 && l.logHits == 0 {
