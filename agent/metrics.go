@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ipamwatch/ipamwatch/collectors/ipamd"
 	"github.com/ipamwatch/ipamwatch/diagnosis"
 	"github.com/ipamwatch/ipamwatch/internal/termsafe"
 	"github.com/ipamwatch/ipamwatch/internal/version"
@@ -261,7 +262,10 @@ func (c *collector) collectENIs(ch chan<- prometheus.Metric, st *nodestate.State
 		return
 	}
 	subnetOf := eniSubnets(st)
-	for _, e := range st.IPAMD.ENIs {
+	// The decoder refuses answers with more ENIs than any instance type has; the series stay
+	// bounded by the same number whatever fills the state.
+	enis := st.IPAMD.ENIs[:min(len(st.IPAMD.ENIs), ipamd.MaxENIs)]
+	for _, e := range enis {
 		subnet := e.SubnetID
 		if subnet == "" {
 			subnet = subnetOf[e.ID]

@@ -66,6 +66,10 @@ type Report struct {
 	NearestCeiling string    `json:"nearest_ceiling"`
 	Config         Config    `json:"config"`
 	Findings       []Finding `json:"findings"`
+	// Partial lists the sources that answered only in part, each with what it did not say
+	// (ipamd's optional routes that failed), "source: why"; absent when every source that
+	// answered did so in full.
+	Partial []string `json:"partial,omitempty"`
 }
 
 // NodeFacts identifies the node.

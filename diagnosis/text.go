@@ -27,6 +27,9 @@ func WriteText(w io.Writer, r Report) error {
 	if len(cfg.Invalid) > 0 {
 		ew.printf("  invalid    %s\n", strings.Join(cfg.Invalid, ", "))
 	}
+	for _, p := range r.Partial {
+		ew.printf("  partial    %s\n", p)
+	}
 	ew.printf("\nCAPACITY\n")
 	c := r.Capacity
 	tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)

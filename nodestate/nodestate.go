@@ -40,8 +40,11 @@ const (
 
 // SourceStatus is the outcome of the last attempt to read one source.
 type SourceStatus struct {
-	Up          bool
-	Err         string // empty when Up
+	Up  bool
+	Err string // empty when Up
+	// Partial says what an Up source did not answer (ipamd's optional routes that failed);
+	// empty when it answered in full.
+	Partial     string
 	LastSuccess time.Time
 	Duration    time.Duration
 }
