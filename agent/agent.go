@@ -157,6 +157,7 @@ type Agent struct {
 	// counters derived from CNI increases (monotonic in the agent).
 	cniAPIErrors map[string]float64
 	cniNoIP      float64
+	cniDropped   map[string]float64 // samples refused, by reason
 	diagnosedAt  time.Time
 	ready        bool
 }
@@ -173,6 +174,7 @@ func New(cfg Config) (*Agent, error) {
 		logger:       cfg.Logger,
 		health:       map[string]*sourceHealth{},
 		cniAPIErrors: map[string]float64{},
+		cniDropped:   map[string]float64{},
 	}
 	a.state.Sources = map[string]nodestate.SourceStatus{}
 
@@ -200,6 +202,9 @@ func New(cfg Config) (*Agent, error) {
 					a.cniAPIErrors[boundCode(code)] += v
 				}
 				a.cniNoIP += m.NoAvailableIPIncrease
+				for reason, n := range m.Dropped {
+					a.cniDropped[reason] += float64(n)
+				}
 			}))
 	}
 	if !cfg.DisableIMDS {

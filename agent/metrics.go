@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ipamwatch/ipamwatch/collectors/cnimetrics"
 	"github.com/ipamwatch/ipamwatch/collectors/ipamd"
 	"github.com/ipamwatch/ipamwatch/diagnosis"
 	"github.com/ipamwatch/ipamwatch/internal/termsafe"
@@ -55,6 +56,7 @@ const (
 	mLogEventLast      = "ipamwatch_log_event_last_timestamp_seconds"
 	mCNIAPIErrors      = "ipamwatch_cni_aws_api_errors_total"
 	mCNINoIP           = "ipamwatch_cni_no_available_ip_total"
+	mCNIDropped        = "ipamwatch_cni_samples_dropped_total"
 	mSourceUp          = "ipamwatch_source_up"
 	mSourceDuration    = "ipamwatch_source_poll_duration_seconds"
 	mSourceLastSuccess = "ipamwatch_source_last_success_timestamp_seconds"
@@ -97,6 +99,7 @@ func metricDefs() []metricDef {
 		{mLogEventLast, "gauge", []string{"class"}, "Unix time of the last line of the class (0 = never)."},
 		{mCNIAPIErrors, "counter", []string{"code"}, "Increases of the CNI's awscni_aws_api_error_count between polls, by EC2 error code."},
 		{mCNINoIP, "counter", nil, "Increases of the CNI's awscni_no_available_ip_addresses."},
+		{mCNIDropped, "counter", []string{"reason"}, "Samples of the CNI's metrics page refused as impossible (NaN or Inf, a negative or astronomical counter, a gauge beyond any instance)."},
 		{mSourceUp, "gauge", []string{"source"}, "1 if the last poll of the source succeeded."},
 		{mSourceDuration, "gauge", []string{"source"}, "Duration of the last poll of the source."},
 		{mSourceLastSuccess, "gauge", []string{"source"}, "Unix time of the last successful poll (0 = never); the agent serves the last snapshot."},
@@ -176,6 +179,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		apiErrs[k] = v
 	}
 	noIP := a.cniNoIP
+	dropped := make(map[string]float64, len(a.cniDropped))
+	for k, v := range a.cniDropped {
+		dropped[k] = v
+	}
 	_, hasCNI := a.health[nodestate.SourceCNIMetrics]
 	a.mu.RUnlock()
 
@@ -190,6 +197,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		c.emit(ch, mCNINoIP, noIP)
 		for _, code := range sortedKeys(apiErrs) {
 			c.emit(ch, mCNIAPIErrors, apiErrs[code], code)
+		}
+		for _, reason := range cnimetrics.DropReasons() {
+			c.emit(ch, mCNIDropped, dropped[reason], reason)
 		}
 	}
 	for _, name := range sortedKeys(health) {

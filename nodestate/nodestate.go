@@ -120,6 +120,9 @@ type CNIMetrics struct {
 	APIErrorTotal map[string]float64
 	// NoAvailableIPTotal is the cumulative awscni_no_available_ip_addresses (nil if absent).
 	NoAvailableIPTotal *float64
+	// Dropped counts this scrape's samples refused as impossible (NaN, ±Inf, a negative or
+	// astronomical counter, a gauge beyond any instance), by reason; nil when none was.
+	Dropped map[string]int `json:",omitempty"`
 }
 
 // Metadata is what the instance metadata service reported.
