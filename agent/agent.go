@@ -232,7 +232,7 @@ func New(cfg Config) (*Agent, error) {
 		if lf.path == "" {
 			continue
 		}
-		s, err := newLogStream(lf.name, lf.path, cfg.LogBackfill, a.logger)
+		s, err := newLogStream(lf.name, lf.path, cfg.LogBackfill, cfg.EventWindow, a.logger)
 		if err != nil {
 			return nil, fmt.Errorf("log %s: %w", lf.path, err)
 		}
