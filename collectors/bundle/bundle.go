@@ -72,6 +72,10 @@ const (
 	maxProblems = 100
 	// fragmentBytes is how much of a hostile name or content a message quotes.
 	fragmentBytes = 120
+	// maxHeaderBytes bounds the member names and PAX records of a whole archive: archive/tar
+	// parses each (up to 1 MiB) before the loader sees it, at a cost per byte far above
+	// inflating. Real bundles hold a few thousand names of ~60 bytes.
+	maxHeaderBytes = 64 << 20
 )
 
 func (o *Options) defaults() {
@@ -307,6 +311,7 @@ func (l *loader) readArchive(p string) error {
 	}
 	tr := tar.NewReader(l.budget.reader(r))
 	members := 0
+	var headerBytes int64
 	for {
 		h, err := tr.Next()
 		if errors.Is(err, io.EOF) {
@@ -323,6 +328,16 @@ func (l *loader) readArchive(p string) error {
 			break
 		}
 		members++
+		headerBytes += int64(len(h.Name) + len(h.Linkname))
+		for k, v := range h.PAXRecords {
+			if k != "path" && k != "linkpath" { // those are Name and Linkname
+				headerBytes += int64(len(k) + len(v))
+			}
+		}
+		if headerBytes > maxHeaderBytes {
+			l.stop(&LimitError{Limit: "member names and headers", Value: fmtBytes(maxHeaderBytes)})
+			break
+		}
 		if members > l.opts.MaxMembers {
 			l.stop(&LimitError{Limit: "members (MaxMembers)", Value: strconv.Itoa(l.opts.MaxMembers)})
 			break

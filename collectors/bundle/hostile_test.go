@@ -201,6 +201,23 @@ func TestLoadBoundsNamesAndProblems(t *testing.T) {
 	}
 }
 
+// Member names cost archive/tar far more per byte than inflating: past 64 MiB of names and
+// PAX records, reading stops and says why.
+func TestLoadStopsAtHeaderBytes(t *testing.T) {
+	t.Parallel()
+	var members []archiveMember
+	long := strings.Repeat("n", 1000<<10)
+	for i := range 80 {
+		name := fmt.Sprintf("./junk/%03d/%s", i, long)
+		members = append(members, archiveMember{name: name, pax: map[string]string{"path": name}})
+	}
+	members = append(members, archiveMember{name: "./ipamd/enis.json", body: []byte(enisJSON)})
+	_, err := Load(context.Background(), writeTarGz(t, members), Options{})
+	if !errors.Is(err, ErrLimit) || !strings.Contains(err.Error(), "member names and headers of 64 MiB reached") {
+		t.Errorf("err = %v, want the header limit named", err)
+	}
+}
+
 // The newest part of a log over MaxLogBytes is classified, and the report says so: the
 // subnet running out at the end of the log is what the bundle must show, not the
 // ip_pool_empty lines of an hour before.
