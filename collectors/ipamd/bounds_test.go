@@ -113,3 +113,27 @@ func TestDecodeSettingsBounds(t *testing.T) {
 		t.Errorf("a 254-byte ENIConfig name: %v", err)
 	}
 }
+
+// One 16 MiB string is refused before the decoder buffers it (its buffer doubles to hold a
+// token: a 16 MiB string cost the agent 160 MiB of RSS).
+func TestDecodeENIsRefusesHugeTokens(t *testing.T) {
+	for _, body := range []string{
+		`{"0":{"ENIs":{"eni-1":{"ID":"` + strings.Repeat("A", 16<<20) + `"}}}}`,
+		`{"0":{"TotalIPs":` + strings.Repeat("9", 16<<20) + `}}`,
+		`{"0":` + strings.Repeat(" ", 16<<20) + `{}}`,
+	} {
+		var err error
+		n := allocated(func() { _, err = DecodeENIsReader(strings.NewReader(body), 0) })
+		if !errors.Is(err, ErrTokenTooLong) {
+			t.Errorf("%.40q...: err = %v, want ErrTokenTooLong", body, err)
+		}
+		if n > 1<<20 {
+			t.Errorf("%.40q...: allocated %d KiB before refusing", body, n>>10)
+		}
+	}
+	// Escaped quotes do not end a string early, and long strings end where they end.
+	ok := `{"0":{"ENIs":{"eni-1":{"ID":"eni-1","RouteTableID":"a\"b\\","SubnetID":"` + strings.Repeat("s", 60) + `"}}}}`
+	if _, err := DecodeENIs([]byte(ok)); err != nil {
+		t.Errorf("%s: %v", ok, err)
+	}
+}

@@ -159,7 +159,8 @@ func TestFetchFailures(t *testing.T) {
 		{
 			name: "enis oversized",
 			override: func(*testing.T) map[string]http.HandlerFunc {
-				big := `{"TotalIPs":0,"AssignedIPs":0,"Padding":"` + strings.Repeat("x", 1<<20) + `","ENIs":{}}`
+				// Many short strings: the body limit, not the token limit, is what stops it.
+				big := `{"TotalIPs":0,"AssignedIPs":0,"Padding":[` + strings.Repeat(`"xxxxxxxxxxxxxx",`, 1<<16) + `""],"ENIs":{}}`
 				return map[string]http.HandlerFunc{PathENIs: body(big)}
 			},
 			opts: Options{MaxBodyBytes: 64 << 10},

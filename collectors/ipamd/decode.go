@@ -204,7 +204,59 @@ var decodeOptions = jsonv2.JoinOptions(
 )
 
 func newDecoder(r io.Reader) *jsontext.Decoder {
-	return jsontext.NewDecoder(r, decodeOptions)
+	return jsontext.NewDecoder(&tokenLimiter{r: r}, decodeOptions)
+}
+
+// maxTokenBytes bounds one JSON string or literal. The decoder holds a whole token in its
+// buffer, growing it by doubling, so a single 16 MiB string cost the agent 160 MiB of RSS.
+// ipamd's longest values are pod names and namespaces (253 bytes at most) and timestamps.
+const maxTokenBytes = 4096
+
+// ErrTokenTooLong is returned for a JSON string or literal longer than maxTokenBytes.
+var ErrTokenTooLong = fmt.Errorf("%w: a JSON value longer than %d bytes", ErrImplausible, maxTokenBytes)
+
+// tokenLimiter passes JSON through and fails, before the decoder buffers it, once a string
+// or a bare literal (number, true, false, null) or a run of whitespace grows past
+// maxTokenBytes. It tracks only what it needs: in or out of a string, after a backslash.
+type tokenLimiter struct {
+	r        io.Reader
+	inString bool
+	escaped  bool
+	run      int // bytes of the current string, literal or whitespace run
+	err      error
+}
+
+func (t *tokenLimiter) Read(p []byte) (int, error) {
+	if t.err != nil {
+		return 0, t.err
+	}
+	n, err := t.r.Read(p)
+	for i, c := range p[:n] {
+		switch {
+		case t.inString:
+			switch {
+			case t.escaped:
+				t.escaped = false
+			case c == '\\':
+				t.escaped = true
+			case c == '"':
+				t.inString, t.run = false, 0
+				continue
+			}
+			t.run++
+		case c == '"':
+			t.inString, t.run = true, 0
+		case c == '{' || c == '}' || c == '[' || c == ']' || c == ':' || c == ',':
+			t.run = 0
+		default: // literal bytes and whitespace
+			t.run++
+		}
+		if t.run > maxTokenBytes {
+			t.err = ErrTokenTooLong
+			return i, t.err
+		}
+	}
+	return n, err
 }
 
 // decodeENIs walks the top-level object token by token and decodes each member as it streams

@@ -20,8 +20,9 @@ import (
 	"time"
 )
 
-// bin is the ipamwatch binary built for this run.
-var bin string
+// bin is the ipamwatch binary built for this run, as `make build` builds it (the CLI); agentBin
+// is the DaemonSet's build (`make build-agent`, -tags agentonly), which the agent attacks run.
+var bin, agentBin string
 
 func TestMain(m *testing.M) {
 	os.Exit(run(m))
@@ -34,13 +35,15 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	bin = filepath.Join(dir, "ipamwatch")
-	// The shipped build: static, trimmed, as `make build` makes it.
-	cmd := exec.Command("go", "build", "-trimpath", "-o", bin, "github.com/ipamwatch/ipamwatch/cmd/ipamwatch")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
-		return 1
+	bin, agentBin = filepath.Join(dir, "ipamwatch"), filepath.Join(dir, "ipamwatch-agent")
+	for _, b := range []struct{ out, tags string }{{bin, ""}, {agentBin, "agentonly"}} {
+		// The shipped builds: static and trimmed, as the Makefile makes them.
+		cmd := exec.Command("go", "build", "-trimpath", "-tags", b.tags, "-o", b.out, "github.com/ipamwatch/ipamwatch/cmd/ipamwatch")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "go build %s: %v\n%s", b.tags, err, out)
+			return 1
+		}
 	}
 	return m.Run()
 }
@@ -105,7 +108,7 @@ func startAgent(t *testing.T, args ...string) *agentProc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, append(base, args...)...)
+	cmd := exec.Command(agentBin, append(base, args...)...)
 	cmd.Stderr = f
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
