@@ -56,10 +56,16 @@ func tarHeader(t *testing.T, name string, size int64, pax map[string]string) []b
 // padding returns the zero bytes that end a member of size bytes on a 512-byte block.
 func padding(size int64) []byte { return make([]byte, (512-size%512)%512) }
 
-// archive writes gzip members into a file and returns its path and size.
+// archive writes gzip members into a file and returns its path and size. With
+// IPAMWATCH_ADVERSARIAL_KEEP set to a directory the archives are written there and kept, to
+// measure them again by hand (`/usr/bin/time -v ipamwatch diagnose --bundle FILE`).
 func archive(t *testing.T, name string, parts ...[]byte) (string, int64) {
 	t.Helper()
-	p := filepath.Join(t.TempDir(), name)
+	dir := os.Getenv("IPAMWATCH_ADVERSARIAL_KEEP")
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	p := filepath.Join(dir, name)
 	f, err := os.Create(p)
 	if err != nil {
 		t.Fatal(err)

@@ -270,4 +270,5 @@ func TestUpstreamIMDSUnauthorized(t *testing.T) {
 	if !strings.Contains(log, "IMDSv2 token refused (HTTP 401") || strings.Contains(log, "did not answer in time") {
 		t.Errorf("the agent's log does not report the 401:\n%.2000s", log)
 	}
+	checkAgentRSS(t, "IMDS 401", a)
 }
