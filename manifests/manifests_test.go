@@ -13,7 +13,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/strategicpatch"
 	"sigs.k8s.io/yaml"
 
@@ -68,7 +70,9 @@ var renderCases = []renderCase{
 	{name: "helm defaults", helm: nil,
 		exp: expect{kinds: agentKinds(nil)}},
 	{name: "helm full values", helm: []string{"charts/ipamwatch/ci/full-values.yaml"},
-		exp: expect{kinds: plus(agentKinds(map[string]int{"Secret": 1, "ServiceMonitor": 2, "PodMonitor": 1, "PrometheusRule": 1, "ConfigMap": chartDashboards(nil)}), subnetsKinds), events: true, tls: true, basicAuth: true}},
+		exp: expect{kinds: plus(agentKinds(map[string]int{"Secret": 1, "ServiceMonitor": 2, "PodMonitor": 1, "PrometheusRule": 1, "NetworkPolicy": 1, "ConfigMap": chartDashboards(nil)}), subnetsKinds), events: true, tls: true, basicAuth: true}},
+	{name: "kustomize networkpolicy", kustomize: "manifests/overlays/networkpolicy",
+		exp: expect{kinds: agentKinds(map[string]int{"Namespace": 1, "NetworkPolicy": 1})}},
 }
 
 // chartDashboards counts the dashboards shipped in the chart (0 until they are generated).
@@ -570,6 +574,7 @@ func TestHelmRejectsBadValues(t *testing.T) {
 		"servicemonitor w/o svc":   {"serviceMonitor.enabled=true,service.enabled=false", "service.enabled"},
 		"not a role arn":           {"subnets.serviceAccount.roleArn=admin", "roleArn"},
 		"plaintext basic password": {"web.basicAuthUsers.prometheus=secret", "basicAuthUsers"},
+		"networkpolicy bad peer":   {"networkPolicy.from[0].pods=x", "networkPolicy/from/0"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -586,5 +591,30 @@ func TestHelmRejectsBadValues(t *testing.T) {
 				t.Errorf("error does not mention %q:\n%s", c.want, stderr.String())
 			}
 		})
+	}
+}
+
+// The NetworkPolicy checks can fail: a rule without sources, or one on another port, or one
+// that selects no agent pod, is reported.
+func TestPolicyRejectsOpenNetworkPolicy(t *testing.T) {
+	t.Parallel()
+	c := renderCases[len(renderCases)-1]
+	if c.kustomize != "manifests/overlays/networkpolicy" {
+		t.Fatalf("the last render case is %s, want the networkpolicy overlay", c.name)
+	}
+	for name, mutate := range map[string]func(*networkingv1.NetworkPolicy){
+		"no sources":     func(np *networkingv1.NetworkPolicy) { np.Spec.Ingress[0].From = nil },
+		"another port":   func(np *networkingv1.NetworkPolicy) { p := intstr.FromInt32(22); np.Spec.Ingress[0].Ports[0].Port = &p },
+		"selects no pod": func(np *networkingv1.NetworkPolicy) { np.Spec.PodSelector.MatchLabels = map[string]string{"x": "y"} },
+	} {
+		objs := render(t, c)
+		np := find[*networkingv1.NetworkPolicy](objs, "NetworkPolicy")
+		if np == nil {
+			t.Fatal("no NetworkPolicy rendered")
+		}
+		mutate(np)
+		if len(policy(objs, c.exp)) == 0 {
+			t.Errorf("%s: the policy check found nothing", name)
+		}
 	}
 }
