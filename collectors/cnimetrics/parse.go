@@ -31,7 +31,8 @@ import (
 // v1.23.0), plus one awscni_assigned_ip_per_cidr line per address slot (at most a few
 // thousand, ~0.3 MiB on the largest instances). The one family that grows without bound is
 // awscni_aws_utils_error_count (one series per distinct error text over aws-node's life); it
-// is skipped while reading, so the bound costs read time, not memory, and leaves it room.
+// is skipped while reading, so the bound costs read time, not memory (a full page of it: about
+// 15 ms of CPU, BenchmarkParseSkippedFamily), and leaves it room for weeks of errors.
 const DefaultMaxBodyBytes int64 = 16 << 20
 
 // MaxKeys caps the distinct keys of each map handed to nodestate (error codes, fn names);
