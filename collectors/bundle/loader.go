@@ -91,7 +91,7 @@ func (l *loader) problem(s string) {
 // stop records err as the reason reading ended early when it is one of the limits or the
 // end of the context, and reports whether it was.
 func (l *loader) stop(err error) bool {
-	if err == nil || !(errors.Is(err, ErrLimit) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+	if err == nil || (!errors.Is(err, ErrLimit) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)) {
 		return false
 	}
 	if l.stopped == nil {

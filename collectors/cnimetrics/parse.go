@@ -221,7 +221,7 @@ func (p *parser) longLine(head []byte, br *bufio.Reader) error {
 			return fmt.Errorf("parsing metrics text: line %d: a line of %s longer than %d bytes", p.n, base, maxLineBytes)
 		}
 	}
-	p.enter("")
+	p.leave()
 	for {
 		_, err := br.ReadSlice('\n')
 		switch {
@@ -256,7 +256,7 @@ func (p *parser) line(line []byte) error {
 	base := baseName(name)
 	fam, ok := kept[base]
 	if !ok {
-		p.enter("")
+		p.leave()
 		return nil // another family: skipped unparsed
 	}
 	if err := p.enter(base); err != nil {
@@ -281,7 +281,7 @@ func (p *parser) comment(line []byte) error {
 	}
 	base := baseName(fields[1])
 	if _, ok := kept[base]; !ok {
-		p.enter("")
+		p.leave()
 		return nil
 	}
 	if err := p.enter(base); err != nil {
@@ -297,19 +297,20 @@ func (p *parser) comment(line []byte) error {
 	return nil
 }
 
-// enter moves to the group of family base ("" for a family not kept), refusing a kept
-// family whose group has already ended.
-func (p *parser) enter(base string) error {
-	if base == p.current {
-		return nil
-	}
+// leave ends the group of the current kept family: a line of another family was read.
+func (p *parser) leave() {
 	if p.current != "" {
 		p.closed[p.current] = true
 	}
 	p.current = ""
-	if base == "" {
+}
+
+// enter moves to the group of kept family base, refusing one whose group has already ended.
+func (p *parser) enter(base string) error {
+	if base == p.current {
 		return nil
 	}
+	p.leave()
 	if p.closed[base] {
 		return fmt.Errorf("%w: %s", ErrDuplicateFamily, base)
 	}

@@ -227,12 +227,14 @@ func classify(path string, err error, trace *callTrace) error {
 	case 0:
 	case http.StatusNotFound:
 		return fmt.Errorf("%s: %w", path, ErrNotFound)
+	// The SDK's error is kept as text, not wrapped: after a refusal it is the deadline its
+	// retries ran into, and errors.Is(err, context.DeadlineExceeded) must not call it a timeout.
 	case http.StatusUnauthorized:
-		return fmt.Errorf("reading %s: %w: IMDSv2 token refused (HTTP 401%s): the instance requires IMDSv2 and did not accept the session token; check its metadata options (HttpTokens, HttpPutResponseHopLimit); SDK: %v",
-			path, ErrRefused, tokenNote(put), err)
+		return fmt.Errorf("reading %s: %w: IMDSv2 token refused (HTTP 401%s): the instance requires IMDSv2 and did not accept the session token; check its metadata options (HttpTokens, HttpPutResponseHopLimit); SDK: %s",
+			path, ErrRefused, tokenNote(put), err.Error())
 	case http.StatusForbidden:
-		return fmt.Errorf("reading %s: %w: HTTP 403%s: instance metadata access is disabled or denied (HttpEndpoint, or a policy on the path); SDK: %v",
-			path, ErrRefused, tokenNote(put), err)
+		return fmt.Errorf("reading %s: %w: HTTP 403%s: instance metadata access is disabled or denied (HttpEndpoint, or a policy on the path); SDK: %s",
+			path, ErrRefused, tokenNote(put), err.Error())
 	default:
 		return fmt.Errorf("reading %s: HTTP %d: %w", path, code, err)
 	}
