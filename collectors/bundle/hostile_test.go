@@ -354,3 +354,19 @@ func TestCooldownFromEnv(t *testing.T) {
 		}
 	}
 }
+
+// Impossible samples in the bundle's metrics.json are refused and named in the report.
+func TestLoadMetricsDroppedSamples(t *testing.T) {
+	t.Parallel()
+	metrics := "awscni_eni_max NaN\nawscni_ip_max 27\nawscni_no_available_ip_addresses 1e300\n"
+	res, err := Load(context.Background(), writeTarGz(t, []archiveMember{{name: "./ipamd/metrics.json", body: []byte(metrics)}}), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.State.CNI == nil || res.State.CNI.ENIMax != nil || res.State.CNI.NoAvailableIPTotal != nil || *res.State.CNI.IPMax != 27 {
+		t.Errorf("CNI = %+v", res.State.CNI)
+	}
+	if !missingWith(res, "1 non_finite sample(s) refused") || !missingWith(res, "1 implausible sample(s) refused") {
+		t.Errorf("report does not name the refused samples: %v", res.Missing)
+	}
+}

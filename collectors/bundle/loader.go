@@ -192,6 +192,11 @@ func (l *loader) member(name string, size int64, r io.Reader, seeker io.Seeker) 
 			return
 		}
 		l.st.CNI = cnimetrics.Cumulative(s)
+		for _, reason := range cnimetrics.DropReasons() {
+			if n := s.Dropped[reason]; n > 0 {
+				l.problem(fmt.Sprintf("%s: %d %s sample(s) refused; those series are unknown", name, n, reason))
+			}
+		}
 		l.got(pMetrics)
 	case kKubeletConfig:
 		v, err := kubeletMaxPods(b)
