@@ -86,7 +86,9 @@ func TestParseDuplicateFamily(t *testing.T) {
 	}
 	// One group with HELP, TYPE and several series is not a duplicate; neither is a family
 	// that is not kept, which is never parsed.
-	ok := "# HELP awscni_eni_max h\n# TYPE awscni_eni_max gauge\nawscni_eni_max 3\ngo_x 1\ngo_y 1\ngo_x 2\n"
+	ok := "# HELP awscni_eni_max h\n# TYPE awscni_eni_max gauge\nawscni_eni_max 3\ngo_x 1\ngo_y 1\ngo_x 2\n" +
+		// OpenMetrics: a counter's _created series interleaved with its samples is one group.
+		"# TYPE awscni_aws_api_error_count counter\nawscni_aws_api_error_count_total{error=\"A\"} 1\nawscni_aws_api_error_count_created{error=\"A\"} 1.7e9\nawscni_aws_api_error_count_total{error=\"B\"} 2\n"
 	if _, err := Parse(strings.NewReader(ok), 0); err != nil {
 		t.Errorf("Parse(%q) = %v", ok, err)
 	}

@@ -256,6 +256,9 @@ func (p *parser) line(line []byte) error {
 	base := baseName(name)
 	fam, ok := kept[base]
 	if !ok {
+		if b, created := bytes.CutSuffix(name, []byte("_created")); created && p.current != "" && baseName(b) == p.current {
+			return nil // OpenMetrics interleaves a counter's _created series with its samples
+		}
 		p.leave()
 		return nil // another family: skipped unparsed
 	}
