@@ -133,6 +133,7 @@ type poller struct {
 type sourceHealth struct {
 	up          bool
 	err         string
+	partial     string // what an up source did not answer, see nodestate.SourceStatus
 	lastSuccess time.Time
 	duration    time.Duration
 	errors      uint64
@@ -156,6 +157,7 @@ type Agent struct {
 	// counters derived from CNI increases (monotonic in the agent).
 	cniAPIErrors map[string]float64
 	cniNoIP      float64
+	cniDropped   map[string]float64 // samples refused, by reason
 	diagnosedAt  time.Time
 	ready        bool
 }
@@ -172,6 +174,7 @@ func New(cfg Config) (*Agent, error) {
 		logger:       cfg.Logger,
 		health:       map[string]*sourceHealth{},
 		cniAPIErrors: map[string]float64{},
+		cniDropped:   map[string]float64{},
 	}
 	a.state.Sources = map[string]nodestate.SourceStatus{}
 
@@ -180,6 +183,7 @@ func New(cfg Config) (*Agent, error) {
 		if err != nil {
 			return nil, fmt.Errorf("ipamd introspection client: %w", err)
 		}
+		// A partial answer (optional routes failed) is kept and reported: see pollInto.
 		a.addPoller(nodestate.SourceIPAMD, cfg.IntervalIPAMD, pollInto(a, c.Fetch, false,
 			func(s *nodestate.State, v *nodestate.IPAMD) { s.IPAMD = v }))
 	}
@@ -198,6 +202,9 @@ func New(cfg Config) (*Agent, error) {
 					a.cniAPIErrors[boundCode(code)] += v
 				}
 				a.cniNoIP += m.NoAvailableIPIncrease
+				for reason, n := range m.Dropped {
+					a.cniDropped[reason] += float64(n)
+				}
 			}))
 	}
 	if !cfg.DisableIMDS {
@@ -225,7 +232,7 @@ func New(cfg Config) (*Agent, error) {
 		if lf.path == "" {
 			continue
 		}
-		s, err := newLogStream(lf.name, lf.path, cfg.LogBackfill, a.logger, cfg.Now)
+		s, err := newLogStream(lf.name, lf.path, cfg.LogBackfill, cfg.EventWindow, a.logger, cfg.Now)
 		if err != nil {
 			return nil, fmt.Errorf("log %s: %w", lf.path, err)
 		}
@@ -300,7 +307,7 @@ func jitter(d time.Duration) time.Duration {
 func pollInto[T any](a *Agent, fetch func(context.Context) (T, error), keepOnError bool, set func(*nodestate.State, T)) func(context.Context) error {
 	return func(ctx context.Context) error {
 		v, err := fetch(ctx)
-		if err != nil {
+		if err != nil && !partial(err) {
 			if !keepOnError {
 				var zero T
 				a.setState(func(s *nodestate.State) { set(s, zero) })
@@ -308,9 +315,13 @@ func pollInto[T any](a *Agent, fetch func(context.Context) (T, error), keepOnErr
 			return err
 		}
 		a.setState(func(s *nodestate.State) { set(s, v) })
-		return nil
+		return err
 	}
 }
+
+// partial reports an error that comes with a usable answer: ipamd answered /v1/enis while
+// optional routes failed. The source is up; what failed is shown in its status and /diagnosis.
+func partial(err error) bool { return errors.Is(err, ipamd.ErrPartial) }
 
 func (a *Agent) addPoller(name string, interval time.Duration, fn func(ctx context.Context) error) {
 	a.pollers = append(a.pollers, poller{name: name, interval: interval, poll: fn})
@@ -423,25 +434,34 @@ func (a *Agent) pollOnce(ctx context.Context, p poller) {
 	now := a.cfg.Now()
 	a.mu.Lock()
 	h := a.health[p.name]
-	wasUp, wasPolled := h.up, h.polled
+	wasUp, wasPolled, wasPartial := h.up, h.polled, h.partial != ""
 	h.polled = true
 	h.duration = d
-	if err != nil {
-		h.up = false
-		h.err = err.Error()
+	h.up, h.err, h.partial = true, "", ""
+	switch {
+	case err != nil && !partial(err):
+		h.up, h.err = false, err.Error()
 		h.errors++
-	} else {
-		h.up = true
-		h.err = ""
+	case err != nil:
+		h.partial = err.Error()
+		h.lastSuccess = now
+	default:
 		h.lastSuccess = now
 	}
-	a.state.Sources[p.name] = nodestate.SourceStatus{Up: h.up, Err: h.err, LastSuccess: h.lastSuccess, Duration: d}
+	a.state.Sources[p.name] = nodestate.SourceStatus{Up: h.up, Err: h.err, Partial: h.partial, LastSuccess: h.lastSuccess, Duration: d}
+	up, isPartial := h.up, h.partial != ""
 	a.mu.Unlock()
 	switch {
-	case err != nil && (wasUp || !wasPolled):
+	case !up && (wasUp || !wasPolled):
 		a.logger.Warn("source failing", "source", p.name, "err", err)
-	case err == nil && !wasUp && wasPolled:
+	case up && !wasUp && wasPolled:
 		a.logger.Info("source recovered", "source", p.name)
+	}
+	switch {
+	case up && isPartial && !wasPartial:
+		a.logger.Warn("source answering in part", "source", p.name, "err", err)
+	case up && !isPartial && wasPartial:
+		a.logger.Info("source answering in full again", "source", p.name)
 	}
 }
 

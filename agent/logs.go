@@ -17,9 +17,10 @@ const (
 	LogPlugin = "plugin"
 )
 
-// maxRecentPerClass bounds the per-class ring of recent event times, so a flood of error
-// lines costs constant memory.
-const maxRecentPerClass = 4096
+// recentSlots is how many time buckets span the recent window of one class: a flood of error
+// lines costs constant memory, and the count is exact but for at most one bucket (a second of
+// the default ten-minute window) at the window's old edge.
+const recentSlots = 600
 
 // exampleMaxBytes bounds the example line kept per class for evidence.
 const exampleMaxBytes = 512
@@ -36,6 +37,8 @@ type logStream struct {
 	tailer *logparse.Tailer
 	clf    *logparse.Classifier
 
+	window time.Duration // the recent window the diagnosis reads
+
 	mu          sync.Mutex
 	counts      []uint64 // by class
 	parseErrors uint64
@@ -48,15 +51,51 @@ type logStream struct {
 // classState is the per-class memory of one stream.
 type classState struct {
 	first, last time.Time
-	recent      []time.Time // ring, oldest overwritten
-	next        int
+	recent      recentCounter
 	example     string
 	exampleAt   time.Time
 	code        string
 	subnet, eni string
 }
 
-func newLogStream(name, path string, backfill int64, logger *slog.Logger, now func() time.Time) (*logStream, error) {
+// recentCounter counts events per time bucket over the last window, in a ring of recentSlots
+// buckets of window/recentSlots each, allocated on the first event.
+type recentCounter struct {
+	width  time.Duration
+	counts []uint64
+	slot   []int64 // the bucket number (unix time / width) each ring entry counts
+}
+
+func (r *recentCounter) add(t time.Time, window time.Duration) {
+	if r.counts == nil {
+		r.width = max(window/recentSlots, time.Millisecond)
+		r.counts = make([]uint64, recentSlots)
+		r.slot = make([]int64, recentSlots)
+	}
+	b := t.UnixNano() / int64(r.width)
+	i := int(((b % recentSlots) + recentSlots) % recentSlots)
+	if r.slot[i] != b {
+		r.slot[i], r.counts[i] = b, 0
+	}
+	r.counts[i]++
+}
+
+// since counts the events of the buckets that end after cut.
+func (r *recentCounter) since(cut time.Time) int {
+	if r.counts == nil {
+		return 0
+	}
+	first := cut.UnixNano() / int64(r.width)
+	n := 0
+	for i, b := range r.slot {
+		if b >= first {
+			n += int(r.counts[i])
+		}
+	}
+	return n
+}
+
+func newLogStream(name, path string, backfill int64, window time.Duration, logger *slog.Logger, now func() time.Time) (*logStream, error) {
 	t, err := logparse.NewTailer(logparse.TailConfig{
 		Path:     path,
 		Backfill: backfill,
@@ -69,6 +108,7 @@ func newLogStream(name, path string, backfill int64, logger *slog.Logger, now fu
 		name:     name,
 		path:     path,
 		now:      now,
+		window:   window,
 		tailer:   t,
 		clf:      logparse.NewClassifier(),
 		counts:   make([]uint64, classCount),
@@ -118,12 +158,7 @@ func (s *logStream) handle(line []byte) {
 		cs.first = t
 	}
 	cs.last = t
-	if len(cs.recent) < maxRecentPerClass {
-		cs.recent = append(cs.recent, t)
-	} else {
-		cs.recent[cs.next] = t
-		cs.next = (cs.next + 1) % maxRecentPerClass
-	}
+	cs.recent.add(t, s.window)
 	if ev.Code != "" {
 		cs.code = ev.Code
 	}
@@ -180,12 +215,7 @@ func summarize(streams []*logStream, now time.Time, window time.Duration) *nodes
 				continue
 			}
 			cs := &s.perClass[c]
-			recent := 0
-			for _, t := range cs.recent {
-				if !t.Before(cut) {
-					recent++
-				}
-			}
+			recent := cs.recent.since(cut)
 			name := logparse.Class(c).String()
 			agg := sum.Classes[name]
 			agg.Total += s.counts[c]

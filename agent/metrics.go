@@ -8,7 +8,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ipamwatch/ipamwatch/collectors/cnimetrics"
+	"github.com/ipamwatch/ipamwatch/collectors/ipamd"
 	"github.com/ipamwatch/ipamwatch/diagnosis"
+	"github.com/ipamwatch/ipamwatch/internal/termsafe"
 	"github.com/ipamwatch/ipamwatch/internal/version"
 	"github.com/ipamwatch/ipamwatch/logparse"
 	"github.com/ipamwatch/ipamwatch/nodestate"
@@ -53,6 +56,7 @@ const (
 	mLogEventLast      = "ipamwatch_log_event_last_timestamp_seconds"
 	mCNIAPIErrors      = "ipamwatch_cni_aws_api_errors_total"
 	mCNINoIP           = "ipamwatch_cni_no_available_ip_total"
+	mCNIDropped        = "ipamwatch_cni_samples_dropped_total"
 	mSourceUp          = "ipamwatch_source_up"
 	mSourceDuration    = "ipamwatch_source_poll_duration_seconds"
 	mSourceLastSuccess = "ipamwatch_source_last_success_timestamp_seconds"
@@ -95,6 +99,7 @@ func metricDefs() []metricDef {
 		{mLogEventLast, "gauge", []string{"class"}, "Unix time of the last line of the class (0 = never)."},
 		{mCNIAPIErrors, "counter", []string{"code"}, "Increases of the CNI's awscni_aws_api_error_count between polls, by EC2 error code."},
 		{mCNINoIP, "counter", nil, "Increases of the CNI's awscni_no_available_ip_addresses."},
+		{mCNIDropped, "counter", []string{"reason"}, "Samples of the CNI's metrics page refused as impossible (NaN or Inf, a negative or astronomical counter, a gauge beyond any instance)."},
 		{mSourceUp, "gauge", []string{"source"}, "1 if the last poll of the source succeeded."},
 		{mSourceDuration, "gauge", []string{"source"}, "Duration of the last poll of the source."},
 		{mSourceLastSuccess, "gauge", []string{"source"}, "Unix time of the last successful poll (0 = never); the agent serves the last snapshot."},
@@ -141,8 +146,13 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	}
 }
 
-// emit sends one sample; it panics only on a programming error (unknown name).
+// emit sends one sample; it panics only on a programming error (unknown name). Label values
+// that came from upstream (ENI and subnet ids, the ENIConfig name, the CNI version) are shown
+// with termsafe's escapes: `curl :9713/metrics` in a terminal must not run escape sequences.
 func (c *collector) emit(ch chan<- prometheus.Metric, name string, v float64, labels ...string) {
+	for i, l := range labels {
+		labels[i] = termsafe.String(l)
+	}
 	ch <- prometheus.MustNewConstMetric(c.descs[name], c.kinds[name], v, labels...)
 }
 
@@ -169,6 +179,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		apiErrs[k] = v
 	}
 	noIP := a.cniNoIP
+	dropped := make(map[string]float64, len(a.cniDropped))
+	for k, v := range a.cniDropped {
+		dropped[k] = v
+	}
 	_, hasCNI := a.health[nodestate.SourceCNIMetrics]
 	a.mu.RUnlock()
 
@@ -183,6 +197,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		c.emit(ch, mCNINoIP, noIP)
 		for _, code := range sortedKeys(apiErrs) {
 			c.emit(ch, mCNIAPIErrors, apiErrs[code], code)
+		}
+		for _, reason := range cnimetrics.DropReasons() {
+			c.emit(ch, mCNIDropped, dropped[reason], reason)
 		}
 	}
 	for _, name := range sortedKeys(health) {
@@ -255,7 +272,10 @@ func (c *collector) collectENIs(ch chan<- prometheus.Metric, st *nodestate.State
 		return
 	}
 	subnetOf := eniSubnets(st)
-	for _, e := range st.IPAMD.ENIs {
+	// The decoder refuses answers with more ENIs than any instance type has; the series stay
+	// bounded by the same number whatever fills the state.
+	enis := st.IPAMD.ENIs[:min(len(st.IPAMD.ENIs), ipamd.MaxENIs)]
+	for _, e := range enis {
 		subnet := e.SubnetID
 		if subnet == "" {
 			subnet = subnetOf[e.ID]

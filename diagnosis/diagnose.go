@@ -98,6 +98,12 @@ func Diagnose(st *nodestate.State, opts Options) Report {
 	d.poolEmpty()
 
 	r := Report{Node: d.node, Capacity: d.cap, Config: d.cfg, Findings: make([]Finding, 0, len(d.found)), Missing: d.missing()}
+	for name, s := range st.Sources {
+		if s.Up && s.Partial != "" {
+			r.Partial = append(r.Partial, name+": "+s.Partial)
+		}
+	}
+	sort.Strings(r.Partial)
 	r.Headroom, r.BindingCeiling, r.NearestCeiling = d.headroom()
 	for _, f := range d.found {
 		r.Findings = append(r.Findings, f)

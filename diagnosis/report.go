@@ -61,6 +61,10 @@ type Report struct {
 	// Missing names the node sources the report had to do without, each with what a person
 	// can add to be sure (empty when the agent or a full bundle saw everything).
 	Missing []MissingSource `json:"missing_sources,omitempty"`
+	// Partial lists the sources that answered only in part, each with what it did not say
+	// (ipamd's optional routes that failed), "source: why"; absent when every source that
+	// answered did so in full.
+	Partial []string `json:"partial,omitempty"`
 }
 
 // MissingSource is a source the diagnosis lacked and how to get it.

@@ -3,8 +3,11 @@ package diagnosis
 import (
 	"fmt"
 	"io"
+	"reflect"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/ipamwatch/ipamwatch/internal/termsafe"
 )
 
 // WriteText writes the triage report a person reads at 02:14: node facts, the capacity
@@ -23,6 +26,9 @@ func WriteText(w io.Writer, r Report) error {
 		intp(cfg.WarmENITarget), intp(cfg.WarmIPTarget), intp(cfg.MinimumIPTarget), intp(cfg.WarmPrefixTarget), intp(cfg.MaxENI))
 	if len(cfg.Invalid) > 0 {
 		ew.printf("  invalid    %s\n", strings.Join(cfg.Invalid, ", "))
+	}
+	for _, p := range r.Partial {
+		ew.printf("  partial    %s\n", p)
 	}
 	ew.printf("\nCAPACITY\n")
 	c := r.Capacity
@@ -112,7 +118,18 @@ func (e *errWriter) block(label, text string) {
 	}
 }
 
-// printf ignores the error here because errWriter records it for WriteText to return.
+// printf ignores the error here because errWriter records it for WriteText to return. Every
+// text argument passes through termsafe: evidence quotes log lines and upstream answers.
 func (e *errWriter) printf(format string, args ...any) {
+	for i, a := range args {
+		switch v := a.(type) {
+		case fmt.Stringer:
+			args[i] = termsafe.String(v.String())
+		default:
+			if rv := reflect.ValueOf(a); rv.Kind() == reflect.String {
+				args[i] = termsafe.String(rv.String())
+			}
+		}
+	}
 	_, _ = fmt.Fprintf(e, format, args...)
 }

@@ -33,6 +33,7 @@ var expectedAlerts = map[string][]string{
 	"custom-networking-stale": {"IpamwatchCustomNetworkingNotApplied"},
 	"throttled":               {"IpamwatchEC2Throttled"},
 	"branch-eni":              {"IpamwatchBranchENIBudgetLow"},
+	"warm-conflict":           {"IpamwatchWarmTargetConflict"},
 }
 
 // mayAlsoFire are alerts a failing scenario may fire besides the expected ones, with the reason
@@ -64,10 +65,6 @@ var quietScenarios = []string{"healthy", "ipv6"}
 // skippedScenarios are not run, with the reason.
 var skippedScenarios = map[string]string{
 	"large": "a load scenario (480 pods, 180 log lines/s) for benchmarks, with no finding to alert on; too heavy for shared CI cores",
-	// The diagnosis no longer reports WARM_IP_TARGET/MINIMUM_IP_TARGET next to
-	// WARM_PREFIX_TARGET=1 (the IP targets take precedence by design; AWS's own manifest sets
-	// WARM_PREFIX_TARGET=1), which is all this scenario sets up; its Expect still names the cause.
-	"warm-conflict": "its settings are AWS's recommended tight-pool configuration, no longer a warm_target_conflict; the scenario needs settings that really conflict",
 }
 
 // subnetAlerts are the cluster-level alerts the fake EC2 layout must fire: scenario whose node

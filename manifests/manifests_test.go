@@ -11,7 +11,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/strategicpatch"
 	"sigs.k8s.io/yaml"
 )
@@ -82,7 +84,7 @@ var renderCases = []renderCase{
 	{name: "helm defaults", helm: nil,
 		exp: expect{kinds: agentKinds(nil)}},
 	{name: "helm full values", helm: []string{"charts/ipamwatch/ci/full-values.yaml"},
-		exp: expect{kinds: plus(agentKinds(map[string]int{"Secret": 1, "ServiceMonitor": 2, "PodMonitor": 1, "PrometheusRule": 1, "ConfigMap": chartDashboards(nil)}), subnetsKinds),
+		exp: expect{kinds: plus(agentKinds(map[string]int{"Secret": 1, "ServiceMonitor": 2, "PodMonitor": 1, "PrometheusRule": 1, "NetworkPolicy": 1, "ConfigMap": chartDashboards(nil)}), subnetsKinds),
 			events: true, tls: true, basicAuth: true, namespace: "ipamwatch-system", release: "kube-prometheus-stack"}},
 	// The README's kube-prometheus-stack install, under a release name that is not the chart's.
 	{name: "helm kube-prometheus-stack, release monitoring", release: "monitoring", namespace: "observability",
@@ -92,6 +94,8 @@ var renderCases = []renderCase{
 	{name: "helm podmonitor elsewhere, release prod", release: "prod", namespace: "default",
 		values: "namespaceOverride: ipamwatch-system\npodMonitor: {enabled: true, namespace: monitoring}\nprometheusRule: {enabled: true}\nreleaseLabel: true\n",
 		exp:    expect{kinds: agentKinds(map[string]int{"PodMonitor": 1, "PrometheusRule": 1}), namespace: "ipamwatch-system", release: "prod"}},
+	{name: "kustomize networkpolicy", kustomize: "manifests/overlays/networkpolicy",
+		exp: expect{kinds: agentKinds(map[string]int{"Namespace": 1, "NetworkPolicy": 1})}},
 }
 
 // chartDashboards counts the dashboards shipped in the chart (0 until they are generated).
@@ -652,6 +656,7 @@ func TestHelmRejectsBadValues(t *testing.T) {
 		"metric relabeling job":    {"serviceMonitor: {enabled: true, metricRelabelings: [{targetLabel: job, replacement: x}]}", "must not write `job`"},
 		"two release labels":       {"releaseLabel: kps\nserviceMonitor: {enabled: true, additionalLabels: {release: other}}", "set the release label in one place"},
 		"monitors disagree on job": {"serviceMonitor: {enabled: true}\npodMonitor: {enabled: true, jobLabel: app.kubernetes.io/instance}", "the alert rules select one job"},
+		"networkpolicy bad peer":   {"networkPolicy: {from: [{pods: x}]}", "networkPolicy/from/0"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -664,5 +669,30 @@ func TestHelmRejectsBadValues(t *testing.T) {
 				t.Errorf("error does not mention %q:\n%v", c.want, err)
 			}
 		})
+	}
+}
+
+// The NetworkPolicy checks can fail: a rule without sources, or one on another port, or one
+// that selects no agent pod, is reported.
+func TestPolicyRejectsOpenNetworkPolicy(t *testing.T) {
+	t.Parallel()
+	c := renderCases[len(renderCases)-1]
+	if c.kustomize != "manifests/overlays/networkpolicy" {
+		t.Fatalf("the last render case is %s, want the networkpolicy overlay", c.name)
+	}
+	for name, mutate := range map[string]func(*networkingv1.NetworkPolicy){
+		"no sources":     func(np *networkingv1.NetworkPolicy) { np.Spec.Ingress[0].From = nil },
+		"another port":   func(np *networkingv1.NetworkPolicy) { p := intstr.FromInt32(22); np.Spec.Ingress[0].Ports[0].Port = &p },
+		"selects no pod": func(np *networkingv1.NetworkPolicy) { np.Spec.PodSelector.MatchLabels = map[string]string{"x": "y"} },
+	} {
+		objs := render(t, c)
+		np := find[*networkingv1.NetworkPolicy](objs, "NetworkPolicy")
+		if np == nil {
+			t.Fatal("no NetworkPolicy rendered")
+		}
+		mutate(np)
+		if len(policy(objs, c.exp)) == 0 {
+			t.Errorf("%s: the policy check found nothing", name)
+		}
 	}
 }

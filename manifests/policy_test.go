@@ -8,6 +8,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/yaml"
@@ -716,6 +717,31 @@ func policy(objs []object, exp expect) []string {
 		checkEndpoints(o.String(), pm.Spec.PodMetricsEndpoints, func(port string) bool { return podHasPort(p, port) }, true)
 		nodeRelabel(o.String(), pm.Spec.PodMetricsEndpoints, true)
 		checkJob(o)
+	}
+
+	// The NetworkPolicy isolates the agent pods and admits named sources to the agent's port
+	// only: an ingress rule without sources would admit everyone.
+	for _, o := range byKind["NetworkPolicy"] {
+		np := o.Obj.(*networkingv1.NetworkPolicy)
+		p := podFor(np.Spec.PodSelector.MatchLabels)
+		if p == nil || !strings.Contains(p.where, "DaemonSet") {
+			bad("%s: must select the agent's pods", o)
+		}
+		if !slices.Equal(np.Spec.PolicyTypes, []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}) {
+			bad("%s: policyTypes %v, want [Ingress]", o, np.Spec.PolicyTypes)
+		}
+		if len(np.Spec.Ingress) != 1 {
+			bad("%s: want exactly one ingress rule", o)
+			continue
+		}
+		rule := np.Spec.Ingress[0]
+		if len(rule.From) == 0 {
+			bad("%s: an ingress rule without sources admits everyone", o)
+		}
+		if len(rule.Ports) != 1 || rule.Ports[0].Port == nil || rule.Ports[0].Port.IntValue() != agentPort ||
+			rule.Ports[0].Protocol == nil || *rule.Ports[0].Protocol != corev1.ProtocolTCP {
+			bad("%s: want one port, TCP %d", o, agentPort)
+		}
 	}
 
 	for _, o := range byKind["ConfigMap"] {

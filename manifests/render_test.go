@@ -15,6 +15,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -186,6 +187,9 @@ func newTyped(apiVersion, kind string) (any, *metav1.ObjectMeta, error) {
 		return o, &o.ObjectMeta, nil
 	case "rbac.authorization.k8s.io/v1 RoleBinding":
 		o := &rbacv1.RoleBinding{}
+		return o, &o.ObjectMeta, nil
+	case "networking.k8s.io/v1 NetworkPolicy":
+		o := &networkingv1.NetworkPolicy{}
 		return o, &o.ObjectMeta, nil
 	case "monitoring.coreos.com/v1 ServiceMonitor":
 		o := &ServiceMonitor{}

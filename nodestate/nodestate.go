@@ -40,8 +40,11 @@ const (
 
 // SourceStatus is the outcome of the last attempt to read one source.
 type SourceStatus struct {
-	Up          bool
-	Err         string // empty when Up
+	Up  bool
+	Err string // empty when Up
+	// Partial says what an Up source did not answer (ipamd's optional routes that failed);
+	// empty when it answered in full.
+	Partial     string
 	LastSuccess time.Time
 	Duration    time.Duration
 }
@@ -122,6 +125,9 @@ type CNIMetrics struct {
 	APIErrorTotal map[string]float64
 	// NoAvailableIPTotal is the cumulative awscni_no_available_ip_addresses (nil if absent).
 	NoAvailableIPTotal *float64
+	// Dropped counts this scrape's samples refused as impossible (NaN, ±Inf, a negative or
+	// astronomical counter, a gauge beyond any instance), by reason; nil when none was.
+	Dropped map[string]int `json:",omitempty"`
 }
 
 // Metadata is what the instance metadata service reported.

@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/ipamwatch/ipamwatch/internal/termsafe"
 )
 
 // blocksPerRow is the width of the printed block map: 64 blocks = 1,024 addresses a row.
@@ -98,20 +100,21 @@ func WriteJSON(w io.Writer, s *Snapshot) error {
 }
 
 // WriteText writes the human report: per subnet the numbers, a verdict, the block map and
-// the nodes to drain.
+// the nodes to drain. Text that came from EC2 or Kubernetes (errors, odd inputs, ids, node
+// names) is escaped for the terminal (termsafe).
 func WriteText(w io.Writer, s *Snapshot) error {
 	var b strings.Builder
 	for _, warn := range s.Warnings {
-		fmt.Fprintf(&b, "warning: %s\n", warn)
+		fmt.Fprintf(&b, "warning: %s\n", termsafe.String(warn))
 	}
 	for i, r := range s.Results {
 		if i > 0 {
 			b.WriteString("\n")
 		}
 		sub := r.Subnet
-		fmt.Fprintf(&b, "%s  %s  %s  %s\n", sub.ID, orDash(sub.AvailabilityZone), orDash(sub.CIDR), orDash(sub.VPCID))
+		fmt.Fprintf(&b, "%s  %s  %s  %s\n", termsafe.String(sub.ID), termsafe.String(orDash(sub.AvailabilityZone)), termsafe.String(orDash(sub.CIDR)), termsafe.String(orDash(sub.VPCID)))
 		if r.Analysis == nil {
-			fmt.Fprintf(&b, "  skipped: %s\n", r.Skipped)
+			fmt.Fprintf(&b, "  skipped: %s\n", termsafe.String(r.Skipped))
 			continue
 		}
 		a := r.Analysis
@@ -132,7 +135,7 @@ func WriteText(w io.Writer, s *Snapshot) error {
 		fmt.Fprintf(&b, "  block map, one character per /28 (%s):\n", BlockLegend)
 		writeBlockRows(&b, a)
 		if a.AnomalyCount > 0 {
-			fmt.Fprintf(&b, "  ignored %d odd input(s), e.g.: %s\n", a.AnomalyCount, strings.Join(a.Anomalies, "; "))
+			fmt.Fprintf(&b, "  ignored %d odd input(s), e.g.: %s\n", a.AnomalyCount, termsafe.String(strings.Join(a.Anomalies, "; ")))
 		}
 		if a.LeakedENICount > 0 {
 			fmt.Fprintf(&b, "  leaked CNI ENIs %d holding %d address(es) (detached, created by the VPC CNI; delete after checking the instance is gone: aws ec2 delete-network-interface --network-interface-id ENI):\n", a.LeakedENICount, a.LeakedAddresses)
@@ -151,7 +154,7 @@ func WriteText(w io.Writer, s *Snapshot) error {
 					name = " (" + rec.NodeName + ")"
 				}
 				fmt.Fprintf(&b, "    %s%s  ENIs %s: frees %d /28 block(s), holds %d address(es) in them\n",
-					rec.InstanceID, name, strings.Join(rec.ENIs, ","), rec.BlocksFreed, rec.AddressesHeld)
+					termsafe.String(rec.InstanceID), termsafe.String(name), termsafe.String(strings.Join(rec.ENIs, ",")), rec.BlocksFreed, rec.AddressesHeld)
 			}
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/ipamwatch/ipamwatch/internal/termsafe"
 	"github.com/ipamwatch/ipamwatch/logparse"
 )
 
@@ -298,20 +299,7 @@ func appendEventText(b []byte, name string, n uint64, ev *logparse.Event) []byte
 		msg = msg[:maxMsg]
 	}
 	// One output line per input line: control characters are shown escaped.
-	for len(msg) > 0 {
-		r, size := utf8.DecodeRune(msg)
-		switch {
-		case r == '\n':
-			b = append(b, `\n`...)
-		case r == '\t':
-			b = append(b, `\t`...)
-		case r < 0x20 || r == 0x7f || r == utf8.RuneError && size == 1:
-			b = append(b, '?')
-		default:
-			b = append(b, msg[:size]...)
-		}
-		msg = msg[size:]
-	}
+	b = termsafe.Append(b, msg)
 	if cut {
 		b = append(b, "..."...)
 	}

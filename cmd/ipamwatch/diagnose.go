@@ -60,7 +60,7 @@ func cmdDiagnose(ctx context.Context, args []string, s streams) int {
 			defer f.Close()
 			inputs = append(inputs, bundle.LogInput{Name: name, R: f})
 		}
-		res, err := bundle.LoadLogs(inputs, bundle.Options{})
+		res, err := bundle.LoadLogs(ctx, inputs, bundle.Options{})
 		if err != nil {
 			fmt.Fprintln(s.err, "ipamwatch diagnose:", err)
 			return 1
@@ -69,7 +69,7 @@ func cmdDiagnose(ctx context.Context, args []string, s streams) int {
 		opts.Now = res.State.Time
 		rep = diagnosis.Diagnose(&res.State, opts)
 	} else if *bundlePath != "" {
-		res, err := bundle.Load(*bundlePath, bundle.Options{})
+		res, err := bundle.Load(ctx, *bundlePath, bundle.Options{})
 		if err != nil {
 			fmt.Fprintln(s.err, "ipamwatch diagnose:", err)
 			return 1

@@ -3,16 +3,19 @@ package bundle
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/ipamwatch/ipamwatch/collectors/cnimetrics"
 	"github.com/ipamwatch/ipamwatch/collectors/ipamd"
+	"github.com/ipamwatch/ipamwatch/internal/termsafe"
 	"github.com/ipamwatch/ipamwatch/logparse"
 	"github.com/ipamwatch/ipamwatch/nodestate"
 )
@@ -37,6 +40,8 @@ type classAcc struct {
 
 type loader struct {
 	opts    Options
+	budget  *budget
+	stopped error // the limit (or the caller's cancel) that ended reading early
 	res     Result
 	st      *nodestate.State
 	found   map[string]bool
@@ -53,25 +58,64 @@ type loader struct {
 	cniImage string
 	cniTime  string
 
-	classes  map[logparse.Class]*classAcc
-	latest   time.Time // latest timestamp seen in any log line
-	earliest time.Time // earliest timestamp seen in any log line
+	classes    classSet
+	latest     time.Time // latest timestamp seen in any log line
+	earliest   time.Time // earliest timestamp seen in any log line
 	// lineTime is the time of the last dated line of the log being read (zero before the
 	// first one): the time an undated line is counted at.
 	lineTime   time.Time
 	hypervisor string // "xen" when ipamd said the instance is not Nitro
 	logFiles   []nodestate.LogFile
-	problems   []string
+	// problems holds at most maxProblems distinct messages; moreProblems counts the rest.
+	problems     map[string]bool
+	moreProblems int
 }
 
-func newLoader(opts Options) *loader {
-	l := &loader{opts: opts, found: map[string]bool{}, why: map[string]string{}, classes: map[logparse.Class]*classAcc{}}
+// classSet is the classified events of some log lines, by class.
+type classSet map[logparse.Class]*classAcc
+
+func newLoader(ctx context.Context, opts Options) *loader {
+	l := &loader{
+		opts: opts, budget: &budget{ctx: ctx, limit: opts.MaxTotal},
+		found: map[string]bool{}, why: map[string]string{}, classes: classSet{}, problems: map[string]bool{},
+	}
 	l.st = &l.res.State
 	l.st.Sources = map[string]nodestate.SourceStatus{}
 	return l
 }
 
-func (l *loader) problem(s string) { l.problems = append(l.problems, s) }
+// problem records one problem; a hostile bundle can make thousands, so only the first
+// maxProblems distinct ones are kept and the others counted.
+func (l *loader) problem(s string) {
+	switch {
+	case l.problems[s]:
+	case len(l.problems) < maxProblems:
+		l.problems[s] = true
+	default:
+		l.moreProblems++
+	}
+}
+
+// stop records err as the reason reading ended early when it is one of the limits or the
+// end of the context, and reports whether it was.
+func (l *loader) stop(err error) bool {
+	if err == nil || (!errors.Is(err, ErrLimit) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)) {
+		return false
+	}
+	if l.stopped == nil {
+		l.stopped = err
+	}
+	return true
+}
+
+// interrupted returns the caller's cancel (Ctrl-C), which ends Load with an error, unlike
+// the limits, which end it with what was read.
+func (l *loader) interrupted() error {
+	if l.stopped != nil && !errors.Is(l.stopped, ErrLimit) {
+		return fmt.Errorf("bundle: %w", l.stopped)
+	}
+	return nil
+}
 
 func (l *loader) miss(piece, why string) {
 	if !l.found[piece] {
@@ -86,8 +130,9 @@ func (l *loader) got(piece string) {
 	delete(l.why, piece)
 }
 
-// member handles one file of the bundle.
-func (l *loader) member(name string, size int64, r io.Reader) {
+// member handles one file of the bundle; seeker is the open file when the bundle is a
+// directory (a long log then skips its head without reading it), else nil.
+func (l *loader) member(name string, size int64, r io.Reader, seeker io.Seeker) {
 	k, old := classify(name)
 	if k == kNone {
 		return
@@ -102,7 +147,7 @@ func (l *loader) member(name string, size int64, r io.Reader) {
 	}
 	switch k {
 	case kIPAMDLog, kPluginLog:
-		l.readLog(name, k, r)
+		l.readLog(name, k, size, r, seeker)
 		return
 	}
 	b, ok := l.readSmall(name, size, r)
@@ -115,7 +160,7 @@ func (l *loader) member(name string, size int64, r io.Reader) {
 			l.miss(pENIs, name+": "+why)
 			if why == whyUnreachable {
 				// The collector's curl could not connect: ipamd was not answering on the node.
-				l.ipamdDown = name + ": " + strings.TrimSpace(string(b[:min(len(b), 200)]))
+				l.ipamdDown = name + ": " + fragment(strings.TrimSpace(string(b[:min(len(b), 200)])))
 			}
 			return
 		}
@@ -155,6 +200,11 @@ func (l *loader) member(name string, size int64, r io.Reader) {
 			return
 		}
 		l.st.CNI = cnimetrics.Cumulative(s)
+		for _, reason := range cnimetrics.DropReasons() {
+			if n := s.Dropped[reason]; n > 0 {
+				l.problem(fmt.Sprintf("%s: %d %s sample(s) refused; those series are unknown", name, n, reason))
+			}
+		}
 		l.got(pMetrics)
 	case kKubeletConfig:
 		v, err := kubeletMaxPods(b)
@@ -254,40 +304,165 @@ func (l *loader) readCNIVars(name string, b []byte) {
 	}
 }
 
-// readLog classifies a log member as it streams by (gzip for rotated backups).
-func (l *loader) readLog(name string, k kind, r io.Reader) {
+// readLog classifies a log member as it streams by (gzip for rotated backups). Only its
+// newest MaxLogBytes count: a plain log whose size is known skips its head (a seek in a
+// directory, a read in an archive); a gzipped one, whose inflated size is unknown until its
+// end, is classified in segments and the oldest segments are dropped once the newer ones
+// hold MaxLogBytes.
+func (l *loader) readLog(name string, k kind, size int64, r io.Reader, seeker io.Seeker) {
 	piece := pIPAMDLog
 	if k == kPluginLog {
 		piece = pPluginLog
 	}
 	lf := nodestate.LogFile{Path: name, Readable: true}
-	if strings.HasSuffix(name, ".gz") {
+	var skipped int64
+	gzipped := strings.HasSuffix(name, ".gz")
+	if gzipped {
 		gz, err := gzip.NewReader(r)
 		if err != nil {
-			lf.Readable, lf.Err = false, err.Error()
-			l.logFiles = append(l.logFiles, lf)
-			l.problem(fmt.Sprintf("%s: %v", name, err))
+			if !l.stop(err) {
+				lf.Readable, lf.Err = false, err.Error()
+				l.logFiles = append(l.logFiles, lf)
+				l.problem(fmt.Sprintf("%s: %v", name, err))
+			}
 			return
 		}
 		defer gz.Close()
-		r = gz
+		r = l.budget.reader(gz) // what it inflates to counts against the same budget
+	} else if size > l.opts.MaxLogBytes {
+		skipped = size - l.opts.MaxLogBytes
+		var err error
+		if seeker != nil {
+			_, err = seeker.Seek(skipped, io.SeekStart)
+		} else {
+			_, err = io.CopyN(io.Discard, r, skipped)
+		}
+		if err != nil {
+			if !l.stop(err) {
+				l.problem(fmt.Sprintf("%s: skipping to its newest %s: %v", name, fmtBytes(l.opts.MaxLogBytes), err))
+			}
+			return
+		}
 	}
+	segs := newSegments(l.opts.MaxLogBytes)
 	clf := logparse.NewClassifier()
 	l.lineTime = time.Time{} // undated lines count near the dated lines of their own file
-	st, err := logparse.ReadLines(io.LimitReader(r, l.opts.MaxLogBytes), 0, func(_ uint64, line []byte) error {
-		l.observe(clf, line)
+	first := skipped > 0 // the line cut by the skip is not a whole line
+	st, err := logparse.ReadLines(r, 0, func(_ uint64, line []byte) error {
+		if first {
+			first = false
+			return nil
+		}
+		l.observe(segs.current(len(line)+1), clf, line)
 		return nil
 	})
 	lf.Lines, lf.Bytes = st.Lines, st.Bytes
-	if err != nil {
+	dropped := segs.mergeInto(l.classes)
+	switch {
+	case skipped > 0:
+		l.problem(fmt.Sprintf("%s: %s, over the %s log limit (MaxLogBytes): only its newest %s was classified",
+			name, fmtBytes(size), fmtBytes(l.opts.MaxLogBytes), fmtBytes(l.opts.MaxLogBytes)))
+	case dropped > 0:
+		l.problem(fmt.Sprintf("%s: inflates to more than the %s log limit (MaxLogBytes): its oldest %s were not counted, only the newest part",
+			name, fmtBytes(l.opts.MaxLogBytes), fmtBytes(dropped)))
+	}
+	if err != nil && !l.stop(err) {
 		lf.Err = err.Error()
 		l.problem(fmt.Sprintf("%s: %v", name, err))
+	}
+	if l.stopped != nil {
+		l.problem(fmt.Sprintf("%s: reading stopped after %s of it (%v): its newest lines were not read", name, fmtBytes(int64(st.Bytes)), l.stopped))
 	}
 	l.logFiles = append(l.logFiles, lf)
 	l.got(piece)
 }
 
-func (l *loader) observe(clf *logparse.Classifier, line []byte) {
+// segments splits one log's classified events into pieces of about a quarter of the log
+// limit, so that the oldest can be dropped when a log turns out longer than the limit.
+type segments struct {
+	limit, size int64
+	list        []segment
+	dropped     int64 // bytes of the dropped segments
+}
+
+type segment struct {
+	bytes   int64
+	classes classSet
+}
+
+func newSegments(limit int64) *segments {
+	return &segments{limit: limit, size: max(limit/4, 1)}
+}
+
+// current returns the class set the next line (of n bytes) goes into, starting a new segment
+// when the current one is full and dropping the oldest ones that the newer ones make
+// unnecessary.
+func (s *segments) current(n int) classSet {
+	if len(s.list) == 0 || s.list[len(s.list)-1].bytes >= s.size {
+		s.list = append(s.list, segment{classes: classSet{}})
+		for len(s.list) > 1 && s.newerThanOldest() >= s.limit {
+			s.dropped += s.list[0].bytes
+			s.list = s.list[1:]
+		}
+	}
+	last := &s.list[len(s.list)-1]
+	last.bytes += int64(n)
+	return last.classes
+}
+
+func (s *segments) newerThanOldest() int64 {
+	var n int64
+	for _, sg := range s.list[1:] {
+		n += sg.bytes
+	}
+	return n
+}
+
+// mergeInto adds the kept segments, oldest first, to dst and returns the bytes dropped.
+func (s *segments) mergeInto(dst classSet) int64 {
+	for _, sg := range s.list {
+		for c, a := range sg.classes {
+			if d := dst[c]; d != nil {
+				d.merge(a)
+			} else {
+				dst[c] = a
+			}
+		}
+	}
+	return s.dropped
+}
+
+// merge adds b, read after a, to a.
+func (a *classAcc) merge(b *classAcc) {
+	a.total += b.total
+	a.undated += b.undated
+	if len(b.perMinute) > 0 && a.perMinute == nil {
+		a.perMinute = map[int64]uint64{}
+	}
+	for m, n := range b.perMinute {
+		a.perMinute[m] += n
+	}
+	if !b.first.IsZero() && (a.first.IsZero() || b.first.Before(a.first)) {
+		a.first = b.first
+	}
+	if b.last.After(a.last) || len(a.example) == 0 {
+		if b.last.After(a.last) {
+			a.last = b.last
+		}
+		a.example = append(a.example[:0], b.example...)
+	}
+	if b.code != "" {
+		a.code = b.code
+	}
+	if b.subnet != "" {
+		a.subnet = b.subnet
+	}
+	if b.eni != "" {
+		a.eni = b.eni
+	}
+}
+
+func (l *loader) observe(classes classSet, clf *logparse.Classifier, line []byte) {
 	ev := clf.Classify(line)
 	if !ev.Time.IsZero() {
 		if ev.Time.After(l.latest) {
@@ -304,10 +479,10 @@ func (l *loader) observe(clf *logparse.Classifier, line []byte) {
 	if ev.Class == logparse.None {
 		return
 	}
-	a := l.classes[ev.Class]
+	a := classes[ev.Class]
 	if a == nil {
 		a = &classAcc{}
-		l.classes[ev.Class] = a
+		classes[ev.Class] = a
 	}
 	a.total++
 	t := ev.Time
@@ -350,6 +525,10 @@ func (l *loader) observe(clf *logparse.Classifier, line []byte) {
 // finish assembles the state and the report of what was found.
 func (l *loader) finish() (*Result, error) {
 	if l.newHits == 0 && l.oldHits == 0 && l.logHits == 0 {
+		if l.stopped != nil {
+			// Say which limit hid the rest: a bundle whose pieces come late is still a bundle.
+			return nil, fmt.Errorf("%w in what was read before reading stopped: %w", ErrNotBundle, l.stopped)
+		}
 		return nil, ErrNotBundle
 	}
 	switch {
@@ -412,8 +591,7 @@ func (l *loader) finish() (*Result, error) {
 		l.st.Sources[nodestate.SourceIPAMD] = nodestate.SourceStatus{Up: false, Err: "at collection time: " + l.ipamdDown}
 	}
 
-	all := []string{pENIs, pENIConfig, pIPAMDEnv, pNetUtilsEnv, pMetrics, pIPAMDLog, pPluginLog, pKubelet, pAWSNodeEnv, pInstance}
-	for _, p := range all {
+	for _, p := range pieceNames {
 		if l.found[p] {
 			l.res.Found = append(l.res.Found, p)
 			continue
@@ -424,9 +602,24 @@ func (l *loader) finish() (*Result, error) {
 		}
 		l.res.Missing = append(l.res.Missing, p+" ("+why+")")
 	}
-	sort.Strings(l.problems)
-	for _, p := range sortedUnique(l.problems) {
+	problems := make([]string, 0, len(l.problems))
+	for p := range l.problems {
+		problems = append(problems, p)
+	}
+	sort.Strings(problems)
+	for _, p := range problems {
 		l.res.Missing = append(l.res.Missing, "problem: "+p)
+	}
+	if l.moreProblems > 0 {
+		l.res.Missing = append(l.res.Missing, fmt.Sprintf("problem: %d more problems not listed (at most %d are)", l.moreProblems, maxProblems))
+	}
+	if l.stopped != nil {
+		l.res.Stopped = l.stopped
+		l.res.Missing = append(l.res.Missing, fmt.Sprintf("problem: reading stopped early, the rest of the bundle was not read: %v (%s read)", l.stopped, fmtBytes(l.budget.used)))
+	}
+	// Member names and file contents are quoted in these lines, which go to a terminal.
+	for i, m := range l.res.Missing {
+		l.res.Missing[i] = termsafe.String(m)
 	}
 	return &l.res, nil
 }
@@ -434,7 +627,7 @@ func (l *loader) finish() (*Result, error) {
 // decodeENIs decodes the kept /v1/enis body with the bundle's time as "now", so addresses
 // released shortly before collection count as cooling down, as they did on the node.
 func (l *loader) decodeENIs() {
-	st, err := ipamd.DecodeENIsAt(l.enisBody, l.st.Time, 30*time.Second)
+	st, err := ipamd.DecodeENIsAt(l.enisBody, l.st.Time, l.cooldown())
 	if err != nil {
 		l.miss(pENIs, fmt.Sprintf("%s: %v", l.enisName, err))
 		return
@@ -444,4 +637,14 @@ func (l *loader) decodeENIs() {
 	}
 	l.st.IPAMD = st
 	l.got(pENIs)
+}
+
+// cooldown is the node's IP_COOLDOWN_PERIOD: the aws-node env's when the bundle holds a whole
+// number of seconds there, else ipamd's default (ipamd reads it the same way: getCooldownPeriod
+// in pkg/ipamd/datastore/data_store.go, v1.23.0; zero or less means no cooldown).
+func (l *loader) cooldown() time.Duration {
+	if n, err := strconv.Atoi(strings.TrimSpace(l.cniEnv["IP_COOLDOWN_PERIOD"])); err == nil {
+		return time.Duration(min(n, 1<<20)) * time.Second
+	}
+	return ipamd.DefaultCooldown
 }

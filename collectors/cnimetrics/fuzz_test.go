@@ -2,6 +2,7 @@ package cnimetrics
 
 import (
 	"bytes"
+	"math"
 	"os"
 	"path/filepath"
 	"testing"
@@ -35,9 +36,18 @@ func FuzzParseMetrics(f *testing.F) {
 				t.Fatalf("%d keys", len(m))
 			}
 			for k, v := range m {
-				if sanitizeKey(k) != k || v < 0 {
+				if sanitizeKey([]byte(k)) != k || v < 0 || math.IsNaN(v) || math.IsInf(v, 0) {
 					t.Fatalf("bad entry %q=%v", k, v)
 				}
+			}
+		}
+		// No value a node cannot have gets through (NaN, ±Inf, out of range).
+		for name, g := range map[string]*float64{
+			famENIMax: s.ENIMax, famIPMax: s.IPMax, famENIAllocated: s.ENIAllocated, famTotalIPs: s.TotalIPs,
+			famAssignedIPs: s.AssignedIPs, famTotalIPv4Prefix: s.TotalIPv4Prefix, famNoAvailableIP: s.NoAvailableIP,
+		} {
+			if g != nil && (math.IsNaN(*g) || *g < 0 || *g > kept[name].max) {
+				t.Fatalf("%s = %v kept", name, *g)
 			}
 		}
 		var tr Tracker

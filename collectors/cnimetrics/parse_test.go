@@ -76,7 +76,7 @@ func TestParseFixtures(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Parse: %v", err)
 			}
-			if diff := cmp.Diff(tc.want, got); diff != "" {
+			if diff := cmp.Diff(tc.want, got, cmp.AllowUnexported(Sample{})); diff != "" {
 				t.Errorf("Sample (-want +got):\n%s", diff)
 			}
 			checkGolden(t, tc.file, render(Cumulative(got), nil))
@@ -172,11 +172,18 @@ func TestParseOddValues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// NaN eni_max, +Inf ip_max and NaN Throttling are non-finite, the negative counter is
+	// implausible: all four dropped and counted, and their series unknown (held), not zero.
 	want := &Sample{
 		Version:   "v1.20.0",
 		APIErrors: map[string]float64{OtherKey: 15},
+		Dropped:   map[string]int{DropNonFinite: 3, DropImplausible: 1},
+		held: map[string]bool{
+			heldKey(famENIMax, ""): true, heldKey(famIPMax, ""): true, heldKey(famNoAvailableIP, ""): true,
+			heldKey(famAPIErrors, "Throttling"): true,
+		},
 	}
-	if diff := cmp.Diff(want, got); diff != "" {
+	if diff := cmp.Diff(want, got, cmp.AllowUnexported(Sample{})); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
 }

@@ -1,9 +1,11 @@
 package imds
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
 )
 
 // The SDK's IMDS client reads every answer whole into memory (its deserializer calls
@@ -29,6 +31,11 @@ type cappedTransport struct {
 
 func (t *cappedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := t.next.RoundTrip(req)
+	if resp != nil {
+		if tr, ok := req.Context().Value(traceKey{}).(*callTrace); ok {
+			tr.saw(req, resp.StatusCode)
+		}
+	}
 	if err != nil || resp == nil || resp.Body == nil {
 		return resp, err
 	}
@@ -69,3 +76,36 @@ func (b *cappedBody) Read(p []byte) (int, error) {
 }
 
 func (b *cappedBody) Close() error { return b.rc.Close() }
+
+// callTrace records the refusals IMDS answered during one call. The SDK retries a 401 (it
+// takes it for an expired token) until the call's deadline, and then reports only the
+// deadline: the trace keeps what IMDS really said, so a refusal is not called a timeout.
+type callTrace struct {
+	mu        sync.Mutex
+	getStatus int // the last 401 or 403 answered to a GET, 0 if none
+	putStatus int // the last non-200 status of the token request, 0 if none
+}
+
+type traceKey struct{}
+
+func withTrace(ctx context.Context) (context.Context, *callTrace) {
+	tr := &callTrace{}
+	return context.WithValue(ctx, traceKey{}, tr), tr
+}
+
+func (tr *callTrace) saw(req *http.Request, status int) {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	switch {
+	case req.Method == http.MethodPut && status != http.StatusOK:
+		tr.putStatus = status
+	case req.Method != http.MethodPut && (status == http.StatusUnauthorized || status == http.StatusForbidden):
+		tr.getStatus = status
+	}
+}
+
+func (tr *callTrace) refused() (get, put int) {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	return tr.getStatus, tr.putStatus
+}

@@ -19,6 +19,8 @@ type fakeIMDS struct {
 	values map[string]string
 	// v2Only rejects GETs without a valid token with 401, like IMDS with HttpTokens=required.
 	v2Only bool
+	// refuseToken, when set, is the status the token endpoint answers instead of a token.
+	refuseToken int
 	// status, when set for a path, is returned instead of its value.
 	status map[string]int
 	// failFirst answers the first n requests for a path with 503, then serves it.
@@ -78,6 +80,10 @@ func (f *fakeIMDS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ttl := r.Header.Get("X-aws-ec2-metadata-token-ttl-seconds")
 		if ttl == "" {
 			http.Error(w, "", http.StatusBadRequest)
+			return
+		}
+		if f.refuseToken != 0 {
+			http.Error(w, http.StatusText(f.refuseToken), f.refuseToken)
 			return
 		}
 		w.Header().Set("X-aws-ec2-metadata-token-ttl-seconds", ttl)

@@ -158,9 +158,10 @@ func (c *Client) Fetch(ctx context.Context) (*nodestate.Metadata, error) {
 func (c *Client) get(ctx context.Context, path string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
+	ctx, trace := withTrace(ctx)
 	out, err := c.sdk.GetMetadata(ctx, &sdkimds.GetMetadataInput{Path: path})
 	if err != nil {
-		return "", classify(path, err)
+		return "", classify(path, err, trace)
 	}
 	defer func() { _ = out.Content.Close() }()
 	// The SDK has already buffered the answer under cappedTransport's cap; this bound stays
@@ -175,38 +176,73 @@ func (c *Client) get(ctx context.Context, path string) (string, error) {
 	return strings.TrimSpace(string(b)), nil
 }
 
+// tokenNote says what the token request got, when it was refused too.
+func tokenNote(put int) string {
+	if put == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; the token request got HTTP %d", put)
+}
+
 // region reads the region from the instance identity document (older IMDS versions lack
 // placement/region).
 func (c *Client) region(ctx context.Context) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
+	ctx, trace := withTrace(ctx)
 	out, err := c.sdk.GetRegion(ctx, &sdkimds.GetRegionInput{})
 	if err != nil {
-		return "", classify("dynamic/instance-identity/document", err)
+		return "", classify("dynamic/instance-identity/document", err, trace)
 	}
 	return out.Region, nil
 }
 
-// classify turns SDK errors into ErrNotFound or a short error that says what went wrong.
-func classify(path string, err error) error {
+// ErrRefused marks IMDS answering 401 or 403: it is there, and says no.
+var ErrRefused = errors.New("IMDS refused the request")
+
+// classify turns SDK errors into ErrNotFound or a short error that says what went wrong. A
+// refusal IMDS answered during the call (trace) wins over the deadline the SDK's retries of
+// it ran into.
+func classify(path string, err error, trace *callTrace) error {
 	// Checked first: the SDK may wrap the read error together with the response status.
 	var tooLarge *tooLargeError
 	if errors.As(err, &tooLarge) {
 		return fmt.Errorf("reading %s: %w", path, tooLarge)
 	}
 	var status interface{ HTTPStatusCode() int }
+	code := 0
 	if errors.As(err, &status) {
-		switch code := status.HTTPStatusCode(); code {
-		case http.StatusNotFound:
-			return fmt.Errorf("%s: %w", path, ErrNotFound)
-		case http.StatusUnauthorized, http.StatusForbidden:
-			return fmt.Errorf("reading %s: IMDS refused the request (HTTP %d; IMDSv2 token rejected or metadata access disabled): %w", path, code, err)
-		default:
-			return fmt.Errorf("reading %s: HTTP %d: %w", path, code, err)
+		code = status.HTTPStatusCode()
+	}
+	get, put := 0, 0
+	if trace != nil {
+		get, put = trace.refused()
+	}
+	if code == 0 || code == http.StatusUnauthorized || code == http.StatusForbidden {
+		if get != 0 {
+			code = get
 		}
+	}
+	switch code {
+	case 0:
+	case http.StatusNotFound:
+		return fmt.Errorf("%s: %w", path, ErrNotFound)
+	// The SDK's error is kept as text, not wrapped: after a refusal it is the deadline its
+	// retries ran into, and errors.Is(err, context.DeadlineExceeded) must not call it a timeout.
+	case http.StatusUnauthorized:
+		return fmt.Errorf("reading %s: %w: IMDSv2 token refused (HTTP 401%s): the instance requires IMDSv2 and did not accept the session token; check its metadata options (HttpTokens, HttpPutResponseHopLimit); SDK: %s",
+			path, ErrRefused, tokenNote(put), err.Error())
+	case http.StatusForbidden:
+		return fmt.Errorf("reading %s: %w: HTTP 403%s: instance metadata access is disabled or denied (HttpEndpoint, or a policy on the path); SDK: %s",
+			path, ErrRefused, tokenNote(put), err.Error())
+	default:
+		return fmt.Errorf("reading %s: HTTP %d: %w", path, code, err)
 	}
 	if errors.Is(err, context.Canceled) {
 		return fmt.Errorf("reading %s: canceled: %w", path, err)
+	}
+	if put != 0 {
+		return fmt.Errorf("reading %s: the IMDSv2 token request got HTTP %d: %w", path, put, err)
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("reading %s: IMDS did not answer in time: %w", path, err)

@@ -11,7 +11,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/ipamwatch/ipamwatch/nodestate"
@@ -33,7 +32,8 @@ const (
 )
 
 // ErrPartial marks a fetch whose required /v1/enis call succeeded while one or more optional
-// routes failed; the state is then complete except for those routes.
+// routes failed; Fetch then returns the state, complete except for those routes, with a
+// *PartialError.
 var ErrPartial = errors.New("some optional ipamd routes failed")
 
 // PartialError lists the optional routes that failed during a Fetch, keyed by path.
@@ -92,9 +92,6 @@ type Client struct {
 	limit    int64
 	cooldown time.Duration
 	now      func() time.Time
-
-	mu          sync.Mutex
-	lastPartial *PartialError
 }
 
 // NewClient validates address ("http://127.0.0.1:61679", a bare "127.0.0.1:61679" as
@@ -190,27 +187,10 @@ func (c *Client) Close() {
 }
 
 // Fetch reads /v1/enis (required) and then /v1/eni-configs and both env-settings routes
-// (optional). It returns an error only when /v1/enis failed; a non-nil state means ipamd is
-// up. Optional routes that failed leave their fields empty and are recorded: LastPartial
-// returns them until the next Fetch. FetchAll returns them directly.
+// (optional). When /v1/enis fails it returns nil and that error. When only optional routes
+// fail it returns the state, their fields left empty, together with a *PartialError
+// (errors.Is(err, ErrPartial)): ipamd is up, and what it did not say is reported, not hidden.
 func (c *Client) Fetch(ctx context.Context) (*nodestate.IPAMD, error) {
-	st, partial, err := c.FetchAll(ctx)
-	c.mu.Lock()
-	c.lastPartial = partial
-	c.mu.Unlock()
-	return st, err
-}
-
-// LastPartial returns the optional routes that failed during the last Fetch (nil if none, or
-// if /v1/enis itself failed).
-func (c *Client) LastPartial() *PartialError {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.lastPartial
-}
-
-// FetchAll is Fetch returning the optional routes' failures instead of recording them.
-func (c *Client) FetchAll(ctx context.Context) (*nodestate.IPAMD, *PartialError, error) {
 	var st *nodestate.IPAMD
 	err := c.get(ctx, PathENIs, func(body io.Reader) error {
 		var err error
@@ -218,7 +198,7 @@ func (c *Client) FetchAll(ctx context.Context) (*nodestate.IPAMD, *PartialError,
 		return err
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 
 	failed := map[string]error{}
@@ -248,9 +228,9 @@ func (c *Client) FetchAll(ctx context.Context) (*nodestate.IPAMD, *PartialError,
 		}
 	}
 	if len(failed) > 0 {
-		return st, &PartialError{Routes: failed}, nil
+		return st, &PartialError{Routes: failed}
 	}
-	return st, nil, nil
+	return st, nil
 }
 
 // get performs one bounded GET and hands a 200 body to decode. The timeout covers the body:

@@ -35,6 +35,29 @@ var (
 	ErrEmpty = errors.New("empty response")
 	// ErrBodyTooLarge is returned when a body exceeds the configured limit.
 	ErrBodyTooLarge = errors.New("response body exceeds size limit")
+	// ErrImplausible is returned for an answer that lists more than any instance type can
+	// hold (see MaxENIs): it is refused whole rather than diagnosed from a cut-off part.
+	ErrImplausible = errors.New("implausible ipamd answer")
+)
+
+// Bounds on one /v1/enis answer. The CNI's own limits table (pkg/vpc/vpc_ip_resource_limit.go,
+// v1.23.0, 1,392 instance types) has at most 80 ENIs on one instance (trn1n.32xlarge: 16
+// network cards x 5), at most 24 on one card (c8a.48xlarge and others), at most 64 IPv4
+// addresses per ENI (the c8a family) and at most 32 network cards (p5.48xlarge). With prefix
+// delegation on every card the most addresses an instance can hold is 80 x 49 x 16 = 62,720
+// (trn1n.32xlarge). An answer beyond these bounds is no node's datastore; decoding stops at
+// the bound and fails with ErrImplausible, so memory stays that of a real node's answer
+// whatever the body holds.
+const (
+	// MaxENIs bounds the ENIs of one answer (80 real), and so the agent's per-ENI series.
+	MaxENIs = 128
+	// MaxCIDRsPerENI bounds the address slots (/32s, /28s, IPv6 prefixes) of one ENI (63 real).
+	MaxCIDRsPerENI = 128
+	// MaxAddressEntries bounds the IPAddresses entries of the whole answer (62,720 real).
+	MaxAddressEntries = 1 << 16
+	// maxIDBytes bounds ENI and subnet ids ("eni-" and 17 hex digits is 21 bytes) and the
+	// route-table number.
+	maxIDBytes = 64
 )
 
 // Shapes of /v1/enis, as stored in nodestate.IPAMD.Shape.
@@ -49,16 +72,34 @@ const DefaultCooldown = 30 * time.Second
 // DefaultMaxBodyBytes bounds every body read when no limit is given.
 const DefaultMaxBodyBytes int64 = 16 << 20
 
-// maxNetworkCards bounds the card index accepted as a map key: real instances have a handful,
-// and a bound keeps a hostile key from becoming a huge NetworkCard value.
-const maxNetworkCards = 1024
+// maxNetworkCards bounds the card index accepted as a map key (32 real, p5.48xlarge): it is
+// a label value, and a bound keeps a hostile key from becoming a huge NetworkCard value.
+const maxNetworkCards = 64
 
 // Wire types: only the fields ipamwatch derives from. Unknown fields are ignored, so newer
 // CNI versions that add fields keep decoding.
 type wireInfos struct {
 	TotalIPs    int64
 	AssignedIPs int64
-	ENIs        map[string]wireENI
+	ENIs        eniStream
+}
+
+// decodeState is what one decode accumulates and counts against the bounds above.
+type decodeState struct {
+	out      nodestate.IPAMD
+	now      time.Time
+	cooldown time.Duration
+	addrs    int   // IPAddresses entries so far
+	err      error // the first error of the streaming decoders, kept whole
+}
+
+// fail records err and returns it: json/v2 wraps what the streaming decoders return in a
+// message about Go types, so decodeENIs reports the recorded error instead.
+func (ds *decodeState) fail(err error) error {
+	if ds.err == nil {
+		ds.err = err
+	}
+	return err
 }
 
 type wireENI struct {
@@ -67,8 +108,8 @@ type wireENI struct {
 	IsTrunk             bool
 	IsEFA               bool
 	DeviceNumber        int
-	AvailableIPv4Cidrs  map[string]wireCidr
-	IPv6Cidrs           map[string]wireCidr
+	AvailableIPv4Cidrs  cidrStream
+	IPv6Cidrs           cidrStream
 	RouteTableID        flexString // v1.20.3+: the host routing-table number (an int), not an rtb- id
 	IsExcludedForPodIPs bool       // v1.22+
 	SubnetID            string     // v1.22+
@@ -163,7 +204,59 @@ var decodeOptions = jsonv2.JoinOptions(
 )
 
 func newDecoder(r io.Reader) *jsontext.Decoder {
-	return jsontext.NewDecoder(r, decodeOptions)
+	return jsontext.NewDecoder(&tokenLimiter{r: r}, decodeOptions)
+}
+
+// maxTokenBytes bounds one JSON string or literal. The decoder holds a whole token in its
+// buffer, growing it by doubling, so a single 16 MiB string cost the agent 160 MiB of RSS.
+// ipamd's longest values are pod names and namespaces (253 bytes at most) and timestamps.
+const maxTokenBytes = 4096
+
+// ErrTokenTooLong is returned for a JSON string or literal longer than maxTokenBytes.
+var ErrTokenTooLong = fmt.Errorf("%w: a JSON value longer than %d bytes", ErrImplausible, maxTokenBytes)
+
+// tokenLimiter passes JSON through and fails, before the decoder buffers it, once a string
+// or a bare literal (number, true, false, null) or a run of whitespace grows past
+// maxTokenBytes. It tracks only what it needs: in or out of a string, after a backslash.
+type tokenLimiter struct {
+	r        io.Reader
+	inString bool
+	escaped  bool
+	run      int // bytes of the current string, literal or whitespace run
+	err      error
+}
+
+func (t *tokenLimiter) Read(p []byte) (int, error) {
+	if t.err != nil {
+		return 0, t.err
+	}
+	n, err := t.r.Read(p)
+	for i, c := range p[:n] {
+		switch {
+		case t.inString:
+			switch {
+			case t.escaped:
+				t.escaped = false
+			case c == '\\':
+				t.escaped = true
+			case c == '"':
+				t.inString, t.run = false, 0
+				continue
+			}
+			t.run++
+		case c == '"':
+			t.inString, t.run = true, 0
+		case c == '{' || c == '}' || c == '[' || c == ']' || c == ':' || c == ',':
+			t.run = 0
+		default: // literal bytes and whitespace
+			t.run++
+		}
+		if t.run > maxTokenBytes {
+			t.err = ErrTokenTooLong
+			return i, t.err
+		}
+	}
+	return n, err
 }
 
 // decodeENIs walks the top-level object token by token and decodes each member as it streams
@@ -180,17 +273,23 @@ func decodeENIs(dec *jsontext.Decoder, now time.Time, cooldown time.Duration) (*
 		return nil, fmt.Errorf("decoding /v1/enis: expected a JSON object, got %s", describeKind(tok.Kind()))
 	}
 
+	ds := &decodeState{now: now, cooldown: cooldown}
 	var (
-		single      wireInfos
+		single      = wireInfos{ENIs: eniStream{st: ds}}
 		sawSingle   bool
 		sawCard     bool
-		out         nodestate.IPAMD
 		seenCards   = map[int]bool{}
 		totalIPs    int64
 		assignedIPs int64
 	)
 	decode := func(what string, v any) error {
 		if err := jsonv2.UnmarshalDecode(dec, v, decodeOptions); err != nil {
+			if ds.err != nil {
+				err = ds.err
+			}
+			if errors.Is(err, ErrImplausible) || errors.Is(err, ErrUnsupportedVersion) {
+				return err
+			}
 			return fmt.Errorf("decoding /v1/enis %s: %w", what, err)
 		}
 		return nil
@@ -236,15 +335,12 @@ func decodeENIs(dec *jsontext.Decoder, now time.Time, cooldown time.Duration) (*
 			}
 			seenCards[card] = true
 			sawCard = true
-			var infos wireInfos
+			infos := wireInfos{ENIs: eniStream{st: ds, card: card}}
 			if err := decode(fmt.Sprintf("network card %d", card), &infos); err != nil {
 				return nil, err
 			}
 			totalIPs = addSat(totalIPs, infos.TotalIPs)
 			assignedIPs = addSat(assignedIPs, infos.AssignedIPs)
-			if err := appendENIs(&out, infos.ENIs, card, now, cooldown); err != nil {
-				return nil, err
-			}
 		}
 	}
 	if _, err := dec.ReadToken(); err != nil { // the closing brace
@@ -261,16 +357,14 @@ func decodeENIs(dec *jsontext.Decoder, now time.Time, cooldown time.Duration) (*
 	case sawSingle && sawCard:
 		return nil, errors.New("decoding /v1/enis: both ENIInfos fields and network-card keys at the top level")
 	case sawSingle:
-		out.Shape = ShapeSingle
+		ds.out.Shape = ShapeSingle
 		totalIPs, assignedIPs = single.TotalIPs, single.AssignedIPs
-		if err := appendENIs(&out, single.ENIs, 0, now, cooldown); err != nil {
-			return nil, err
-		}
 	case sawCard:
-		out.Shape = ShapeMultiCard
+		ds.out.Shape = ShapeMultiCard
 	default:
 		return nil, errors.New("decoding /v1/enis: object has neither ENIInfos fields nor network-card keys")
 	}
+	out := &ds.out
 	out.TotalIPs = clampInt(totalIPs)
 	out.AssignedIPs = clampInt(assignedIPs)
 	slices.SortFunc(out.ENIs, func(a, b nodestate.ENI) int {
@@ -282,66 +376,162 @@ func decodeENIs(dec *jsontext.Decoder, now time.Time, cooldown time.Duration) (*
 		}
 		return strings.Compare(a.ID, b.ID)
 	})
-	return &out, nil
+	return out, nil
 }
 
-// appendENIs derives the per-ENI counts of one network card.
-func appendENIs(out *nodestate.IPAMD, enis map[string]wireENI, card int, now time.Time, cooldown time.Duration) error {
-	for key, w := range enis {
-		if w.IPv4Addresses && len(w.AvailableIPv4Cidrs) == 0 {
-			return fmt.Errorf("%w (ENI %s lists IPv4Addresses instead of AvailableIPv4Cidrs, as CNI releases before v1.9 did)",
-				ErrUnsupportedVersion, truncate(key, 40))
+// eniStream decodes the ENIs map of one network card entry by entry, appending each ENI to
+// the decode state as it streams past and refusing more than MaxENIs in the whole answer.
+type eniStream struct {
+	st   *decodeState
+	card int
+}
+
+// UnmarshalJSONFrom is called by json/v2 with the decoder positioned at the map value.
+func (es *eniStream) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	if err := openObject(dec, "ENIs"); err != nil || dec.PeekKind() == 'n' {
+		if err == nil {
+			_, err = dec.ReadToken()
 		}
-		e := nodestate.ENI{
-			ID:           w.ID,
-			NetworkCard:  card,
-			DeviceNumber: w.DeviceNumber,
-			SubnetID:     w.SubnetID,
-			RouteTableID: string(w.RouteTableID),
-			IsPrimary:    w.IsPrimary,
-			IsTrunk:      w.IsTrunk,
-			IsEFA:        w.IsEFA,
-			IsExcluded:   w.IsExcludedForPodIPs,
+		return err
+	}
+	for dec.PeekKind() != '}' {
+		tok, err := dec.ReadToken()
+		if err != nil {
+			return err
 		}
-		if e.ID == "" {
-			e.ID = key
+		if len(es.st.out.ENIs) >= MaxENIs {
+			return es.st.fail(fmt.Errorf("%w: more than %d ENIs (the largest instance types have 80)", ErrImplausible, MaxENIs))
 		}
-		assigned4 := 0
-		for _, m := range []map[string]wireCidr{w.AvailableIPv4Cidrs, w.IPv6Cidrs} {
-			for ckey, c := range m {
-				p, err := cidrPrefix(ckey, c)
-				if err != nil {
-					return fmt.Errorf("decoding /v1/enis ENI %s: %w", truncate(e.ID, 40), err)
-				}
-				e.CIDRs = append(e.CIDRs, p.String())
-				if p.Addr().Is6() {
-					// IPv6 mode: one /80 per ENI. Count prefixes and the pods on them, but never
-					// fold 2^48 addresses into the IPv4 arithmetic.
-					e.IPv6Prefixes++
-					e.Assigned += c.IPAddresses.assigned
-					continue
-				}
-				size := 1 << (32 - p.Bits())
-				if c.IsPrefix || p.Bits() < 32 {
-					e.Prefixes++
-				} else {
-					e.SecondaryIPs++
-				}
-				e.Slots++
-				e.Addresses += size
-				assigned4 += c.IPAddresses.assigned
-				for _, t := range c.IPAddresses.released {
-					if cooldown > 0 && now.Sub(t) <= cooldown {
-						e.Cooldown++
-					}
+		key := tok.String()
+		w := wireENI{AvailableIPv4Cidrs: cidrStream{st: es.st}, IPv6Cidrs: cidrStream{st: es.st}}
+		if err := jsonv2.UnmarshalDecode(dec, &w, decodeOptions); err != nil {
+			return err
+		}
+		if err := es.st.appendENI(key, &w, es.card); err != nil {
+			return es.st.fail(err)
+		}
+	}
+	_, err := dec.ReadToken()
+	return err
+}
+
+// openObject reads the '{' of an object value, or leaves a null in place; anything else is an
+// error naming what.
+func openObject(dec *jsontext.Decoder, what string) error {
+	switch k := dec.PeekKind(); k {
+	case 'n':
+		return nil
+	case '{':
+		_, err := dec.ReadToken()
+		return err
+	default:
+		if _, err := dec.ReadToken(); err != nil {
+			return err // truncated or malformed: the decoder's own error says where
+		}
+		return fmt.Errorf("%s: expected an object, got %s", what, describeKind(k))
+	}
+}
+
+// cidrStream decodes an AvailableIPv4Cidrs or IPv6Cidrs map entry by entry, refusing more
+// than MaxCIDRsPerENI.
+type cidrStream struct {
+	st   *decodeState
+	list []keyedCidr
+}
+
+type keyedCidr struct {
+	key  string
+	cidr wireCidr
+}
+
+// UnmarshalJSONFrom is called by json/v2 with the decoder positioned at the map value.
+func (cs *cidrStream) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	cs.list = cs.list[:0]
+	if err := openObject(dec, "CIDRs"); err != nil || dec.PeekKind() == 'n' {
+		if err == nil {
+			_, err = dec.ReadToken()
+		}
+		return err
+	}
+	for dec.PeekKind() != '}' {
+		tok, err := dec.ReadToken()
+		if err != nil {
+			return err
+		}
+		if len(cs.list) >= MaxCIDRsPerENI {
+			return cs.st.fail(fmt.Errorf("%w: more than %d address slots on one ENI (the most any instance type allows is 63)", ErrImplausible, MaxCIDRsPerENI))
+		}
+		kc := keyedCidr{key: tok.String(), cidr: wireCidr{IPAddresses: addrSummary{st: cs.st}}}
+		if err := jsonv2.UnmarshalDecode(dec, &kc.cidr, decodeOptions); err != nil {
+			return err
+		}
+		cs.list = append(cs.list, kc)
+	}
+	_, err := dec.ReadToken()
+	return err
+}
+
+// appendENI derives the per-ENI counts of one decoded ENI.
+func (ds *decodeState) appendENI(key string, w *wireENI, card int) error {
+	if w.IPv4Addresses && len(w.AvailableIPv4Cidrs.list) == 0 {
+		return fmt.Errorf("%w (ENI %s lists IPv4Addresses instead of AvailableIPv4Cidrs, as CNI releases before v1.9 did)",
+			ErrUnsupportedVersion, truncate(key, 40))
+	}
+	e := nodestate.ENI{
+		ID:           w.ID,
+		NetworkCard:  card,
+		DeviceNumber: w.DeviceNumber,
+		SubnetID:     w.SubnetID,
+		RouteTableID: string(w.RouteTableID),
+		IsPrimary:    w.IsPrimary,
+		IsTrunk:      w.IsTrunk,
+		IsEFA:        w.IsEFA,
+		IsExcluded:   w.IsExcludedForPodIPs,
+	}
+	if e.ID == "" {
+		e.ID = key
+	}
+	for what, v := range map[string]string{"ENI id": e.ID, "subnet id": e.SubnetID, "route table": e.RouteTableID} {
+		if len(v) > maxIDBytes {
+			return fmt.Errorf("%w: %s of %d bytes (%s)", ErrImplausible, what, len(v), strconv.Quote(truncate(v, 40)))
+		}
+	}
+	assigned4 := 0
+	for _, cs := range []cidrStream{w.AvailableIPv4Cidrs, w.IPv6Cidrs} {
+		for _, kc := range cs.list {
+			c := kc.cidr
+			p, err := cidrPrefix(kc.key, c)
+			if err != nil {
+				return fmt.Errorf("ENI %s: %w", truncate(e.ID, 40), err)
+			}
+			e.CIDRs = append(e.CIDRs, p.String())
+			if p.Addr().Is6() {
+				// IPv6 mode: one /80 per ENI. Count prefixes and the pods on them, but never
+				// fold 2^48 addresses into the IPv4 arithmetic.
+				e.IPv6Prefixes++
+				e.Assigned += c.IPAddresses.assigned
+				continue
+			}
+			size := 1 << (32 - p.Bits())
+			if c.IsPrefix || p.Bits() < 32 {
+				e.Prefixes++
+			} else {
+				e.SecondaryIPs++
+			}
+			e.Slots++
+			e.Addresses += size
+			assigned4 += c.IPAddresses.assigned
+			for _, t := range c.IPAddresses.released {
+				if ds.cooldown > 0 && ds.now.Sub(t) <= ds.cooldown {
+					e.Cooldown++
 				}
 			}
 		}
-		e.Assigned += assigned4
-		e.Free = max(0, e.Addresses-assigned4-e.Cooldown)
-		slices.Sort(e.CIDRs)
-		out.ENIs = append(out.ENIs, e)
 	}
+	e.Assigned += assigned4
+	e.Free = max(0, e.Addresses-assigned4-e.Cooldown)
+	slices.Sort(e.CIDRs)
+	ds.out.ENIs = append(ds.out.ENIs, e)
 	return nil
 }
 
@@ -349,13 +539,14 @@ func appendENIs(out *nodestate.IPAMD, enis map[string]wireENI, card int, now tim
 // entries and the release times of the others. Streaming the entries through one reused
 // wireAddr instead of building a map keeps a large prefix-delegation node's decode cheap.
 type addrSummary struct {
+	st       *decodeState // counts entries against MaxAddressEntries
 	assigned int
 	released []time.Time
 }
 
 // UnmarshalJSONFrom is called by json/v2 with the decoder positioned at the map value.
 func (s *addrSummary) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
-	*s = addrSummary{}
+	*s = addrSummary{st: s.st}
 	switch k := dec.PeekKind(); k {
 	case 'n':
 		_, err := dec.ReadToken()
@@ -371,6 +562,11 @@ func (s *addrSummary) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 	for dec.PeekKind() != '}' {
 		if _, err := dec.ReadToken(); err != nil { // the address key; its text is not needed
 			return err
+		}
+		if s.st != nil {
+			if s.st.addrs++; s.st.addrs > MaxAddressEntries {
+				return s.st.fail(fmt.Errorf("%w: more than %d address entries (the most any instance type holds is 62,720)", ErrImplausible, MaxAddressEntries))
+			}
 		}
 		a = wireAddr{}
 		if err := jsonv2.UnmarshalDecode(dec, &a, decodeOptions); err != nil {
@@ -453,7 +649,8 @@ func maskBits(mask []byte, is4 bool) (int, error) {
 	return ones, nil
 }
 
-// DecodeENIConfig decodes /v1/eni-configs: a JSON string naming the node's ENIConfig.
+// DecodeENIConfig decodes /v1/eni-configs: a JSON string naming the node's ENIConfig, a
+// Kubernetes object name (at most 253 bytes).
 func DecodeENIConfig(data []byte) (string, error) {
 	data = bytes.TrimSpace(data)
 	if len(data) == 0 {
@@ -466,47 +663,95 @@ func DecodeENIConfig(data []byte) (string, error) {
 	if err := json.Unmarshal(data, &s); err != nil {
 		return "", fmt.Errorf("decoding /v1/eni-configs: expected a JSON string: %w", err)
 	}
+	if len(s) > maxObjectName {
+		return "", fmt.Errorf("decoding /v1/eni-configs: %w: a name of %d bytes (Kubernetes names have at most %d)", ErrImplausible, len(s), maxObjectName)
+	}
 	return s, nil
 }
+
+// Bounds on the env-settings routes: ipamd lists 5 settings and networkutils 8 (GetConfigForDebug
+// in pkg/ipamd/ipamd.go and pkg/networkutils/network.go, v1.23.0); values are short flags,
+// numbers and CIDR lists.
+const (
+	maxObjectName    = 253
+	maxEnvEntries    = 256
+	maxEnvValueBytes = 4096
+)
 
 // DecodeEnvSettings decodes /v1/ipamd-env-settings or /v1/networkutils-env-settings: a flat
 // object whose values become strings (numbers keep their literal text, booleans "true"/"false",
 // null ""). A nested value is kept as compact JSON text rather than failing the whole answer.
+// The object is read member by member, at most maxEnvEntries of at most maxEnvValueBytes.
 func DecodeEnvSettings(data []byte) (map[string]string, error) {
 	data = bytes.TrimSpace(data)
 	if len(data) == 0 {
 		return nil, fmt.Errorf("decoding env settings: %w", ErrEmpty)
 	}
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(data, &raw); err != nil {
-		return nil, fmt.Errorf("decoding env settings: expected a JSON object: %w", err)
+	notObject := func(err error) error {
+		return fmt.Errorf("decoding env settings: expected a JSON object: %w", err)
 	}
-	if raw == nil {
+	dec := newDecoder(bytes.NewReader(data))
+	tok, err := dec.ReadToken()
+	switch {
+	case err != nil:
+		return nil, notObject(err)
+	case tok.Kind() == 'n':
 		return nil, errors.New("decoding env settings: expected a JSON object, got null")
+	case tok.Kind() != '{':
+		return nil, notObject(fmt.Errorf("got %s", describeKind(tok.Kind())))
 	}
-	if _, ok := raw["AvailableCommands"]; ok {
-		return nil, ErrAvailableCommands
+	tooLong := func(k string) error {
+		return fmt.Errorf("decoding env settings: %w: setting %q longer than %d bytes", ErrImplausible, truncate(k, 40), maxEnvValueBytes)
 	}
-	out := make(map[string]string, len(raw))
-	for k, v := range raw {
-		switch v[0] {
-		case '"':
-			var s string
-			if err := json.Unmarshal(v, &s); err != nil {
-				return nil, fmt.Errorf("decoding env settings %q: %w", truncate(k, 40), err)
-			}
-			out[k] = s
-		case 'n': // null
-			out[k] = ""
-		case '{', '[':
-			var b bytes.Buffer
-			if err := json.Compact(&b, v); err != nil {
-				return nil, fmt.Errorf("decoding env settings %q: %w", truncate(k, 40), err)
-			}
-			out[k] = b.String()
-		default: // numbers, true, false: their literal text is already the string form
-			out[k] = string(v)
+	out := map[string]string{}
+	for dec.PeekKind() != '}' {
+		kt, err := dec.ReadToken()
+		if err != nil {
+			return nil, notObject(err)
 		}
+		k := kt.String()
+		if k == "AvailableCommands" {
+			return nil, ErrAvailableCommands
+		}
+		if _, dup := out[k]; !dup && len(out) >= maxEnvEntries {
+			return nil, fmt.Errorf("decoding env settings: %w: more than %d settings", ErrImplausible, maxEnvEntries)
+		}
+		var v string
+		switch dec.PeekKind() {
+		case '"':
+			vt, err := dec.ReadToken()
+			if err != nil {
+				return nil, fmt.Errorf("decoding env settings %q: %w", truncate(k, 40), err)
+			}
+			v = vt.String()
+		case 'n':
+			if _, err := dec.ReadToken(); err != nil {
+				return nil, notObject(err)
+			}
+		default: // numbers, true, false keep their literal text; objects and arrays compact JSON
+			raw, err := dec.ReadValue()
+			if err != nil {
+				return nil, fmt.Errorf("decoding env settings %q: %w", truncate(k, 40), err)
+			}
+			if len(raw) > maxEnvValueBytes {
+				return nil, tooLong(k)
+			}
+			c := raw.Clone()
+			if err := c.Compact(); err != nil {
+				return nil, fmt.Errorf("decoding env settings %q: %w", truncate(k, 40), err)
+			}
+			v = string(c)
+		}
+		if len(v) > maxEnvValueBytes {
+			return nil, tooLong(k)
+		}
+		out[k] = v
+	}
+	if _, err := dec.ReadToken(); err != nil {
+		return nil, notObject(err)
+	}
+	if _, err := dec.ReadToken(); !errors.Is(err, io.EOF) {
+		return nil, notObject(errors.New("unexpected data after the object"))
 	}
 	return out, nil
 }

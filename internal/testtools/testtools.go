@@ -8,6 +8,7 @@ package testtools
 import (
 	"fmt"
 	"go/build"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -34,9 +35,20 @@ func Lookup(t testing.TB, name string) string {
 	return p
 }
 
-// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago. It picks ports below
+// Linux's ephemeral range (32768-60999 by default), at random: a port the kernel hands out
+// for :0 is also the next one it gives an outgoing connection, so between this check and the
+// program that binds it another process's connection could take it (seen as "address already
+// in use" when many tests run at once).
 func FreePort(t testing.TB) int {
 	t.Helper()
+	for range 50 {
+		port := 20000 + rand.IntN(12000)
+		if l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+			l.Close()
+			return port
+		}
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("finding a free port: %v", err)
