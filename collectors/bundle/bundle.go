@@ -12,6 +12,7 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -26,6 +27,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ipamwatch/ipamwatch/internal/ctxio"
 	"github.com/ipamwatch/ipamwatch/nodestate"
 )
 
@@ -88,8 +90,9 @@ const (
 // ErrNotBundle is returned when a path holds nothing a bundle would.
 var ErrNotBundle = errors.New("not an EKS log-collector bundle: none of ipamd/, var_log/aws-routed-eni/, kubelet/, cni/ or the aws-cni-support files found")
 
-// Load reads the bundle at p: a directory, or a .tar.gz / .tgz / .tar file.
-func Load(p string, opts Options) (*Result, error) {
+// Load reads the bundle at p: a directory, or a .tar.gz / .tgz / .tar file. It stops with
+// ctx's error when ctx ends (Ctrl-C on a bundle that is a FIFO or an endless stream).
+func Load(ctx context.Context, p string, opts Options) (*Result, error) {
 	opts.defaults()
 	fi, err := os.Stat(p)
 	if err != nil {
@@ -97,12 +100,15 @@ func Load(p string, opts Options) (*Result, error) {
 	}
 	l := newLoader(opts)
 	if fi.IsDir() {
-		err = l.walkDir(p)
+		err = l.walkDir(ctx, p)
 	} else {
-		err = l.readArchive(p)
+		err = l.readArchive(ctx, p)
 	}
 	if err != nil {
 		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err // a cancelled read looks like a truncated archive: say what it was
 	}
 	return l.finish()
 }
@@ -199,8 +205,8 @@ func cleanMember(name string) (string, error) {
 	return path.Clean(n), nil
 }
 
-func (l *loader) readArchive(p string) error {
-	f, err := os.Open(p)
+func (l *loader) readArchive(ctx context.Context, p string) error {
+	f, err := ctxio.Open(ctx, p)
 	if err != nil {
 		return fmt.Errorf("bundle: %w", err)
 	}
@@ -249,8 +255,11 @@ func (l *loader) readArchive(p string) error {
 	return nil
 }
 
-func (l *loader) walkDir(root string) error {
+func (l *loader) walkDir(ctx context.Context, root string) error {
 	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if cerr := ctx.Err(); cerr != nil {
+			return cerr
+		}
 		if err != nil {
 			l.problem(fmt.Sprintf("reading %s: %v", p, err))
 			return nil
@@ -281,7 +290,7 @@ func (l *loader) walkDir(root string) error {
 		if err != nil {
 			return nil
 		}
-		l.member(name, fi.Size(), f)
+		l.member(name, fi.Size(), ctxio.NewReader(ctx, f))
 		return nil
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"errors"
 	"io/fs"
 	"os"
@@ -16,7 +17,7 @@ import (
 
 func TestLoadEKSLogCollectorDir(t *testing.T) {
 	t.Parallel()
-	res, err := Load("testdata/eks-log-collector", Options{})
+	res, err := Load(context.Background(), "testdata/eks-log-collector", Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +135,7 @@ func TestLoadTarGzWithHostileMembers(t *testing.T) {
 		"../../etc/ipamd/enis.json": `{"evil":true}`,
 		"/ipamd/enis.json":          `{"evil":true}`,
 	})
-	res, err := Load(p, Options{})
+	res, err := Load(context.Background(), p, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +153,7 @@ func TestLoadTarGzWithHostileMembers(t *testing.T) {
 
 func TestLoadOldLayout(t *testing.T) {
 	t.Parallel()
-	res, err := Load("testdata/aws-cni-support", Options{})
+	res, err := Load(context.Background(), "testdata/aws-cni-support", Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,23 +185,23 @@ func TestLoadOldLayout(t *testing.T) {
 
 func TestLoadErrors(t *testing.T) {
 	t.Parallel()
-	if _, err := Load(filepath.Join(t.TempDir(), "nope.tar.gz"), Options{}); err == nil {
+	if _, err := Load(context.Background(), filepath.Join(t.TempDir(), "nope.tar.gz"), Options{}); err == nil {
 		t.Error("missing path accepted")
 	}
 	empty := t.TempDir()
-	if _, err := Load(empty, Options{}); !errors.Is(err, ErrNotBundle) {
+	if _, err := Load(context.Background(), empty, Options{}); !errors.Is(err, ErrNotBundle) {
 		t.Errorf("empty dir: %v, want ErrNotBundle", err)
 	}
 	garbage := filepath.Join(t.TempDir(), "x.tar.gz")
 	if err := os.WriteFile(garbage, []byte("this is not an archive at all, just text\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Load(garbage, Options{}); err == nil {
+	if _, err := Load(context.Background(), garbage, Options{}); err == nil {
 		t.Error("garbage file accepted")
 	}
 	// An oversized JSON member is skipped and reported, not read.
 	p := tarGz(t, "testdata/eks-log-collector", nil)
-	res, err := Load(p, Options{MaxSmallFile: 64})
+	res, err := Load(context.Background(), p, Options{MaxSmallFile: 64})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +241,7 @@ func FuzzLoadArchive(f *testing.F) {
 		if err := os.WriteFile(p, data, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		_, _ = Load(p, Options{MaxTotal: 1 << 20, MaxSmallFile: 1 << 16})
+		_, _ = Load(context.Background(), p, Options{MaxTotal: 1 << 20, MaxSmallFile: 1 << 16})
 	})
 }
 
@@ -263,7 +264,7 @@ func TestLoadLogFlood(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(logDir, "ipamd.log"), []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	res, err := Load(dir, Options{})
+	res, err := Load(context.Background(), dir, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
