@@ -38,7 +38,7 @@ func cmdDiagnose(ctx context.Context, args []string, s streams) int {
 	}
 	var rep diagnosis.Report
 	if *bundlePath != "" {
-		res, err := bundle.Load(*bundlePath, bundle.Options{})
+		res, err := bundle.Load(ctx, *bundlePath, bundle.Options{})
 		if err != nil {
 			fmt.Fprintln(s.err, "ipamwatch diagnose:", err)
 			return 1
