@@ -7,13 +7,16 @@ import (
 	"fmt"
 )
 
-// Stand-ins for the commands the agent-only build leaves out (see build.go). They keep the
-// dispatcher's command list identical in both builds, so `ipamwatch help` and scripts see the
-// same commands, and say where the real command is instead of failing as unknown.
+// Stand-ins for what the agent-only build leaves out (see build.go). The commands and their
+// flags are declared in both builds, so `ipamwatch --help`, completion and scripts see the
+// same command line, and a left-out command says where the real one is instead of failing
+// as unknown.
 
-func cmdDemo(_ context.Context, _ []string, s streams) int { return notInBuild(s, "demo") }
+func runDemo(_ context.Context, _ *demoOptions, s streams) int { return notInBuild(s, "demo") }
 
-func cmdSubnets(_ context.Context, _ []string, s streams) int { return notInBuild(s, "subnets") }
+func runSubnets(_ context.Context, _ *subnetsOptions, s streams) int {
+	return notInBuild(s, "subnets")
+}
 
 // lookupInstanceTypes is maxpods' EC2 lookup (--instance-type, --all); maxpods without EC2
 // (--enis/--ips-per-eni, --live) works in this build.
@@ -23,5 +26,5 @@ func lookupInstanceTypes(context.Context, ec2LookupOptions, []string) ([]instanc
 
 func notInBuild(s streams, name string) int {
 	fmt.Fprintf(s.err, "ipamwatch %s: %v\n", name, errNotInBuild)
-	return 2
+	return exitError
 }

@@ -105,8 +105,8 @@ func TestSubnetsFlagErrors(t *testing.T) {
 		{"subnets", "--cluster-name", "prod", "extra"},
 	} {
 		code, _, errs := runCmd(t.Context(), args...)
-		if code != 2 || !strings.Contains(errs, "ipamwatch subnets:") {
-			t.Errorf("%v: exit %d, stderr %q; want 2 and a message", args, code, errs)
+		if code != 1 || !strings.Contains(errs, "ipamwatch subnets:") {
+			t.Errorf("%v: exit %d, stderr %q; want 1 and a message", args, code, errs)
 		}
 	}
 	if code, _, _ := runCmd(t.Context(), "subnets", "-h"); code != 0 {
