@@ -9,7 +9,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
 
 	"github.com/ipamwatch/ipamwatch/internal/webserver"
 )
@@ -38,11 +37,10 @@ func Mux(reg *prometheus.Registry, ready *atomic.Bool, telemetryPath string, log
 	return mux
 }
 
-// NewRegistry returns a registry with the subnet collector, ipamwatch_build_info and the
-// Go/process collectors.
+// NewRegistry returns a registry with the subnet collector and the Go/process collectors.
+// ipamwatch_build_info stays the node agent's: the dashboards count agents with it.
 func NewRegistry(p *Poller) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(NewCollector(p), versioncollector.NewCollector("ipamwatch"),
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(NewCollector(p), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return reg
 }
