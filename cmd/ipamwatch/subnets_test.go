@@ -176,6 +176,18 @@ func TestSubnetsServeWithoutLeaderElection(t *testing.T) {
 			t.Errorf("%s = %d %q", p, code, b)
 		}
 	}
+	// exporter-toolkit's landing page, linking the metrics; nothing but GET and HEAD.
+	if code, b := get("/"); code != http.StatusOK || !strings.Contains(b, "<h1>ipamwatch subnets</h1>") || !strings.Contains(b, `href="/metrics"`) {
+		t.Errorf("landing page = %d:\n%s", code, b)
+	}
+	resp, err := http.Post("http://"+addr+"/metrics", "text/plain", strings.NewReader(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("POST /metrics = %d, want 405", resp.StatusCode)
+	}
 	cancel()
 	if code := <-done; code != 0 {
 		t.Errorf("exit %d after cancel, stderr:\n%s", code, stderr.String())
