@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/json"
+	"fmt"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -210,4 +212,26 @@ func TestCompletionScripts(t *testing.T) {
 		}
 	}
 	// Completing words through the binary: TestBinaryCompletion.
+}
+
+// --log.level and --log.format are promslog's: logfmt or JSON lines on standard error.
+func TestLogFlags(t *testing.T) {
+	t.Parallel()
+	base := []string{"diagnose", "--ipamd.address=", "--cni.metrics-url=", "--imds.disable", "--log.ipamd=", "--log.plugin=", "--kubernetes=auto"}
+	// With no node name the agent logs at info that the Kubernetes source is off.
+	const msg = "Kubernetes source off"
+	_, _, stderr := runCLI(t, append(base, "--log.level=info", "--log.format=json")...)
+	line := firstLine(stderr)
+	var rec map[string]any
+	if err := json.Unmarshal([]byte(line), &rec); err != nil || rec["level"] != "INFO" || !strings.Contains(fmt.Sprint(rec["msg"]), msg) {
+		t.Errorf("--log.format=json: first line %q (%v)", line, err)
+	}
+	_, _, stderr = runCLI(t, append(base, "--log.level=info", "--log.format=logfmt")...)
+	if line := firstLine(stderr); !strings.HasPrefix(line, "time=") || !strings.Contains(line, "level=INFO") || !strings.Contains(line, msg) {
+		t.Errorf("--log.format=logfmt: first line %q", line)
+	}
+	// diagnose's default level is warn: the info line is not printed.
+	if _, _, stderr = runCLI(t, base...); strings.Contains(stderr, msg) {
+		t.Errorf("default level printed an info line: %q", stderr)
+	}
 }

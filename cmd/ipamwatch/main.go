@@ -37,7 +37,7 @@ const (
 	// interrupted before it finished.
 	exitError = 1
 	// exitCritical: diagnose ran and found at least one critical finding. 3 rather than 2:
-	// 2 meant "usage error" in earlier releases, and promtool also answers 3 for "ran, and
+	// 2 meant "usage error" in earlier builds, and promtool also answers 3 for "ran, and
 	// found problems" (lint failures).
 	exitCritical = 3
 )
