@@ -4,12 +4,21 @@ GO        ?= go
 # Tools installed with `go install` (helm, golangci-lint, ec2-metadata-mock, ...) live here.
 export PATH := $(shell go env GOPATH)/bin:$(PATH)
 PKG       := github.com/ipamwatch/ipamwatch
-VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-REVISION  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
-LDFLAGS   := -s -w -X $(PKG)/internal/version.Version=$(VERSION) -X $(PKG)/internal/version.Revision=$(REVISION)
+# The version comes from the git tag (vX.Y.Z, see docs/release.md): X.Y.Z on a tagged commit,
+# X.Y.Z-N-gHASH after it, 0.0.0-dev+HASH before the first tag; "-dirty" with local changes.
+REVISION  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+VERSION   ?= $(or $(shell git describe --tags --match 'v[0-9]*' --dirty 2>/dev/null | sed 's/^v//'),0.0.0-dev+$(shell git rev-parse --short HEAD 2>/dev/null || echo unknown))
+BRANCH    ?= $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null || echo unknown)
+BUILD_USER ?= $(shell id -un 2>/dev/null || echo unknown)@$(shell hostname 2>/dev/null || echo unknown)
+BUILD_DATE ?= $(shell date -u +%Y%m%d-%H:%M:%S)
+# prometheus/common/version, as every Prometheus component stamps it (`ipamwatch --version`,
+# ipamwatch_build_info). goreleaser (.goreleaser.yaml) sets the same variables for releases.
+VERSION_PKG := github.com/prometheus/common/version
+LDFLAGS   := -s -w -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Revision=$(REVISION) \
+             -X $(VERSION_PKG).Branch=$(BRANCH) -X $(VERSION_PKG).BuildUser=$(BUILD_USER) -X $(VERSION_PKG).BuildDate=$(BUILD_DATE)
 BIN       := bin/ipamwatch
 
-.PHONY: all build test test-go test-scripts lint vet bench demo fuzz clean tools
+.PHONY: all build test test-go test-scripts lint vet bench demo fuzz clean tools release-snapshot
 
 all: build
 
@@ -51,5 +60,11 @@ fuzz:
 tools:
 	bash scripts/install-tools.sh
 
+# Release artifacts without publishing: agent-only and full binaries for linux/amd64 and
+# arm64, archives, sha256sums.txt and CycloneDX SBOMs in dist/ (docs/release.md). goreleaser
+# and cyclonedx-gomod are tools of the separate module in tools/.
+release-snapshot:
+	bash scripts/release/goreleaser.sh release --snapshot --clean
+
 clean:
-	rm -rf bin
+	rm -rf bin dist

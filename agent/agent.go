@@ -11,11 +11,13 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/ipamwatch/ipamwatch/collectors/cnimetrics"
@@ -29,8 +31,16 @@ import (
 
 // Config is everything the agent needs; cmd/ipamwatch builds it from flags.
 type Config struct {
-	ListenAddress string // ":9713"
-	WebConfigFile string // exporter-toolkit web config (TLS, basic auth); empty = plain HTTP
+	// ListenAddresses are the host:port pairs to serve on (":9713"); SystemdSocket takes
+	// systemd's sockets instead. WebConfigFile is an exporter-toolkit web config (TLS, basic
+	// auth); empty = plain HTTP. MaxConnections caps connections served at once per listener
+	// (0 = internal/webserver's default).
+	ListenAddresses []string
+	SystemdSocket   bool
+	WebConfigFile   string
+	MaxConnections  int
+	// TelemetryPath is where the metrics are served ("/metrics").
+	TelemetryPath string
 
 	NodeName string
 
@@ -72,27 +82,32 @@ type Config struct {
 	Now func() time.Time
 }
 
-// Defaults fills zero fields with the production defaults.
+// Defaults fills zero fields with the production defaults (DefaultConfig). The sources and
+// log paths are not filled: empty there means "disabled".
 func (c *Config) Defaults() {
-	if c.ListenAddress == "" {
-		c.ListenAddress = ":9713"
+	d := DefaultConfig()
+	if len(c.ListenAddresses) == 0 && !c.SystemdSocket {
+		c.ListenAddresses = d.ListenAddresses
+	}
+	if c.TelemetryPath == "" {
+		c.TelemetryPath = d.TelemetryPath
 	}
 	if c.Kubernetes == "" {
-		c.Kubernetes = "auto"
+		c.Kubernetes = d.Kubernetes
 	}
-	def := func(d *time.Duration, v time.Duration) {
-		if *d <= 0 {
-			*d = v
+	def := func(v *time.Duration, dv time.Duration) {
+		if *v <= 0 {
+			*v = dv
 		}
 	}
-	def(&c.IntervalIPAMD, 30*time.Second)
-	def(&c.IntervalCNI, 30*time.Second)
-	def(&c.IntervalIMDS, 5*time.Minute)
-	def(&c.IntervalKube, 60*time.Second)
-	def(&c.IntervalSubnets, 60*time.Second)
-	def(&c.DiagnoseEvery, 5*time.Second)
-	def(&c.EventWindow, 10*time.Minute)
-	def(&c.SourceTimeout, 10*time.Second)
+	def(&c.IntervalIPAMD, d.IntervalIPAMD)
+	def(&c.IntervalCNI, d.IntervalCNI)
+	def(&c.IntervalIMDS, d.IntervalIMDS)
+	def(&c.IntervalKube, d.IntervalKube)
+	def(&c.IntervalSubnets, d.IntervalSubnets)
+	def(&c.DiagnoseEvery, d.DiagnoseEvery)
+	def(&c.EventWindow, d.EventWindow)
+	def(&c.SourceTimeout, d.SourceTimeout)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -107,6 +122,9 @@ func (c *Config) Validate() error {
 	case "auto", "on", "off":
 	default:
 		return fmt.Errorf("--kubernetes must be auto, on or off, not %q", c.Kubernetes)
+	}
+	if !strings.HasPrefix(c.TelemetryPath, "/") || c.TelemetryPath == "/" {
+		return fmt.Errorf("--web.telemetry-path must start with / and name a path, not %q", c.TelemetryPath)
 	}
 	if c.Events && c.Kubernetes == "off" {
 		return errors.New("--events needs Kubernetes access; it cannot be used with --kubernetes=off")
@@ -241,6 +259,7 @@ func New(cfg Config) (*Agent, error) {
 
 	a.reg = prometheus.NewRegistry()
 	a.reg.MustRegister(
+		versioncollector.NewCollector("ipamwatch"), // ipamwatch_build_info, the build tags included
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		newCollector(a),
@@ -342,16 +361,26 @@ func (a *Agent) Registry() *prometheus.Registry { return a.reg }
 func (a *Agent) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	srv, err := a.serve(ctx)
+	srv, err := a.server()
 	if err != nil {
 		return err
 	}
+	if err := srv.Listen(); err != nil {
+		return err
+	}
+	for _, addr := range srv.Addrs() {
+		a.logger.Info("serving", "address", addr.String(), "telemetry_path", a.cfg.TelemetryPath, "web_config_file", a.cfg.WebConfigFile)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx) }()
 	var wg sync.WaitGroup
 	a.start(ctx, &wg)
-	<-ctx.Done()
-	shutdownCtx, stop := context.WithTimeout(context.Background(), 5*time.Second)
-	defer stop()
-	err = srv.shutdown(shutdownCtx)
+	select {
+	case <-ctx.Done():
+		err = <-served
+	case err = <-served: // without its server the agent has nothing to run for
+		cancel()
+	}
 	wg.Wait()
 	return err
 }

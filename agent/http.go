@@ -1,76 +1,49 @@
 package agent
 
 import (
-	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
-	"html"
-	"net"
 	"net/http"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/version"
 	"github.com/prometheus/exporter-toolkit/web"
 
 	"github.com/ipamwatch/ipamwatch/diagnosis"
-	"github.com/ipamwatch/ipamwatch/internal/version"
+	"github.com/ipamwatch/ipamwatch/internal/schema"
+	"github.com/ipamwatch/ipamwatch/internal/webserver"
 )
 
-type server struct {
-	srv  *http.Server
-	done chan error
-	addr net.Addr
+// metricsTimeout bounds one scrape's gather; the collector reads the last snapshot, so a
+// slow gather means a stuck lock, not a slow upstream.
+const metricsTimeout = 10 * time.Second
+
+// server builds the agent's HTTP server (internal/webserver: exporter-toolkit's web config
+// and landing page, timeouts, connection cap, GET and HEAD only).
+func (a *Agent) server() (*webserver.Server, error) {
+	return webserver.New(webserver.Config{
+		ListenAddresses: a.cfg.ListenAddresses,
+		SystemdSocket:   a.cfg.SystemdSocket,
+		WebConfigFile:   a.cfg.WebConfigFile,
+		MaxConnections:  a.cfg.MaxConnections,
+		WriteTimeout:    metricsTimeout + 5*time.Second,
+		Logger:          a.logger,
+		Landing: web.LandingConfig{
+			Name:        "ipamwatch",
+			Description: "Why pods on this node cannot get an IP address from the VPC CNI",
+			Version:     version.Info(),
+			Links: []web.LandingLinks{
+				{Address: a.cfg.TelemetryPath, Text: "Metrics", Description: "the node's IP capacity, ceilings, findings and source health"},
+				{Address: "/diagnosis?format=text", Text: "Diagnosis", Description: "the current findings as text (/diagnosis for JSON)"},
+				{Address: "/healthz", Text: "Health", Description: "the process is alive"},
+				{Address: "/readyz", Text: "Readiness", Description: "every source was polled once and a diagnosis exists"},
+			},
+		},
+	}, a.mux())
 }
 
-// serve binds the listen address and serves in the background through exporter-toolkit,
-// which adds TLS and basic auth from the web config file.
-func (a *Agent) serve(ctx context.Context) (*server, error) {
-	if a.cfg.WebConfigFile != "" {
-		if err := web.Validate(a.cfg.WebConfigFile); err != nil {
-			return nil, fmt.Errorf("web config %s: %w", a.cfg.WebConfigFile, err)
-		}
-	}
-	l, err := net.Listen("tcp", a.cfg.ListenAddress)
-	if err != nil {
-		return nil, fmt.Errorf("listening on %s: %w", a.cfg.ListenAddress, err)
-	}
-	srv := &http.Server{
-		Handler:           a.mux(),
-		ReadHeaderTimeout: 10 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return ctx },
-	}
-	cfgFile := a.cfg.WebConfigFile
-	flags := &web.FlagConfig{WebConfigFile: &cfgFile}
-	s := &server{srv: srv, done: make(chan error, 1), addr: l.Addr()}
-	a.logger.Info("serving", "address", l.Addr().String(), "tls_auth_config", cfgFile)
-	go func() {
-		err := web.Serve(l, srv, flags, a.logger)
-		if errors.Is(err, http.ErrServerClosed) {
-			err = nil
-		}
-		s.done <- err
-	}()
-	return s, nil
-}
-
-func (s *server) shutdown(ctx context.Context) error {
-	err := s.srv.Shutdown(ctx)
-	if serr := <-s.done; err == nil {
-		err = serr
-	}
-	return err
-}
-
+// mux routes the agent's endpoints; the landing page at "/" comes from internal/webserver.
 func (a *Agent) mux() *http.ServeMux {
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{
-		ErrorLog:            slogErrorLogger{a},
-		ErrorHandling:       promhttp.ContinueOnError,
-		MaxRequestsInFlight: 10,
-		Timeout:             10 * time.Second,
-		EnableOpenMetrics:   true,
-	}))
+	mux.Handle(a.cfg.TelemetryPath, webserver.MetricsHandler(a.reg, a.logger, metricsTimeout))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
@@ -91,30 +64,9 @@ func (a *Agent) mux() *http.ServeMux {
 			_ = diagnosis.WriteText(w, rep)
 			return
 		}
+		// The same document as `ipamwatch diagnose --format json` (docs/schemas/diagnose.md).
 		w.Header().Set("Content-Type", "application/json")
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(rep)
-	})
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/" {
-			http.NotFound(w, r)
-			return
-		}
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		fmt.Fprintf(w, `<!doctype html><html><head><title>ipamwatch</title></head><body>
-<h1>ipamwatch</h1><p>%s</p><ul>
-<li><a href="metrics">/metrics</a></li>
-<li><a href="diagnosis?format=text">/diagnosis</a> (<a href="diagnosis">JSON</a>)</li>
-<li><a href="healthz">/healthz</a>, <a href="readyz">/readyz</a></li>
-</ul></body></html>
-`, html.EscapeString(version.String()))
+		_ = schema.Write(w, schema.Diagnose, rep)
 	})
 	return mux
-}
-
-type slogErrorLogger struct{ a *Agent }
-
-func (l slogErrorLogger) Println(v ...any) {
-	l.a.logger.Error("metrics handler", "err", fmt.Sprint(v...))
 }

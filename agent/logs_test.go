@@ -26,13 +26,13 @@ const (
 // logsOnlyConfig is an agent that reads ipamd.log and nothing else.
 func logsOnlyConfig(t *testing.T, path string, backfill int64, now func() time.Time) agent.Config {
 	return agent.Config{
-		ListenAddress: fmt.Sprintf("127.0.0.1:%d", testtools.FreePort(t)),
-		IPAMDLog:      path,
-		LogBackfill:   backfill,
-		Kubernetes:    "off",
-		DisableIMDS:   true,
-		DiagnoseEvery: 50 * time.Millisecond,
-		Now:           now,
+		ListenAddresses: []string{fmt.Sprintf("127.0.0.1:%d", testtools.FreePort(t))},
+		IPAMDLog:        path,
+		LogBackfill:     backfill,
+		Kubernetes:      "off",
+		DisableIMDS:     true,
+		DiagnoseEvery:   50 * time.Millisecond,
+		Now:             now,
 	}
 }
 
@@ -115,7 +115,7 @@ func TestLogReadableFollowsTheFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	runAgent(t, a)
-	base := "http://" + cfg.ListenAddress
+	base := "http://" + cfg.ListenAddresses[0]
 	readable := func(want float64) func() bool {
 		return func() bool {
 			_, body := get(t, base+"/metrics")

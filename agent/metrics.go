@@ -12,7 +12,6 @@ import (
 	"github.com/ipamwatch/ipamwatch/collectors/ipamd"
 	"github.com/ipamwatch/ipamwatch/diagnosis"
 	"github.com/ipamwatch/ipamwatch/internal/termsafe"
-	"github.com/ipamwatch/ipamwatch/internal/version"
 	"github.com/ipamwatch/ipamwatch/logparse"
 	"github.com/ipamwatch/ipamwatch/nodestate"
 )
@@ -28,7 +27,6 @@ type metricDef struct {
 
 // Metric names, as constants so the collector and the table cannot disagree.
 const (
-	mBuildInfo         = "ipamwatch_build_info"
 	mNodeInfo          = "ipamwatch_node_info"
 	mConfigInfo        = "ipamwatch_config_info"
 	mConfigWarm        = "ipamwatch_config_warm_target"
@@ -71,7 +69,6 @@ const (
 
 func metricDefs() []metricDef {
 	return []metricDef{
-		{mBuildInfo, "gauge", []string{"version", "revision", "goversion"}, "Always 1; the agent's build."},
 		{mNodeInfo, "gauge", []string{"node_name", "instance_id", "instance_type", "availability_zone", "availability_zone_id", "ec2_region", "subnet_id", "ip_mode", "cni_version"}, "Always 1; node facts."},
 		{mConfigInfo, "gauge", []string{"prefix_delegation", "custom_networking", "pod_eni", "ipv6", "subnet_discovery", "eniconfig"}, "Always 1; the CNI's allocation settings as the agent understood them."},
 		{mConfigWarm, "gauge", []string{"setting"}, "Numeric allocation settings of the CNI (absent when unset)."},
@@ -186,7 +183,6 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	_, hasCNI := a.health[nodestate.SourceCNIMetrics]
 	a.mu.RUnlock()
 
-	c.emit(ch, mBuildInfo, 1, version.Version, version.Revision, version.GoVersion())
 	c.collectNode(ch, &rep)
 	c.collectCapacity(ch, &rep)
 	c.collectENIs(ch, &st, &rep)

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
+	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
 
 	"github.com/ipamwatch/ipamwatch/internal/metricsdoc"
 )
@@ -36,7 +38,24 @@ func TestMetricsDocumented(t *testing.T) {
 			t.Errorf("non-counter %s must not end in _total", d.name)
 		}
 	}
+	// ipamwatch_build_info comes from client_golang's version collector: its row is checked
+	// against what that collector really exports.
+	mfs, err := newBuildInfoRegistry().Gather()
+	if err != nil || len(mfs) != 1 {
+		t.Fatalf("build info: %v %v", mfs, err)
+	}
+	var labels []string
+	for _, lp := range mfs[0].GetMetric()[0].GetLabel() {
+		labels = append(labels, lp.GetName())
+	}
+	code[mfs[0].GetName()] = row{Kind: strings.ToLower(mfs[0].GetType().String()), Labels: strings.Join(labels, ",")}
 	if diff := cmp.Diff(code, documented); diff != "" {
 		t.Errorf("docs/metrics.md drifted from the code (-code +docs):\n%s", diff)
 	}
+}
+
+func newBuildInfoRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(versioncollector.NewCollector("ipamwatch"))
+	return reg
 }

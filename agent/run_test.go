@@ -72,16 +72,16 @@ func startAgent(t *testing.T, scenario string, mutate func(*agent.Config)) (base
 	}
 	port := testtools.FreePort(t)
 	cfg := agent.Config{
-		ListenAddress: fmt.Sprintf("127.0.0.1:%d", port),
-		NodeName:      node.NodeName,
-		IPAMDAddress:  node.IPAMDAddress,
-		CNIMetricsURL: node.CNIMetricsURL,
-		IMDSEndpoint:  node.IMDSEndpoint,
-		IPAMDLog:      node.IPAMDLog,
-		PluginLog:     node.PluginLog,
-		Kubernetes:    "on",
-		KubeClient:    node.Kube,
-		IntervalIPAMD: time.Second, IntervalCNI: time.Second, IntervalIMDS: time.Second, IntervalKube: time.Second,
+		ListenAddresses: []string{fmt.Sprintf("127.0.0.1:%d", port)},
+		NodeName:        node.NodeName,
+		IPAMDAddress:    node.IPAMDAddress,
+		CNIMetricsURL:   node.CNIMetricsURL,
+		IMDSEndpoint:    node.IMDSEndpoint,
+		IPAMDLog:        node.IPAMDLog,
+		PluginLog:       node.PluginLog,
+		Kubernetes:      "on",
+		KubeClient:      node.Kube,
+		IntervalIPAMD:   time.Second, IntervalCNI: time.Second, IntervalIMDS: time.Second, IntervalKube: time.Second,
 		DiagnoseEvery: 200 * time.Millisecond,
 		SourceTimeout: 2 * time.Second,
 	}
@@ -230,5 +230,40 @@ func TestInvalidConfig(t *testing.T) {
 		if _, err := agent.New(c); err == nil {
 			t.Errorf("%s: agent.New accepted it", name)
 		}
+	}
+}
+
+// --web.telemetry-path moves the metrics; the landing page links there; every other method
+// than GET and HEAD is refused; /diagnosis carries its schema version.
+func TestTelemetryPathLandingAndMethods(t *testing.T) {
+	t.Parallel()
+	base, _ := startAgent(t, "healthy", func(c *agent.Config) { c.TelemetryPath = "/custom-metrics" })
+	waitFor(t, "/readyz 200", func() bool { c, _ := get(t, base+"/readyz"); return c == 200 })
+	if c, body := get(t, base+"/custom-metrics"); c != 200 || !strings.Contains(body, "ipamwatch_build_info{") {
+		t.Errorf("/custom-metrics = %d, lacks ipamwatch_build_info", c)
+	}
+	if c, _ := get(t, base+"/metrics"); c != 404 {
+		t.Errorf("/metrics = %d after moving the telemetry path, want 404", c)
+	}
+	if c, body := get(t, base+"/"); c != 200 || !strings.Contains(body, `href="/custom-metrics"`) || !strings.Contains(body, `href="/diagnosis?format=text"`) {
+		t.Errorf("landing page = %d:\n%s", c, body)
+	}
+	resp, err := http.Post(base+"/custom-metrics", "text/plain", strings.NewReader("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("POST = %d, want 405", resp.StatusCode)
+	}
+	_, body := get(t, base+"/diagnosis")
+	var doc struct {
+		SchemaVersion int `json:"schema_version"`
+	}
+	if err := json.Unmarshal([]byte(body), &doc); err != nil || doc.SchemaVersion != 1 {
+		t.Errorf("/diagnosis schema_version = %d (%v)", doc.SchemaVersion, err)
+	}
+	if _, err := agent.New(agent.Config{Kubernetes: "off", TelemetryPath: "metrics"}); err == nil {
+		t.Error("a telemetry path without a leading slash was accepted")
 	}
 }

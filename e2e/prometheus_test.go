@@ -192,7 +192,7 @@ func TestPrometheusAlertmanager(t *testing.T) {
 		"AWS_CONFIG_FILE="+filepath.Join(awsDir, "config"), "AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(awsDir, "credentials"),
 	), bin, "subnets",
 		"--subnet-ids", strings.Join(subnetIDs, ","), "--region", "us-west-2", "--ec2-endpoint", ec2.URL,
-		"--leader-elect=false", "--poll-interval", "30s", "--web.listen-address", subnetsAddr, "--log.format", "text")
+		"--leader-elect=false", "--poll-interval", "30s", "--web.listen-address", subnetsAddr, "--log.format", "logfmt")
 
 	// One demo process per scenario, plus the victim.
 	var runs []string

@@ -5,7 +5,6 @@ import (
 	"compress/gzip"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -14,21 +13,23 @@ import (
 	"unicode/utf8"
 
 	"github.com/ipamwatch/ipamwatch/internal/termsafe"
+	"github.com/alecthomas/kingpin/v2"
+
+	"github.com/ipamwatch/ipamwatch/internal/ctxio"
+	"github.com/ipamwatch/ipamwatch/internal/schema"
 	"github.com/ipamwatch/ipamwatch/logparse"
 )
 
-const classifyUsage = `usage: ipamwatch classify [--all] [--format text|json] [--summary] [--max-line-bytes N] [FILE...]
+const classifyHelp = `Classify VPC CNI log lines by failure class.
 
-Classifies VPC CNI log lines (ipamd.log, plugin.log, aws-node output, pasted kubelet
-events) by failure class. FILEs may be plain or gzip (lumberjack backups); no FILE or "-"
-reads stdin. Each file is its own stream for follow-up lines.
+Reads ipamd.log, plugin.log, aws-node output or pasted kubelet events. FILEs may be plain
+or gzip (lumberjack backups); no FILE or "-" reads stdin. Each file is its own stream for
+follow-up lines.
 
   text  one line per classified log line, then a summary per class (count, first, last seen)
-  json  one object per classified line: file, line, class, level, time, code, eni, subnet,
-        message (with --all: one per input line, class "none" included)
-
-flags:
-`
+  json  one object per classified line (docs/schemas/classify.md): schema_version, file,
+        line, class, level, time, code, eni, subnet, malformed, message (with --all: one
+        per input line, class "none" included)`
 
 // classifyOptions are the validated flags of one classify run.
 type classifyOptions struct {
@@ -39,42 +40,48 @@ type classifyOptions struct {
 	files        []string
 }
 
-func parseClassifyFlags(args []string, errOut io.Writer) (classifyOptions, error) {
+func defineClassify(c *kingpin.CmdClause) runFunc {
 	var o classifyOptions
-	fs := flag.NewFlagSet("classify", flag.ContinueOnError)
-	fs.SetOutput(errOut)
-	fs.Usage = func() {
-		_, _ = fmt.Fprint(errOut, classifyUsage) // best effort, like flag's own usage output
-		fs.PrintDefaults()
+	c.Flag("all", "Emit every input line, class none included.").BoolVar(&o.all)
+	format := c.Flag("format", "Output format: text or json.").Default("text").HintOptions("text", "json").String()
+	c.Flag("summary", "Print only the per-class summary (text).").BoolVar(&o.summaryOnly)
+	c.Flag("max-line-bytes", "Longest line classified; longer lines are counted and skipped.").Default("1048576").IntVar(&o.maxLineBytes)
+	c.Arg("file", "Log files to read (plain or gzip); none or - reads standard input.").StringsVar(&o.files)
+	return func(ctx context.Context, s streams) int {
+		if err := o.validate(*format); err != nil {
+			complain(s.err, "%v", err)
+			return exitError
+		}
+		return classifyFiles(ctx, o, s)
 	}
-	fs.BoolVar(&o.all, "all", false, "emit every input line, class none included")
-	format := fs.String("format", "text", "output format: text or json")
-	fs.BoolVar(&o.summaryOnly, "summary", false, "print only the per-class summary (text)")
-	fs.IntVar(&o.maxLineBytes, "max-line-bytes", 1<<20, "longest line classified; longer lines are counted and skipped")
-	if err := fs.Parse(args); err != nil {
-		return o, err
-	}
-	switch *format {
+}
+
+func (o *classifyOptions) validate(format string) error {
+	switch format {
 	case "text":
 	case "json":
 		o.json = true
 	default:
-		return o, fmt.Errorf("--format must be text or json, not %q", *format)
+		return fmt.Errorf("--format must be text or json, not %q", format)
 	}
 	if o.summaryOnly && o.json {
-		return o, errors.New("--summary prints the text summary; it cannot be combined with --format json")
+		return errors.New("--summary prints the text summary; it cannot be combined with --format json")
 	}
 	if o.summaryOnly && o.all {
-		return o, errors.New("--summary and --all contradict each other")
+		return errors.New("--summary and --all contradict each other")
 	}
 	if o.maxLineBytes < 64 {
-		return o, fmt.Errorf("--max-line-bytes must be at least 64, got %d", o.maxLineBytes)
+		return fmt.Errorf("--max-line-bytes must be at least 64, got %d", o.maxLineBytes)
 	}
-	o.files = fs.Args()
 	if len(o.files) == 0 {
 		o.files = []string{"-"}
 	}
-	return o, nil
+	for i, f := range o.files {
+		if f == "" { // kingpin/v2 hands a lone "-" over as an empty argument
+			o.files[i] = "-"
+		}
+	}
+	return nil
 }
 
 // complain writes one error line to stderr; there is nowhere left to report a failure to.
@@ -94,7 +101,7 @@ type classifyRun struct {
 	out  *bufio.Writer
 	errW io.Writer
 
-	stats     [logparse.NumClasses]classStat
+	stats     map[logparse.Class]*classStat
 	lines     uint64
 	bytes     uint64
 	tooLong   uint64
@@ -105,16 +112,9 @@ type classifyRun struct {
 	lastProgress time.Time
 }
 
-func cmdClassify(ctx context.Context, args []string, s streams) int {
-	opts, err := parseClassifyFlags(args, s.err)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		complain(s.err, "%v", err)
-		return 2
-	}
-	r := &classifyRun{opts: opts, out: bufio.NewWriterSize(s.out, 64<<10), errW: s.err, progress: isTerminal(s.err)}
+func classifyFiles(ctx context.Context, opts classifyOptions, s streams) int {
+	r := &classifyRun{opts: opts, out: bufio.NewWriterSize(s.out, 64<<10), errW: s.err, progress: isTerminal(s.err),
+		stats: make(map[logparse.Class]*classStat, len(logparse.Classes()))}
 	failed := false
 	for _, name := range opts.files {
 		if err := r.file(ctx, name, s.in); err != nil {
@@ -133,31 +133,34 @@ func cmdClassify(ctx context.Context, args []string, s streams) int {
 	}
 	if err := r.out.Flush(); err != nil {
 		complain(s.err, "writing output: %v", err)
-		return 1
+		return exitError
 	}
 	if failed {
-		return 1
+		return exitError
 	}
-	return 0
+	return exitOK
 }
 
 // file classifies one input: a path, or "-" for stdin. Gzip is detected by its magic bytes.
 func (r *classifyRun) file(ctx context.Context, name string, stdin io.Reader) error {
-	var src io.Reader
+	var src io.ReadCloser
 	display := name
 	if name == "-" {
 		if stdin == nil {
 			return errors.New("no standard input")
 		}
-		src, display = stdin, "-"
+		src = ctxio.NewReader(ctx, stdin) // the caller owns stdin: Close only stops the reader
 	} else {
-		f, err := os.Open(name)
+		f, err := ctxio.Open(ctx, name)
 		if err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("%s: %w", name, err) // os errors name the path themselves
+			}
 			return err
 		}
-		defer f.Close()
 		src = f
 	}
+	defer src.Close()
 	br := bufio.NewReaderSize(src, 256<<10)
 	if magic, err := br.Peek(2); err == nil && magic[0] == 0x1f && magic[1] == 0x8b {
 		zr, err := gzip.NewReader(br)
@@ -199,7 +202,11 @@ func (r *classifyRun) line(cl *logparse.Classifier, name string, n uint64, line 
 		r.malformed++
 	}
 	if ev.Class != logparse.None {
-		st := &r.stats[ev.Class]
+		st := r.stats[ev.Class]
+		if st == nil {
+			st = &classStat{}
+			r.stats[ev.Class] = st
+		}
 		st.count++
 		if !ev.Time.IsZero() {
 			if st.first.IsZero() || ev.Time.Before(st.first) {
@@ -244,10 +251,10 @@ func (r *classifyRun) summary() {
 	var classified uint64
 	for _, c := range logparse.Classes() {
 		st := r.stats[c]
-		classified += st.count
-		if st.count == 0 {
+		if st == nil || st.count == 0 {
 			continue
 		}
+		classified += st.count
 		_, _ = fmt.Fprintf(w, "%-18s %10d  %-24s  %s\n", c, st.count, fmtTime(st.first), fmtTime(st.last))
 	}
 	if classified == 0 {
@@ -308,7 +315,9 @@ func appendEventText(b []byte, name string, n uint64, ev *logparse.Event) []byte
 
 // appendEventJSON renders one event as a JSON object on one line.
 func appendEventJSON(b []byte, name string, n uint64, ev *logparse.Event) []byte {
-	b = append(b, `{"file":`...)
+	b = append(b, `{"schema_version":`...)
+	b = strconv.AppendInt(b, int64(schema.Classify.V), 10)
+	b = append(b, `,"file":`...)
 	b = appendJSONString(b, []byte(name))
 	b = append(b, `,"line":`...)
 	b = strconv.AppendUint(b, n, 10)

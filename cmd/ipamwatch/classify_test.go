@@ -21,7 +21,7 @@ const sampleLog = "../../logparse/testdata/sample-ipamd.log"
 func runClassify(t *testing.T, stdin []byte, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	code = cmdClassify(context.Background(), args, streams{in: bytes.NewReader(stdin), out: &out, err: &errb})
+	code = dispatch(context.Background(), append([]string{"classify"}, args...), streams{in: bytes.NewReader(stdin), out: &out, err: &errb})
 	return out.String(), errb.String(), code
 }
 
@@ -74,7 +74,7 @@ func TestClassifyJSONIsValid(t *testing.T) {
 		if err := json.Unmarshal([]byte(l), &obj); err != nil {
 			t.Fatalf("object %d is not JSON: %v\n%s", i+1, err, l)
 		}
-		for _, k := range []string{"file", "line", "class", "level", "time", "code", "eni", "subnet", "message"} {
+		for _, k := range []string{"schema_version", "file", "line", "class", "level", "time", "code", "eni", "subnet", "message"} {
 			if _, ok := obj[k]; !ok {
 				t.Errorf("object %d lacks %q", i+1, k)
 			}
@@ -158,10 +158,10 @@ func TestClassifyErrors(t *testing.T) {
 		code    int
 		errWant string
 	}{
-		{"bad format", []string{"--format", "xml"}, 2, "--format must be text or json"},
-		{"unknown flag", []string{"--colour"}, 2, "flag provided but not defined"},
-		{"summary with json", []string{"--summary", "--format", "json"}, 2, "cannot be combined"},
-		{"tiny max line", []string{"--max-line-bytes", "3"}, 2, "at least 64"},
+		{"bad format", []string{"--format", "xml"}, 1, "--format must be text or json"},
+		{"unknown flag", []string{"--colour"}, 1, "unknown long flag '--colour'"},
+		{"summary with json", []string{"--summary", "--format", "json"}, 1, "cannot be combined"},
+		{"tiny max line", []string{"--max-line-bytes", "3"}, 1, "at least 64"},
 		{"missing file", []string{"does-not-exist.log", "testdata/classify/mixed.log"}, 1, "does-not-exist.log"},
 		{"not gzip after all", []string{"testdata/classify/bad.gz"}, 1, "gzip"},
 	}
@@ -193,7 +193,7 @@ func TestClassifyCancelled(t *testing.T) {
 	cancel()
 	in := bytes.Repeat([]byte("{\"level\":\"debug\",\"msg\":\"x\"}\n"), 10000)
 	var out, errb bytes.Buffer
-	code := cmdClassify(ctx, nil, streams{in: bytes.NewReader(in), out: &out, err: &errb})
+	code := dispatch(ctx, []string{"classify"}, streams{in: bytes.NewReader(in), out: &out, err: &errb})
 	if code != 1 || !strings.Contains(errb.String(), "context canceled") {
 		t.Errorf("exit %d, stderr %q", code, errb.String())
 	}

@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -15,77 +14,60 @@ import (
 	"github.com/ipamwatch/ipamwatch/diagnosis"
 )
 
-func cmdDemo(ctx context.Context, args []string, s streams) int {
-	fs := flag.NewFlagSet("ipamwatch demo", flag.ContinueOnError)
-	fs.SetOutput(s.err)
-	scenario := fs.String("scenario", "subnet-exhausted", "scenario to simulate (see --list-scenarios)")
-	listen := fs.String("web.listen-address", "127.0.0.1:9713", "address the agent serves /metrics on")
-	list := fs.Bool("list-scenarios", false, "list the scenarios and exit")
-	duration := fs.Duration("duration", 0, "stop after this long (0 = until interrupted)")
-	report := fs.Duration("report-after", 12*time.Second, "print the diagnosis this long after start (0 = never)")
-	lf := &logFlags{}
-	fs.StringVar(&lf.level, "log.level", "warn", "agent log level")
-	fs.StringVar(&lf.format, "log.format", "text", "agent log format: json or text")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if *list {
+func runDemo(ctx context.Context, o *demoOptions, s streams) int {
+	if o.list {
 		for _, sc := range demo.Scenarios() {
 			fmt.Fprintf(s.out, "%-24s %s\n", sc.Name, sc.Description)
 		}
-		return 0
+		return exitOK
 	}
-	spec, err := demo.Lookup(*scenario)
+	spec, err := demo.Lookup(o.scenario)
 	if err != nil {
 		fmt.Fprintln(s.err, "ipamwatch demo:", err)
-		return 2
+		return exitError
 	}
-	logger, err := lf.logger(s.err)
-	if err != nil {
-		fmt.Fprintln(s.err, "ipamwatch demo:", err)
-		return 2
-	}
-	if *duration > 0 {
+	logger := newLogger(o.log, s.err)
+	if o.duration > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, *duration)
+		ctx, cancel = context.WithTimeout(ctx, o.duration)
 		defer cancel()
 	}
 	dir, err := os.MkdirTemp("", "ipamwatch-demo-")
 	if err != nil {
 		fmt.Fprintln(s.err, "ipamwatch demo:", err)
-		return 1
+		return exitError
 	}
 	defer os.RemoveAll(dir)
 
 	node, err := demo.Start(ctx, spec, dir, demo.Options{})
 	if err != nil {
 		fmt.Fprintln(s.err, "ipamwatch demo:", err)
-		return 1
+		return exitError
 	}
 	defer node.Close()
-	a, err := agent.New(demoAgentConfig(node, *listen, logger))
+	a, err := agent.New(demoAgentConfig(node, o.listen, logger))
 	if err != nil {
 		fmt.Fprintln(s.err, "ipamwatch demo:", err)
-		return 1
+		return exitError
 	}
 	fmt.Fprintf(s.out, "ipamwatch demo: scenario %q: %s\n", spec.Name, spec.Description)
-	fmt.Fprintf(s.out, "  metrics:   http://%s/metrics\n  diagnosis: http://%s/diagnosis?format=text\n", *listen, *listen)
+	fmt.Fprintf(s.out, "  metrics:   http://%s/metrics\n  diagnosis: http://%s/diagnosis?format=text\n", o.listen, o.listen)
 	fmt.Fprintf(s.out, "  simulated node: ipamd %s, CNI metrics %s, IMDS %s, logs %s\n", node.IPAMDAddress, node.CNIMetricsURL, node.IMDSEndpoint, dir)
-	if *report > 0 {
+	if report := o.reportAfter; report > 0 {
 		go func() {
 			select {
 			case <-ctx.Done():
 				return
-			case <-time.After(*report):
+			case <-time.After(report):
 			}
 			rep, _ := a.Report()
-			fmt.Fprintf(s.out, "\n--- diagnosis after %s (refreshes at /diagnosis) ---\n", *report)
+			fmt.Fprintf(s.out, "\n--- diagnosis after %s (refreshes at /diagnosis) ---\n", report)
 			_ = diagnosis.WriteText(s.out, rep)
 		}()
 	}
 	if err := a.Run(ctx); err != nil {
 		fmt.Fprintln(s.err, "ipamwatch demo:", err)
-		return 1
+		return exitError
 	}
 	return 0
 }
@@ -94,7 +76,7 @@ func cmdDemo(ctx context.Context, args []string, s streams) int {
 // scenario unfolds in seconds.
 func demoAgentConfig(node *demo.Node, listen string, logger *slog.Logger) agent.Config {
 	return agent.Config{
-		ListenAddress:   listen,
+		ListenAddresses: []string{listen},
 		NodeName:        node.NodeName,
 		IPAMDAddress:    node.IPAMDAddress,
 		CNIMetricsURL:   node.CNIMetricsURL,

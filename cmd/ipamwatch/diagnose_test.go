@@ -35,6 +35,16 @@ func simulate(t *testing.T, spec demo.Spec, seconds int) *demo.Node {
 	return node
 }
 
+// exitFor is the exit status diagnose owes a report: 3 with a critical finding, else 0.
+func exitFor(rep diagnosis.Report) int {
+	for _, f := range rep.Findings {
+		if f.Severity == "critical" {
+			return 3
+		}
+	}
+	return 0
+}
+
 func runCLI(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errb bytes.Buffer
@@ -58,12 +68,12 @@ func TestDiagnoseBundlePerCause(t *testing.T) {
 				t.Fatal(err)
 			}
 			code, out, stderr := runCLI(t, "diagnose", "--bundle", dir, "--format", "json")
-			if code != 0 {
-				t.Fatalf("exit %d: %s", code, stderr)
-			}
 			var rep diagnosis.Report
 			if err := json.Unmarshal([]byte(out), &rep); err != nil {
-				t.Fatalf("json: %v\n%s", err, out)
+				t.Fatalf("exit %d, json: %v\n%s\nstderr: %s", code, err, out, stderr)
+			}
+			if want := exitFor(rep); code != want {
+				t.Fatalf("exit %d, want %d: %s", code, want, stderr)
 			}
 			var got []string
 			for _, f := range rep.Findings {
@@ -82,7 +92,7 @@ func TestDiagnoseBundlePerCause(t *testing.T) {
 			}
 			// The text report names the binding ceiling and each finding.
 			code, text, _ := runCLI(t, "diagnose", "--bundle", dir)
-			if code != 0 || !strings.Contains(text, "BINDING CEILING") {
+			if code != exitFor(rep) || !strings.Contains(text, "BINDING CEILING") {
 				t.Errorf("text report (exit %d):\n%s", code, text)
 			}
 			for _, want := range spec.Expect {
@@ -106,12 +116,12 @@ func TestDiagnoseLive(t *testing.T) {
 		"--ipamd.address", node.IPAMDAddress, "--cni.metrics-url", node.CNIMetricsURL,
 		"--imds.endpoint", node.IMDSEndpoint, "--log.ipamd", node.IPAMDLog, "--log.plugin", node.PluginLog,
 		"--kubernetes", "off")
-	if code != 0 {
-		t.Fatalf("exit %d: %s", code, stderr)
-	}
 	var rep diagnosis.Report
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
-		t.Fatalf("json: %v", err)
+		t.Fatalf("exit %d, json: %v\nstderr: %s", code, err, stderr)
+	}
+	if want := exitFor(rep); code != want {
+		t.Fatalf("exit %d, want %d: %s", code, want, stderr)
 	}
 	found := false
 	for _, f := range rep.Findings {
@@ -127,8 +137,8 @@ func TestDiagnoseLive(t *testing.T) {
 
 func TestDiagnoseErrors(t *testing.T) {
 	t.Parallel()
-	if code, _, _ := runCLI(t, "diagnose", "--format", "yaml"); code != 2 {
-		t.Errorf("bad format: exit %d, want 2", code)
+	if code, _, _ := runCLI(t, "diagnose", "--format", "yaml"); code != 1 {
+		t.Errorf("bad format: exit %d, want 1", code)
 	}
 	if code, _, stderr := runCLI(t, "diagnose", "--bundle", t.TempDir()); code != 1 || !strings.Contains(stderr, "not an EKS log-collector bundle") {
 		t.Errorf("empty bundle dir: exit %d %q", code, stderr)
@@ -267,12 +277,12 @@ func TestDiagnoseBundleMoreCauses(t *testing.T) {
 				}
 			}
 			code, out, stderr := runCLI(t, "diagnose", "--bundle", dir, "--format", "json")
-			if code != 0 {
-				t.Fatalf("exit %d: %s", code, stderr)
-			}
 			var rep diagnosis.Report
 			if err := json.Unmarshal([]byte(out), &rep); err != nil {
-				t.Fatal(err)
+				t.Fatalf("exit %d: %v\nstderr: %s", code, err, stderr)
+			}
+			if want := exitFor(rep); code != want {
+				t.Fatalf("exit %d, want %d: %s", code, want, stderr)
 			}
 			var got []string
 			for _, f := range rep.Findings {

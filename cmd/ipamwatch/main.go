@@ -1,6 +1,11 @@
 // Command ipamwatch tells EKS operators why pods cannot get an IP address.
 //
-// Subcommands live one per file in this package; main only dispatches.
+// The command line is kingpin/v2, as in Prometheus, Alertmanager, promtool and the
+// exporters: exporter-toolkit's listener flags (kingpinflag) and promslog's --log.level and
+// --log.format come ready-made for it, and users of those tools find the same help layout,
+// the same --no-FLAG negation, --version and shell completion. Each command lives in its
+// own file, declares only the flags it uses on its kingpin clause and returns the function
+// that runs it; main parses, dispatches and exits. docs/cli.md is the reference.
 package main
 
 import (
@@ -9,9 +14,12 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
+	"strings"
 	"syscall"
+	"time"
 
-	"github.com/ipamwatch/ipamwatch/internal/version"
+	"github.com/prometheus/common/version"
 )
 
 // streams are the process's standard streams, passed explicitly so commands are testable.
@@ -20,61 +28,55 @@ type streams struct {
 	out, err io.Writer
 }
 
-type command struct {
-	name    string
-	summary string
-	run     func(ctx context.Context, args []string, s streams) int
-}
+// Exit codes, documented in the README and docs/cli.md.
+const (
+	// exitOK: the command ran; diagnose found nothing critical.
+	exitOK = 0
+	// exitError: a usage error (unknown flag, bad value, left-out command of the agent-only
+	// build), an I/O error (unreadable file or bundle, unreachable EC2), or the run was
+	// interrupted before it finished.
+	exitError = 1
+	// exitCritical: diagnose ran and found at least one critical finding. 3 rather than 2:
+	// 2 meant "usage error" in earlier builds, and promtool also answers 3 for "ran, and
+	// found problems" (lint failures).
+	exitCritical = 3
+)
 
-func commands() []command {
-	return []command{
-		{"run", "run the node agent: poll sources, tail logs, serve /metrics and /diagnosis", cmdRun},
-		{"demo", "run the agent against a simulated node on loopback", cmdDemo},
-		{"diagnose", "one-shot triage of this node or of a log-collector bundle", cmdDiagnose},
-		{"classify", "classify ipamd/plugin log lines by failure class", cmdClassify},
-		{"maxpods", "compute kubelet max-pods and show the arithmetic", cmdMaxPods},
-		{"subnets", "cluster-level subnet view: free addresses and free /28 blocks", cmdSubnets},
-		{"version", "print the version", cmdVersion},
-	}
-}
+// interruptGrace is how long main waits, after the first SIGINT or SIGTERM, for the command
+// to return on its own (the agent's graceful shutdown takes up to 5 s) before it exits
+// anyway. A second signal exits at once.
+const interruptGrace = 10 * time.Second
 
 func main() {
+	stampVersion()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := dispatch(ctx, os.Args[1:], streams{in: os.Stdin, out: os.Stdout, err: os.Stderr})
+	s := streams{in: os.Stdin, out: os.Stdout, err: os.Stderr}
+	done := make(chan int, 1)
+	go func() { done <- dispatch(ctx, os.Args[1:], s) }()
+	var code int
+	select {
+	case code = <-done:
+	case <-ctx.Done():
+		stop() // from now on a second signal ends the process the default way
+		select {
+		case code = <-done:
+		case <-time.After(interruptGrace):
+			fmt.Fprintln(s.err, "ipamwatch: interrupted; the command did not stop within", interruptGrace)
+			code = exitError
+		}
+	}
 	stop()
 	os.Exit(code)
 }
 
-func dispatch(ctx context.Context, args []string, s streams) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		usage(s.err)
-		if len(args) == 0 {
-			return 2
-		}
-		return 0
+// stampVersion fills prometheus/common's version when the linker did not (`go install
+// ...@vX.Y.Z`, or `go build` in a checkout: the go command records the module version).
+func stampVersion() {
+	if version.Version != "" {
+		return
 	}
-	for _, c := range commands() {
-		if c.name == args[0] {
-			return c.run(ctx, args[1:], s)
-		}
+	version.Version = "devel"
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		version.Version = strings.TrimPrefix(bi.Main.Version, "v")
 	}
-	fmt.Fprintf(s.err, "ipamwatch: unknown command %q\n\n", args[0])
-	usage(s.err)
-	return 2
-}
-
-func usage(w io.Writer) {
-	fmt.Fprintln(w, "usage: ipamwatch <command> [flags]")
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "commands:")
-	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
-	}
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Run 'ipamwatch <command> -h' for a command's flags.")
-}
-
-func cmdVersion(_ context.Context, _ []string, s streams) int {
-	fmt.Fprintln(s.out, version.String())
-	return 0
 }

@@ -2,21 +2,23 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"sort"
 	"strings"
 	"text/tabwriter"
 
+	"github.com/alecthomas/kingpin/v2"
+
+	"github.com/ipamwatch/ipamwatch/agent"
 	"github.com/ipamwatch/ipamwatch/diagnosis"
+	"github.com/ipamwatch/ipamwatch/internal/schema"
 )
 
-const maxPodsUsage = `usage: ipamwatch maxpods [flags]
+const maxPodsHelp = `Compute kubelet max-pods for an instance type and show the arithmetic.
 
-Compute kubelet max-pods for an instance type and show the arithmetic, the way EKS does:
+The way EKS does:
   secondary IPs:     ENIs x (IPv4 per ENI - 1) + 2
   prefix delegation: ENIs x (IPv4 per ENI - 1) x 16 + 2, capped at 110 (<= 30 vCPUs) or 250
   custom networking and security groups for pods each take one ENI away from pods.
@@ -26,9 +28,8 @@ Give the limits yourself:
 or ask EC2 (DescribeInstanceTypes; needs AWS credentials):
   ipamwatch maxpods --instance-type m5.large,c5.xlarge --region eu-west-1
   ipamwatch maxpods --all --region eu-west-1 --prefix-delegation
-
-flags:
-`
+or read this node's limits (CNI metrics and instance metadata):
+  ipamwatch maxpods --live`
 
 // maxPodsOptions are the validated flags of one maxpods run.
 type maxPodsOptions struct {
@@ -48,53 +49,71 @@ type maxPodsOptions struct {
 // instanceLookup is lookupInstanceTypes; tests pass a fake.
 type instanceLookup func(context.Context, ec2LookupOptions, []string) ([]instanceTypeLimits, error)
 
-func parseMaxPodsFlags(args []string, errOut io.Writer) (maxPodsOptions, error) {
-	var o maxPodsOptions
-	fs := flag.NewFlagSet("ipamwatch maxpods", flag.ContinueOnError)
-	fs.SetOutput(errOut)
-	fs.Usage = func() {
-		_, _ = fmt.Fprint(errOut, maxPodsUsage) // usage on stderr: nothing to do if it fails
-		fs.PrintDefaults()
+// maxPodsFlags are maxpods' flags as parsed, before validation.
+type maxPodsFlags struct {
+	enis, ips, vcpus int
+	nitro            bool
+	types            string
+	format           string
+	set              map[string]*bool // flags the user gave
+	o                maxPodsOptions
+}
+
+func defineMaxPods(c *kingpin.CmdClause) runFunc {
+	return defineMaxPodsWith(c, lookupInstanceTypes)
+}
+
+// defineMaxPodsWith declares maxpods with lookup as its EC2 lookup (tests pass a fake).
+func defineMaxPodsWith(c *kingpin.CmdClause, lookup instanceLookup) runFunc {
+	f := &maxPodsFlags{set: map[string]*bool{}}
+	o := &f.o
+	flag := func(name, help string) *kingpin.FlagClause {
+		f.set[name] = new(bool)
+		return c.Flag(name, help).IsSetByUser(f.set[name])
 	}
-	enis := fs.Int("enis", 0, "ENIs the instance type supports (MaximumNetworkInterfaces)")
-	ips := fs.Int("ips-per-eni", 0, "IPv4 addresses per ENI, the primary included (Ipv4AddressesPerInterface)")
-	vcpus := fs.Int("vcpus", 0, "vCPUs of the instance type (chooses the 110 or 250 cap under prefix delegation)")
-	nitro := fs.Bool("nitro", true, "the instance type runs on Nitro (use --nitro=false for Xen: no prefix delegation)")
-	types := fs.String("instance-type", "", "instance type(s) to look up in EC2, comma-separated")
-	fs.BoolVar(&o.all, "all", false, "look up every instance type of the region and print a table")
-	fs.BoolVar(&o.live, "live", false, "read this node's limits from the CNI metrics and instance metadata")
-	fs.StringVar(&o.cniURL, "cni.metrics-url", "http://127.0.0.1:61678/metrics", "with --live: aws-node metrics URL")
-	fs.StringVar(&o.imdsEndpoint, "imds.endpoint", "", "with --live: instance metadata endpoint (default: the SDK's)")
-	fs.StringVar(&o.ec2.Region, "region", "", "EC2 region for --instance-type/--all (default: the SDK's configuration)")
-	fs.StringVar(&o.ec2.Endpoint, "ec2-endpoint", "", "EC2 endpoint URL override (for tests and private endpoints)")
-	fs.BoolVar(&o.prefix, "prefix-delegation", false, "ENABLE_PREFIX_DELEGATION=true (/28 prefixes, Nitro only)")
-	fs.BoolVar(&o.custom, "custom-networking", false, "AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG=true (the primary ENI carries no pods)")
-	fs.BoolVar(&o.sgp, "security-groups-for-pods", false, "ENABLE_POD_ENI=true (a trunk ENI takes one ENI slot)")
-	fs.IntVar(&o.maxENIs, "max-enis", 0, "MAX_ENI: use at most this many ENIs (0 = no limit)")
-	fs.IntVar(&o.branchENIs, "branch-enis", 0, "branch ENIs of the instance type, for the security-groups-for-pods budget")
-	format := fs.String("format", "text", "output format: text or json")
-	if err := fs.Parse(args); err != nil {
-		return o, err
+	flag("enis", "ENIs the instance type supports (MaximumNetworkInterfaces).").IntVar(&f.enis)
+	flag("ips-per-eni", "IPv4 addresses per ENI, the primary included (Ipv4AddressesPerInterface).").IntVar(&f.ips)
+	flag("vcpus", "vCPUs of the instance type (chooses the 110 or 250 cap under prefix delegation).").IntVar(&f.vcpus)
+	flag("nitro", "The instance type runs on Nitro (--no-nitro for Xen: no prefix delegation).").Default("true").BoolVar(&f.nitro)
+	flag("instance-type", "Instance type(s) to look up in EC2, comma-separated.").StringVar(&f.types)
+	flag("all", "Look up every instance type of the region and print a table.").BoolVar(&o.all)
+	flag("live", "Read this node's limits from the CNI metrics and instance metadata.").BoolVar(&o.live)
+	flag("cni.metrics-url", "With --live: aws-node metrics URL.").Default(agent.DefaultConfig().CNIMetricsURL).StringVar(&o.cniURL)
+	flag("imds.endpoint", "With --live: instance metadata endpoint (default: the AWS SDK's).").StringVar(&o.imdsEndpoint)
+	flag("region", "EC2 region for --instance-type/--all (default: the AWS SDK's configuration).").StringVar(&o.ec2.Region)
+	flag("ec2-endpoint", "EC2 endpoint URL override (for tests and private endpoints).").StringVar(&o.ec2.Endpoint)
+	flag("prefix-delegation", "ENABLE_PREFIX_DELEGATION=true (/28 prefixes, Nitro only).").BoolVar(&o.prefix)
+	flag("custom-networking", "AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG=true (the primary ENI carries no pods).").BoolVar(&o.custom)
+	flag("security-groups-for-pods", "ENABLE_POD_ENI=true (a trunk ENI takes one ENI slot).").BoolVar(&o.sgp)
+	flag("max-enis", "MAX_ENI: use at most this many ENIs (0 = no limit).").Default("0").IntVar(&o.maxENIs)
+	flag("branch-enis", "Branch ENIs of the instance type, for the security-groups-for-pods budget.").Default("0").IntVar(&o.branchENIs)
+	flag("format", "Output format: text or json (docs/schemas/maxpods.md).").Default("text").HintOptions("text", "json").StringVar(&f.format)
+	return func(ctx context.Context, s streams) int {
+		if err := f.validate(); err != nil {
+			fmt.Fprintf(s.err, "ipamwatch maxpods: %v\n", err)
+			return exitError
+		}
+		return runMaxPods(ctx, f.o, s, lookup)
 	}
-	if fs.NArg() > 0 {
-		return o, fmt.Errorf("unexpected arguments %q (flags only)", fs.Args())
-	}
-	switch *format {
+}
+
+// validate checks the combination of flags and fills f.o.
+func (f *maxPodsFlags) validate() error {
+	o := &f.o
+	switch f.format {
 	case "text":
 	case "json":
 		o.json = true
 	default:
-		return o, fmt.Errorf("--format must be text or json, not %q", *format)
+		return fmt.Errorf("--format must be text or json, not %q", f.format)
 	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-
-	for _, t := range strings.Split(*types, ",") {
+	set := func(name string) bool { return *f.set[name] }
+	for _, t := range strings.Split(f.types, ",") {
 		if t = strings.TrimSpace(t); t != "" {
 			o.instanceTypes = append(o.instanceTypes, t)
 		}
 	}
-	explicit := set["enis"] || set["ips-per-eni"] || set["vcpus"] || set["nitro"]
+	explicit := set("enis") || set("ips-per-eni") || set("vcpus") || set("nitro")
 	sources := 0
 	for _, on := range []bool{explicit, len(o.instanceTypes) > 0, o.all, o.live} {
 		if on {
@@ -103,28 +122,28 @@ func parseMaxPodsFlags(args []string, errOut io.Writer) (maxPodsOptions, error) 
 	}
 	switch {
 	case sources == 0:
-		return o, errors.New("say which instance: --enis N --ips-per-eni N [--vcpus N] [--nitro=false], --instance-type T, --all or --live")
+		return errors.New("say which instance: --enis N --ips-per-eni N [--vcpus N] [--nitro=false], --instance-type T, --all or --live")
 	case sources > 1:
-		return o, errors.New("choose one of --enis/--ips-per-eni/--vcpus/--nitro, --instance-type, --all and --live")
-	case explicit && (!set["enis"] || !set["ips-per-eni"]):
-		return o, errors.New("--enis and --ips-per-eni are both needed (see: aws ec2 describe-instance-types --instance-types T --query 'InstanceTypes[].NetworkInfo.[MaximumNetworkInterfaces,Ipv4AddressesPerInterface]')")
-	case (set["region"] || set["ec2-endpoint"]) && !o.all && len(o.instanceTypes) == 0:
-		return o, errors.New("--region and --ec2-endpoint apply to --instance-type and --all only")
+		return errors.New("choose one of --enis/--ips-per-eni/--vcpus/--nitro, --instance-type, --all and --live")
+	case explicit && (!set("enis") || !set("ips-per-eni")):
+		return errors.New("--enis and --ips-per-eni are both needed (see: aws ec2 describe-instance-types --instance-types T --query 'InstanceTypes[].NetworkInfo.[MaximumNetworkInterfaces,Ipv4AddressesPerInterface]')")
+	case (set("region") || set("ec2-endpoint")) && !o.all && len(o.instanceTypes) == 0:
+		return errors.New("--region and --ec2-endpoint apply to --instance-type and --all only")
 	case o.maxENIs < 0:
-		return o, fmt.Errorf("--max-enis must not be negative, got %d", o.maxENIs)
+		return fmt.Errorf("--max-enis must not be negative, got %d", o.maxENIs)
 	case o.branchENIs < 0:
-		return o, fmt.Errorf("--branch-enis must not be negative, got %d", o.branchENIs)
-	case set["branch-enis"] && !o.sgp:
-		return o, errors.New("--branch-enis is the security-groups-for-pods budget: add --security-groups-for-pods")
+		return fmt.Errorf("--branch-enis must not be negative, got %d", o.branchENIs)
+	case set("branch-enis") && !o.sgp:
+		return errors.New("--branch-enis is the security-groups-for-pods budget: add --security-groups-for-pods")
 	}
 	if explicit {
 		hv := diagnosis.HypervisorNitro
-		if !*nitro {
+		if !f.nitro {
 			hv = diagnosis.HypervisorXen
 		}
-		o.explicit = o.input(diagnosis.MaxPodsInput{ENIs: *enis, IPsPerENI: *ips, VCPUs: *vcpus, Hypervisor: hv})
+		o.explicit = o.input(diagnosis.MaxPodsInput{ENIs: f.enis, IPsPerENI: f.ips, VCPUs: f.vcpus, Hypervisor: hv})
 	}
-	return o, nil
+	return nil
 }
 
 // input applies the feature flags to one instance type's limits.
@@ -149,25 +168,13 @@ func maxPodsInputFromLimits(l instanceTypeLimits) diagnosis.MaxPodsInput {
 	return diagnosis.MaxPodsInput{InstanceType: l.InstanceType, ENIs: l.ENIs, IPsPerENI: l.IPv4PerENI, VCPUs: l.VCPUs, Hypervisor: hv}
 }
 
-func cmdMaxPods(ctx context.Context, args []string, s streams) int {
-	return runMaxPods(ctx, args, s, lookupInstanceTypes)
-}
-
-func runMaxPods(ctx context.Context, args []string, s streams, lookup instanceLookup) int {
-	o, err := parseMaxPodsFlags(args, s.err)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		fmt.Fprintf(s.err, "ipamwatch maxpods: %v\n", err)
-		return 2
-	}
+func runMaxPods(ctx context.Context, o maxPodsOptions, s streams, lookup instanceLookup) int {
 	var inputs []diagnosis.MaxPodsInput
 	if o.live {
 		in, notes, err := liveMaxPodsInput(ctx, o.cniURL, o.imdsEndpoint)
 		if err != nil {
 			fmt.Fprintf(s.err, "ipamwatch maxpods: --live: %v\n", err)
-			return 1
+			return exitError
 		}
 		for _, n := range notes {
 			fmt.Fprintln(s.err, "ipamwatch maxpods: note:", n)
@@ -178,18 +185,15 @@ func runMaxPods(ctx context.Context, args []string, s streams, lookup instanceLo
 		limits, err := lookup(ctx, o.ec2, o.instanceTypes)
 		if err != nil {
 			fmt.Fprintf(s.err, "ipamwatch maxpods: looking up instance types: %v\n", err)
-			if errors.Is(err, errNotInBuild) {
-				return 2
-			}
-			return 1
+			return exitError
 		}
 		if len(limits) == 0 {
 			fmt.Fprintln(s.err, "ipamwatch maxpods: EC2 returned no instance types")
-			return 1
+			return exitError
 		}
 		if missing := maxPodsMissingTypes(o.instanceTypes, limits); len(missing) > 0 {
 			fmt.Fprintf(s.err, "ipamwatch maxpods: EC2 does not know %s in this region\n", strings.Join(missing, ", "))
-			return 1
+			return exitError
 		}
 		sort.Slice(limits, func(i, j int) bool { return limits[i].InstanceType < limits[j].InstanceType })
 		for _, l := range limits {
@@ -207,16 +211,19 @@ func runMaxPods(ctx context.Context, args []string, s streams, lookup instanceLo
 		r, err := diagnosis.MaxPods(in)
 		if err != nil {
 			fmt.Fprintf(s.err, "ipamwatch maxpods: %s%v\n", maxPodsTypePrefix(in), err)
-			return 2
+			return exitError
 		}
 		results = append(results, r)
 	}
 	if o.json {
-		var v any = results
-		if len(results) == 1 {
-			v = results[0]
+		if len(o.instanceTypes) == 0 { // --enis/--ips-per-eni or --live: one instance
+			return writeMaxPodsJSON(s, results[0])
 		}
-		return writeMaxPodsJSON(s, v)
+		rows := make([]maxPodsRow, 0, len(results))
+		for _, r := range results {
+			rows = append(rows, maxPodsRow{MaxPodsResult: r})
+		}
+		return writeMaxPodsJSON(s, maxPodsList{InstanceTypes: rows})
 	}
 	for i, r := range results {
 		if i > 0 {
@@ -224,7 +231,7 @@ func runMaxPods(ctx context.Context, args []string, s streams, lookup instanceLo
 		}
 		writeMaxPodsText(s.out, r)
 	}
-	return 0
+	return exitOK
 }
 
 func maxPodsTypePrefix(in diagnosis.MaxPodsInput) string {
@@ -280,11 +287,17 @@ func maxPodsHypervisor(s string) string {
 	return s
 }
 
-// maxPodsRow is one line of the --all table; Error is set when the type cannot run pods
-// with the chosen features (e.g. no ENI left).
+// maxPodsRow is one instance type of --instance-type or --all; Error is set (--all only)
+// when the type cannot run pods with the chosen features (e.g. no ENI left).
 type maxPodsRow struct {
 	diagnosis.MaxPodsResult
 	Error string `json:"error,omitempty"`
+}
+
+// maxPodsList is the JSON document of --instance-type and --all: one row per type, sorted
+// by name, whatever their number (one shape for scripts).
+type maxPodsList struct {
+	InstanceTypes []maxPodsRow `json:"instance_types"`
 }
 
 func writeMaxPodsTable(s streams, asJSON bool, inputs []diagnosis.MaxPodsInput) int {
@@ -299,7 +312,7 @@ func writeMaxPodsTable(s streams, asJSON bool, inputs []diagnosis.MaxPodsInput) 
 		rows = append(rows, row)
 	}
 	if asJSON {
-		return writeMaxPodsJSON(s, rows)
+		return writeMaxPodsJSON(s, maxPodsList{InstanceTypes: rows})
 	}
 	tw := tabwriter.NewWriter(s.out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "INSTANCE TYPE\tENIS\tIPV4/ENI\tVCPUS\tHYPERVISOR\tMODE\tPOD IPS\tMAX-PODS")
@@ -313,17 +326,17 @@ func writeMaxPodsTable(s streams, asJSON bool, inputs []diagnosis.MaxPodsInput) 
 	}
 	if err := tw.Flush(); err != nil {
 		fmt.Fprintf(s.err, "ipamwatch maxpods: writing output: %v\n", err)
-		return 1
+		return exitError
 	}
-	return 0
+	return exitOK
 }
 
+// writeMaxPodsJSON writes docs/schemas/maxpods.md's document: one result object (explicit
+// limits, --live) or a maxPodsList (--instance-type, --all).
 func writeMaxPodsJSON(s streams, v any) int {
-	enc := json.NewEncoder(s.out)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(v); err != nil {
+	if err := schema.Write(s.out, schema.MaxPods, v); err != nil {
 		fmt.Fprintf(s.err, "ipamwatch maxpods: writing output: %v\n", err)
-		return 1
+		return exitError
 	}
-	return 0
+	return exitOK
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/alecthomas/kingpin/v2"
 	"github.com/google/go-cmp/cmp"
 	"github.com/ipamwatch/ipamwatch/diagnosis"
 )
@@ -42,7 +43,13 @@ func fakeLookup(calls *[][]string) instanceLookup {
 func runMaxPodsTest(t *testing.T, lookup instanceLookup, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	code := runMaxPods(context.Background(), args, streams{in: strings.NewReader(""), out: &out, err: &errOut}, lookup)
+	cmds := commands()
+	for i := range cmds {
+		if cmds[i].name == "maxpods" {
+			cmds[i].define = func(c *kingpin.CmdClause) runFunc { return defineMaxPodsWith(c, lookup) }
+		}
+	}
+	code := dispatchCommands(context.Background(), append([]string{"maxpods"}, args...), streams{in: strings.NewReader(""), out: &out, err: &errOut}, cmds)
 	return code, out.String(), errOut.String()
 }
 
@@ -91,10 +98,13 @@ func TestMaxPodsInstanceTypes(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
 	}
-	var rs []diagnosis.MaxPodsResult
-	if err := json.Unmarshal([]byte(out), &rs); err != nil {
+	var doc struct {
+		Rs []diagnosis.MaxPodsResult `json:"instance_types"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
 		t.Fatalf("decoding %q: %v", out, err)
 	}
+	rs := doc.Rs
 	got := map[string]int{}
 	var order []string
 	for _, r := range rs {
@@ -162,11 +172,12 @@ func TestMaxPodsAllJSONMarksErrors(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d", code)
 	}
-	var rows []maxPodsRow
-	if err := json.Unmarshal([]byte(out), &rows); err != nil {
+	var doc maxPodsList
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
 		t.Fatal(err)
 	}
 	var failed []string
+	rows := doc.InstanceTypes
 	for _, r := range rows {
 		if r.Error != "" {
 			failed = append(failed, r.Input.InstanceType)
@@ -193,16 +204,16 @@ func TestMaxPodsFailures(t *testing.T) {
 		wantCode int
 		wantErr  string
 	}{
-		{"no source", fakeLookup(&calls), nil, 2, "say which instance"},
-		{"two sources", fakeLookup(&calls), []string{"--enis", "3", "--ips-per-eni", "10", "--instance-type", "m5.large"}, 2, "choose one"},
-		{"ips missing", fakeLookup(&calls), []string{"--enis", "3"}, 2, "both needed"},
-		{"bad format", fakeLookup(&calls), []string{"--enis", "3", "--ips-per-eni", "10", "--format", "yaml"}, 2, "text or json"},
-		{"region without lookup", fakeLookup(&calls), []string{"--enis", "3", "--ips-per-eni", "10", "--region", "eu-west-1"}, 2, "apply to --instance-type"},
-		{"branch without sgp", fakeLookup(&calls), []string{"--enis", "3", "--ips-per-eni", "10", "--branch-enis", "9"}, 2, "add --security-groups-for-pods"},
-		{"negative max enis", fakeLookup(&calls), []string{"--enis", "3", "--ips-per-eni", "10", "--max-enis", "-1"}, 2, "must not be negative"},
-		{"stray argument", fakeLookup(&calls), []string{"--enis", "3", "--ips-per-eni", "10", "m5.large"}, 2, "unexpected arguments"},
-		{"not a number", fakeLookup(&calls), []string{"--enis", "three", "--ips-per-eni", "10"}, 2, "invalid value"},
-		{"arithmetic refuses", fakeLookup(&calls), []string{"--enis", "0", "--ips-per-eni", "10"}, 2, "ENIs must be at least 1"},
+		{"no source", fakeLookup(&calls), nil, 1, "say which instance"},
+		{"two sources", fakeLookup(&calls), []string{"--enis", "3", "--ips-per-eni", "10", "--instance-type", "m5.large"}, 1, "choose one"},
+		{"ips missing", fakeLookup(&calls), []string{"--enis", "3"}, 1, "both needed"},
+		{"bad format", fakeLookup(&calls), []string{"--enis", "3", "--ips-per-eni", "10", "--format", "yaml"}, 1, "text or json"},
+		{"region without lookup", fakeLookup(&calls), []string{"--enis", "3", "--ips-per-eni", "10", "--region", "eu-west-1"}, 1, "apply to --instance-type"},
+		{"branch without sgp", fakeLookup(&calls), []string{"--enis", "3", "--ips-per-eni", "10", "--branch-enis", "9"}, 1, "add --security-groups-for-pods"},
+		{"negative max enis", fakeLookup(&calls), []string{"--enis", "3", "--ips-per-eni", "10", "--max-enis=-1"}, 1, "must not be negative"},
+		{"stray argument", fakeLookup(&calls), []string{"--enis", "3", "--ips-per-eni", "10", "m5.large"}, 1, "unexpected m5.large"},
+		{"not a number", fakeLookup(&calls), []string{"--enis", "three", "--ips-per-eni", "10"}, 1, "invalid value"},
+		{"arithmetic refuses", fakeLookup(&calls), []string{"--enis", "0", "--ips-per-eni", "10"}, 1, "ENIs must be at least 1"},
 		{"unknown type", fakeLookup(&calls), []string{"--instance-type", "m5.large,x9.huge"}, 1, "does not know x9.huge"},
 		{"lookup fails", failing, []string{"--instance-type", "m5.large"}, 1, "no credentials"},
 		{"live without aws-node", fakeLookup(&calls), []string{"--live", "--cni.metrics-url", "http://127.0.0.1:1/metrics", "--imds.endpoint", "http://127.0.0.1:1"}, 1, "reading the CNI metrics"},

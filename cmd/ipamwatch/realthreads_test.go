@@ -171,7 +171,7 @@ func TestDiagnoseLogFlag(t *testing.T) {
 	if !strings.Contains(text, "aws_node_not_ready") || !strings.Contains(text, "PARTIAL EVIDENCE") {
 		t.Errorf("plugin.log.gz: report lacks aws_node_not_ready or the partial-evidence line:\n%s", text)
 	}
-	if code, _, _ := runCLI(t, "diagnose", "--log", plugin, "--bundle", dir); code != 2 {
-		t.Errorf("--log with --bundle: exit %d, want 2", code)
+	if code, _, _ := runCLI(t, "diagnose", "--log", plugin, "--bundle", dir); code != exitError {
+		t.Errorf("--log with --bundle: exit %d, want %d (usage error)", code, exitError)
 	}
 }

@@ -2,82 +2,72 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
-	"io"
-	"log/slog"
-	"os"
-	"strings"
-	"time"
+	"strconv"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/common/version"
+	"github.com/prometheus/exporter-toolkit/web"
+	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 
 	"github.com/ipamwatch/ipamwatch/agent"
+	"github.com/ipamwatch/ipamwatch/internal/webserver"
 )
 
-// agentFlags binds the agent's flags on fs and returns the config they fill.
-func agentFlags(fs *flag.FlagSet) (*agent.Config, *logFlags) {
-	c := &agent.Config{}
-	fs.StringVar(&c.ListenAddress, "web.listen-address", ":9713", "address to serve /metrics, /diagnosis, /healthz and /readyz on")
-	fs.StringVar(&c.WebConfigFile, "web.config.file", "", "exporter-toolkit web config file for TLS and basic auth")
-	fs.StringVar(&c.NodeName, "node-name", os.Getenv("NODE_NAME"), "this node's Kubernetes name (default $NODE_NAME)")
-	fs.StringVar(&c.IPAMDAddress, "ipamd.address", "http://127.0.0.1:61679", "ipamd introspection address (http://host:port or unix:/path); empty disables")
-	fs.StringVar(&c.CNIMetricsURL, "cni.metrics-url", "http://127.0.0.1:61678/metrics", "aws-node metrics URL; empty disables")
-	fs.StringVar(&c.IMDSEndpoint, "imds.endpoint", "", "instance metadata endpoint (default: the SDK's, 169.254.169.254)")
-	fs.BoolVar(&c.DisableIMDS, "imds.disable", false, "do not read instance metadata")
-	fs.StringVar(&c.SubnetsURL, "subnets.metrics-url", "", "/metrics URL of the cluster-level 'ipamwatch subnets' exporter (confirms fragmentation vs exhaustion); empty disables")
-	fs.DurationVar(&c.IntervalSubnets, "interval.subnets", 60*time.Second, "poll interval of the subnet exporter")
-	fs.StringVar(&c.IPAMDLog, "log.ipamd", "/host/var/log/aws-routed-eni/ipamd.log", "ipamd.log to tail; empty disables")
-	fs.StringVar(&c.PluginLog, "log.plugin", "/host/var/log/aws-routed-eni/plugin.log", "plugin.log to tail; empty disables")
-	fs.Int64Var(&c.LogBackfill, "log.backfill-bytes", 1<<20, "read this many bytes before the end of each log at start")
-	fs.StringVar(&c.Kubernetes, "kubernetes", "auto", "Kubernetes API access: auto (in-cluster when available), on, off")
-	fs.BoolVar(&c.Events, "events", false, "create a Kubernetes Event on the Node when the binding ceiling or a critical finding changes")
-	fs.DurationVar(&c.IntervalIPAMD, "interval.ipamd", 30*time.Second, "poll interval of ipamd introspection (each request adds a line to ipamd.log)")
-	fs.DurationVar(&c.IntervalCNI, "interval.cni", 30*time.Second, "poll interval of the CNI metrics")
-	fs.DurationVar(&c.IntervalIMDS, "interval.imds", 5*time.Minute, "poll interval of instance metadata")
-	fs.DurationVar(&c.IntervalKube, "interval.kubernetes", 60*time.Second, "poll interval of the Kubernetes API (two node-scoped requests)")
-	lf := &logFlags{}
-	fs.StringVar(&lf.level, "log.level", "info", "log level: debug, info, warn, error")
-	fs.StringVar(&lf.format, "log.format", "json", "log format: json or text")
-	return c, lf
+// webFlags are the serving flags of both exporters: exporter-toolkit's listener flags
+// (repeatable --web.listen-address, --web.systemd-socket, --web.config.file), the telemetry
+// path and the connection cap.
+type webFlags struct {
+	toolkit        *web.FlagConfig
+	telemetryPath  *string
+	maxConnections *int
 }
 
-type logFlags struct{ level, format string }
-
-func (lf *logFlags) logger(w io.Writer) (*slog.Logger, error) {
-	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(lf.level)); err != nil {
-		return nil, fmt.Errorf("--log.level: %w", err)
+func addWebFlags(c *kingpin.CmdClause, defaultAddress, defaultPath string) *webFlags {
+	return &webFlags{
+		toolkit:        kingpinflag.AddFlags(c, defaultAddress),
+		telemetryPath:  c.Flag("web.telemetry-path", "Path under which to expose metrics.").Default(defaultPath).String(),
+		maxConnections: c.Flag("web.max-connections", "Connections served at once per listen address; more wait until one closes.").Default(strconv.Itoa(webserver.DefaultMaxConnections)).Int(),
 	}
-	opts := &slog.HandlerOptions{Level: lvl}
-	switch strings.ToLower(lf.format) {
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	case "text", "logfmt":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	}
-	return nil, fmt.Errorf("--log.format must be json or text, not %q", lf.format)
 }
 
-func cmdRun(ctx context.Context, args []string, s streams) int {
-	fs := flag.NewFlagSet("ipamwatch run", flag.ContinueOnError)
-	fs.SetOutput(s.err)
-	cfg, lf := agentFlags(fs)
-	if err := fs.Parse(args); err != nil {
-		return 2
+const runHelp = `Run the node agent: poll the sources, tail the logs, serve /metrics and /diagnosis.
+
+Meant for the DaemonSet beside aws-node (host network). Stops gracefully on SIGTERM or
+SIGINT (exit 0).`
+
+func defineRun(c *kingpin.CmdClause) runFunc {
+	cfg := agent.DefaultConfig()
+	wf := addWebFlags(c, cfg.ListenAddresses[0], cfg.TelemetryPath)
+	sourceFlags(c, &cfg)
+	c.Flag("events", "Create a Kubernetes Event on the Node when the binding ceiling or a critical finding changes.").BoolVar(&cfg.Events)
+	c.Flag("interval.ipamd", "Poll interval of ipamd introspection (each request adds a line to ipamd.log).").
+		Default(dur(cfg.IntervalIPAMD)).DurationVar(&cfg.IntervalIPAMD)
+	c.Flag("interval.cni", "Poll interval of the CNI metrics.").Default(dur(cfg.IntervalCNI)).DurationVar(&cfg.IntervalCNI)
+	c.Flag("interval.imds", "Poll interval of instance metadata.").Default(dur(cfg.IntervalIMDS)).DurationVar(&cfg.IntervalIMDS)
+	c.Flag("interval.kubernetes", "Poll interval of the Kubernetes API (two node-scoped requests).").
+		Default(dur(cfg.IntervalKube)).DurationVar(&cfg.IntervalKube)
+	c.Flag("interval.subnets", "Poll interval of the subnet exporter.").Default(dur(cfg.IntervalSubnets)).DurationVar(&cfg.IntervalSubnets)
+	logCfg := logFlags(c, "info", "json")
+
+	return func(ctx context.Context, s streams) int {
+		cfg.ListenAddresses = *wf.toolkit.WebListenAddresses
+		cfg.SystemdSocket = *wf.toolkit.WebSystemdSocket
+		cfg.WebConfigFile = *wf.toolkit.WebConfigFile
+		cfg.TelemetryPath = *wf.telemetryPath
+		cfg.MaxConnections = *wf.maxConnections
+		logger := newLogger(logCfg, s.err)
+		cfg.Logger = logger
+		a, err := agent.New(cfg)
+		if err != nil {
+			fmt.Fprintln(s.err, "ipamwatch run:", err)
+			return exitError
+		}
+		logger.Info("starting ipamwatch", "version", version.Info(), "build_context", version.BuildContext())
+		if err := a.Run(ctx); err != nil {
+			logger.Error("agent stopped", "err", err)
+			return exitError
+		}
+		return exitOK
 	}
-	logger, err := lf.logger(s.err)
-	if err != nil {
-		fmt.Fprintln(s.err, "ipamwatch run:", err)
-		return 2
-	}
-	cfg.Logger = logger
-	a, err := agent.New(*cfg)
-	if err != nil {
-		fmt.Fprintln(s.err, "ipamwatch run:", err)
-		return 2
-	}
-	if err := a.Run(ctx); err != nil {
-		logger.Error("agent stopped", "err", err)
-		return 1
-	}
-	return 0
 }

@@ -4,124 +4,22 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
 	"os"
 	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/common/version"
+	"github.com/prometheus/exporter-toolkit/web"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/ipamwatch/ipamwatch/internal/schema"
+	"github.com/ipamwatch/ipamwatch/internal/webserver"
 	"github.com/ipamwatch/ipamwatch/subnets"
 )
-
-const subnetsUsage = `usage: ipamwatch subnets [flags]
-
-Cluster-level subnet view: free addresses, free aligned /28 blocks (what prefix delegation
-needs), fragmentation and who holds the blocks, per subnet, from EC2.
-
-  ipamwatch subnets --once --cluster-name prod             print a report and exit
-  ipamwatch subnets --once --subnet-ids subnet-1,subnet-2 --format json
-  ipamwatch subnets --cluster-name prod                    serve /metrics (in-cluster, one leader)
-  ipamwatch subnets --cluster-name prod --leader-elect=false --log.format text   (local)
-
-IAM (read-only): ec2:DescribeSubnets, ec2:DescribeNetworkInterfaces,
-ec2:GetSubnetCidrReservations (and ec2:DescribeInstanceTypes for maxpods). Credentials come
-from the default chain (IRSA, EKS Pod Identity, environment, shared config).
-
-flags:
-`
-
-type subnetsOptions struct {
-	once          bool
-	format        string
-	subnetIDs     string
-	clusterName   string
-	vpcID         string
-	region        string
-	endpoint      string
-	maxAttempts   int
-	interval      time.Duration
-	jitter        float64
-	recommend     int
-	listen        string
-	webConfig     string
-	leaderElect   bool
-	leaseNS       string
-	leaseName     string
-	useKubeNodes  bool
-	log           logFlags
-	discovery     subnets.Discovery
-	kubeNodesSeen bool // --kube-nodes was given explicitly
-}
-
-func parseSubnetsFlags(args []string, errOut io.Writer) (*subnetsOptions, error) {
-	o := &subnetsOptions{}
-	fs := flag.NewFlagSet("ipamwatch subnets", flag.ContinueOnError)
-	fs.SetOutput(errOut)
-	fs.Usage = func() {
-		_, _ = fmt.Fprint(errOut, subnetsUsage)
-		fs.PrintDefaults()
-	}
-	fs.BoolVar(&o.once, "once", false, "poll once, print the report and exit")
-	fs.StringVar(&o.format, "format", "text", "report format with --once: text or json")
-	fs.StringVar(&o.subnetIDs, "subnet-ids", "", "comma-separated subnet ids to watch (instead of tag discovery)")
-	fs.StringVar(&o.clusterName, "cluster-name", "", "EKS cluster name: discovers subnets tagged kubernetes.io/cluster/<name>, karpenter.sh/discovery=<name> and, in their VPCs, kubernetes.io/role/cni=1; ENIs tagged with it count as cluster nodes")
-	fs.StringVar(&o.vpcID, "vpc-id", "", "restrict tag discovery to this VPC")
-	fs.StringVar(&o.region, "region", "", "AWS region (default: AWS_REGION, shared config, then instance metadata)")
-	fs.StringVar(&o.endpoint, "ec2-endpoint", "", "EC2 endpoint URL override (e.g. a VPC interface endpoint)")
-	fs.IntVar(&o.maxAttempts, "ec2-max-attempts", 5, "attempts per EC2 call, the first included (throttling and 5xx are retried with backoff)")
-	fs.DurationVar(&o.interval, "poll-interval", 5*time.Minute, "how often to poll EC2 (at least 30s)")
-	fs.Float64Var(&o.jitter, "poll-jitter", 0.1, "spread each poll interval by up to +/- this fraction (0 to <1)")
-	fs.IntVar(&o.recommend, "recommendations", 5, "nodes to recommend draining per subnet")
-	fs.StringVar(&o.listen, "web.listen-address", ":9714", "address to serve /metrics, /healthz and /readyz on")
-	fs.StringVar(&o.webConfig, "web.config.file", "", "exporter-toolkit web configuration file (TLS, basic auth)")
-	fs.BoolVar(&o.leaderElect, "leader-elect", true, "run only while holding a Kubernetes Lease, so replicas never poll twice (use --leader-elect=false outside a cluster)")
-	fs.StringVar(&o.leaseNS, "leader-elect-namespace", "", "namespace of the Lease (default: POD_NAMESPACE, then the service account's namespace)")
-	fs.StringVar(&o.leaseName, "leader-elect-lease-name", "ipamwatch-subnets", "name of the Lease")
-	fs.BoolVar(&o.useKubeNodes, "kube-nodes", true, "in a cluster, read the nodes from Kubernetes to tell cluster nodes from other instances (ENI tags are used too)")
-	fs.StringVar(&o.log.level, "log.level", "info", "log level: debug, info, warn, error")
-	fs.StringVar(&o.log.format, "log.format", "json", "log format: json or text")
-	if err := fs.Parse(args); err != nil {
-		return nil, err
-	}
-	fs.Visit(func(f *flag.Flag) {
-		if f.Name == "kube-nodes" {
-			o.kubeNodesSeen = true
-		}
-	})
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
-	}
-	if o.format != "text" && o.format != "json" {
-		return nil, fmt.Errorf("--format must be text or json, not %q", o.format)
-	}
-	if o.interval < 30*time.Second {
-		return nil, fmt.Errorf("--poll-interval %s is too short: EC2 describe calls are rate-limited per account; use 30s or more", o.interval)
-	}
-	if o.jitter < 0 || o.jitter >= 1 {
-		return nil, fmt.Errorf("--poll-jitter must be in [0, 1), not %v", o.jitter)
-	}
-	if o.maxAttempts < 1 || o.maxAttempts > 20 {
-		return nil, fmt.Errorf("--ec2-max-attempts must be 1..20, not %d", o.maxAttempts)
-	}
-	for _, id := range strings.Split(o.subnetIDs, ",") {
-		if id = strings.TrimSpace(id); id != "" {
-			o.discovery.SubnetIDs = append(o.discovery.SubnetIDs, id)
-		}
-	}
-	o.discovery.ClusterName, o.discovery.VPCID = o.clusterName, o.vpcID
-	if err := o.discovery.Validate(); err != nil {
-		return nil, err
-	}
-	return o, nil
-}
 
 // kubeClient builds a client from the in-cluster configuration (the service account of the
 // pod). Outside a cluster there is none: run with --leader-elect=false, and the cluster's
@@ -162,26 +60,23 @@ func leaseIdentity() (string, error) {
 	return os.Hostname()
 }
 
-func cmdSubnets(ctx context.Context, args []string, s streams) int {
-	o, err := parseSubnetsFlags(args, s.err)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		fmt.Fprintln(s.err, "ipamwatch subnets:", err)
-		return 2
+func runSubnets(ctx context.Context, o *subnetsOptions, s streams) int {
+	discovery := subnets.Discovery{SubnetIDs: o.subnetIDs, ClusterName: o.clusterName, VPCID: o.vpcID}
+	err := o.validate()
+	if err == nil {
+		err = discovery.Validate()
 	}
-	logger, err := o.log.logger(s.err)
 	if err != nil {
 		fmt.Fprintln(s.err, "ipamwatch subnets:", err)
-		return 2
+		return exitError
 	}
+	logger := newLogger(o.log, s.err)
 	api, err := subnets.NewClient(ctx, subnets.ClientOptions{Region: o.region, Endpoint: o.endpoint, MaxAttempts: o.maxAttempts})
 	if err != nil {
 		fmt.Fprintln(s.err, "ipamwatch subnets:", err)
-		return 1
+		return exitError
 	}
-	src := &subnets.Source{API: api, Discovery: o.discovery, ClusterName: o.clusterName, RecommendLimit: o.recommend}
+	src := &subnets.Source{API: api, Discovery: discovery, ClusterName: o.clusterName, RecommendLimit: o.recommend}
 
 	var kube kubernetes.Interface
 	needKube := (!o.once && o.leaderElect) || (o.useKubeNodes && (o.inCluster() || o.kubeNodesSeen))
@@ -189,8 +84,8 @@ func cmdSubnets(ctx context.Context, args []string, s streams) int {
 		kube, err = o.kubeClient()
 		if err != nil {
 			if !o.once && o.leaderElect {
-				fmt.Fprintf(s.err, "ipamwatch subnets: %v (outside a cluster pass --leader-elect=false)\n", err)
-				return 1
+				fmt.Fprintf(s.err, "ipamwatch subnets: %v (outside a cluster pass --no-leader-elect)\n", err)
+				return exitError
 			}
 			logger.Warn("no Kubernetes access: cluster nodes are known from ENI tags only", "err", err)
 		}
@@ -209,18 +104,18 @@ func subnetsOnce(ctx context.Context, o *subnetsOptions, src *subnets.Source, s 
 	snap, err := src.Snapshot(ctx, time.Now)
 	if err != nil {
 		fmt.Fprintln(s.err, "ipamwatch subnets:", err)
-		return 1
+		return exitError
 	}
 	if o.format == "json" {
-		err = subnets.WriteJSON(s.out, snap)
+		err = schema.Write(s.out, schema.Subnets, subnets.ToJSON(snap))
 	} else {
 		err = subnets.WriteText(s.out, snap)
 	}
 	if err != nil {
 		fmt.Fprintln(s.err, "ipamwatch subnets: writing the report:", err)
-		return 1
+		return exitError
 	}
-	return 0
+	return exitOK
 }
 
 func subnetsServe(ctx context.Context, o *subnetsOptions, src *subnets.Source, kube kubernetes.Interface, logger *slog.Logger, s streams) int {
@@ -230,10 +125,38 @@ func subnetsServe(ctx context.Context, o *subnetsOptions, src *subnets.Source, k
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
+	path := *o.web.telemetryPath
+	srv, err := webserver.New(webserver.Config{
+		ListenAddresses: *o.web.toolkit.WebListenAddresses,
+		SystemdSocket:   *o.web.toolkit.WebSystemdSocket,
+		WebConfigFile:   *o.web.toolkit.WebConfigFile,
+		MaxConnections:  *o.web.maxConnections,
+		WriteTimeout:    subnets.MetricsTimeout + 5*time.Second,
+		Logger:          logger,
+		Landing: web.LandingConfig{
+			Name:        "ipamwatch subnets",
+			Description: "Free addresses and free /28 blocks of the cluster's subnets, from EC2",
+			Version:     version.Info(),
+			Links: []web.LandingLinks{
+				{Address: path, Text: "Metrics", Description: "per-subnet free addresses, free /28 blocks, fragmentation, leader state"},
+				{Address: "/healthz", Text: "Health", Description: "the process is alive"},
+				{Address: "/readyz", Text: "Readiness", Description: "the replica has joined the election or started polling"},
+			},
+		},
+	}, subnets.Mux(reg, &ready, path, logger))
+	if err == nil {
+		err = srv.Listen()
+	}
+	if err != nil {
+		fmt.Fprintln(s.err, "ipamwatch subnets:", err)
+		return exitError
+	}
+	for _, a := range srv.Addrs() {
+		logger.Info("serving", "address", a.String(), "telemetry_path", path)
+	}
 	served := make(chan error, 1)
 	go func() {
-		err := subnets.Serve(ctx, subnets.ServeConfig{ListenAddress: o.listen, WebConfigFile: o.webConfig, Logger: logger},
-			subnets.Handler(reg, &ready, logger), func(a net.Addr) { logger.Info("serving", "address", a.String()) })
+		err := srv.Serve(ctx)
 		if err != nil {
 			cancel() // without a server there is nothing to run for
 		}
@@ -248,7 +171,7 @@ func subnetsServe(ctx context.Context, o *subnetsOptions, src *subnets.Source, k
 			if serr := <-served; serr != nil {
 				logger.Error("serving", "err", serr)
 			}
-			return 1
+			return exitError
 		}
 		cfg := subnets.LeaderConfig{Client: kube, Namespace: leaseNamespace(o.leaseNS), LeaseName: o.leaseName, Identity: id, Logger: logger}
 		ready.Store(true) // followers are ready too: they serve their (empty) view
@@ -258,7 +181,7 @@ func subnetsServe(ctx context.Context, o *subnetsOptions, src *subnets.Source, k
 			if serr := <-served; serr != nil {
 				logger.Error("serving", "err", serr)
 			}
-			return 1
+			return exitError
 		}
 	} else {
 		poller.SetLeader(true)
@@ -268,7 +191,7 @@ func subnetsServe(ctx context.Context, o *subnetsOptions, src *subnets.Source, k
 	cancel()
 	if err := <-served; err != nil {
 		fmt.Fprintln(s.err, "ipamwatch subnets:", err)
-		return 1
+		return exitError
 	}
-	return 0
+	return exitOK
 }

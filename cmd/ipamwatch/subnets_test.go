@@ -111,8 +111,8 @@ func TestSubnetsFlagErrors(t *testing.T) {
 		{"subnets", "--cluster-name", "prod", "extra"},
 	} {
 		code, _, errs := runCmd(t.Context(), args...)
-		if code != 2 || !strings.Contains(errs, "ipamwatch subnets:") {
-			t.Errorf("%v: exit %d, stderr %q; want 2 and a message", args, code, errs)
+		if code != 1 || !strings.Contains(errs, "ipamwatch subnets:") {
+			t.Errorf("%v: exit %d, stderr %q; want 1 and a message", args, code, errs)
 		}
 	}
 	if code, _, _ := runCmd(t.Context(), "subnets", "-h"); code != 0 {
@@ -181,6 +181,18 @@ func TestSubnetsServeWithoutLeaderElection(t *testing.T) {
 		if code, b := get(p); code != http.StatusOK {
 			t.Errorf("%s = %d %q", p, code, b)
 		}
+	}
+	// exporter-toolkit's landing page, linking the metrics; nothing but GET and HEAD.
+	if code, b := get("/"); code != http.StatusOK || !strings.Contains(b, "<h1>ipamwatch subnets</h1>") || !strings.Contains(b, `href="/metrics"`) {
+		t.Errorf("landing page = %d:\n%s", code, b)
+	}
+	resp, err := http.Post("http://"+addr+"/metrics", "text/plain", strings.NewReader(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("POST /metrics = %d, want 405", resp.StatusCode)
 	}
 	cancel()
 	if code := <-done; code != 0 {

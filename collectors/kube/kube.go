@@ -31,6 +31,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/common/version"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -40,7 +41,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
-	"github.com/ipamwatch/ipamwatch/internal/version"
 	"github.com/ipamwatch/ipamwatch/nodestate"
 )
 
@@ -145,7 +145,7 @@ func NewInCluster(opts Options) (*Client, error) {
 // httptest API server sees exactly what a cluster would.
 func newForConfig(cfg *rest.Config, opts Options) (*Client, error) {
 	cfg = rest.CopyConfig(cfg)
-	cfg.UserAgent = "ipamwatch/" + version.Version
+	cfg.UserAgent = version.ComponentUserAgent("ipamwatch")
 	// Protobuf is cheaper for the API server to encode than JSON; JSON stays acceptable.
 	cfg.ContentType = "application/vnd.kubernetes.protobuf"
 	cfg.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"

@@ -100,6 +100,15 @@ func startAgent(t *testing.T, args ...string) *agentProc {
 		"--ipamd.address", "", "--cni.metrics-url", "",
 		"--interval.ipamd", "1s", "--interval.cni", "1s", "--interval.imds", "1s", "--log.level", "warn",
 	}
+	// A flag given again in args replaces the default above: the command line takes each
+	// flag once.
+	for i := 0; i+1 < len(base); {
+		if strings.HasPrefix(base[i], "--") && slices.Contains(args, base[i]) {
+			base = append(base[:i], base[i+2:]...)
+			continue
+		}
+		i++
+	}
 	if !slices.Contains(args, "--imds.endpoint") {
 		base = append(base, "--imds.disable")
 	}
@@ -169,6 +178,12 @@ func (a *agentProc) scrape(t *testing.T) string {
 }
 
 // waitFor polls cond until it holds or a generous bound passes; only the outcome is asserted.
+// exitCritical is diagnose's exit status when it ran and found a critical finding.
+const exitCritical = 3
+
+// ran reports a diagnose that completed: with (3) or without (0) a critical finding.
+func ran(code int) bool { return code == 0 || code == exitCritical }
+
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(3 * time.Minute)

@@ -26,7 +26,7 @@ const scrapeBound = 20 * time.Second
 func runAgent(t *testing.T, cfg agent.Config) string {
 	t.Helper()
 	port := testtools.FreePort(t)
-	cfg.ListenAddress = fmt.Sprintf("127.0.0.1:%d", port)
+	cfg.ListenAddresses = []string{fmt.Sprintf("127.0.0.1:%d", port)}
 	if cfg.Kubernetes == "" {
 		cfg.Kubernetes = "off"
 	}
@@ -48,7 +48,7 @@ func runAgent(t *testing.T, cfg agent.Config) string {
 			t.Errorf("agent Run did not return within 30 s of cancel")
 		}
 	})
-	base := "http://" + cfg.ListenAddress
+	base := "http://" + cfg.ListenAddresses[0]
 	waitFor(t, "agent serving /healthz", func() bool {
 		code, _, err := get(base+"/healthz", 2*time.Second)
 		return err == nil && code == http.StatusOK

@@ -29,17 +29,17 @@ func TestRunStopLeaksNoGoroutines(t *testing.T) {
 	}
 	for round := range 2 { // twice: a second start must not find leftovers of the first
 		cfg := agent.Config{
-			ListenAddress: fmt.Sprintf("127.0.0.1:%d", testtools.FreePort(t)),
-			NodeName:      node.NodeName,
-			IPAMDAddress:  node.IPAMDAddress,
-			CNIMetricsURL: node.CNIMetricsURL,
-			IMDSEndpoint:  node.IMDSEndpoint,
-			IPAMDLog:      node.IPAMDLog,
-			PluginLog:     node.PluginLog,
-			Kubernetes:    "on",
-			KubeClient:    node.Kube,
-			Events:        true,
-			IntervalIPAMD: time.Second, IntervalCNI: time.Second, IntervalIMDS: time.Second, IntervalKube: time.Second,
+			ListenAddresses: []string{fmt.Sprintf("127.0.0.1:%d", testtools.FreePort(t))},
+			NodeName:        node.NodeName,
+			IPAMDAddress:    node.IPAMDAddress,
+			CNIMetricsURL:   node.CNIMetricsURL,
+			IMDSEndpoint:    node.IMDSEndpoint,
+			IPAMDLog:        node.IPAMDLog,
+			PluginLog:       node.PluginLog,
+			Kubernetes:      "on",
+			KubeClient:      node.Kube,
+			Events:          true,
+			IntervalIPAMD:   time.Second, IntervalCNI: time.Second, IntervalIMDS: time.Second, IntervalKube: time.Second,
 			DiagnoseEvery: 100 * time.Millisecond,
 		}
 		a, err := agent.New(cfg)
@@ -49,7 +49,7 @@ func TestRunStopLeaksNoGoroutines(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() { done <- a.Run(ctx) }()
-		base := "http://" + cfg.ListenAddress
+		base := "http://" + cfg.ListenAddresses[0]
 		waitFor(t, "agent ready", func() bool {
 			code, _, err := get(base+"/readyz", 2*time.Second)
 			return err == nil && code == 200
