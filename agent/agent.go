@@ -16,7 +16,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/ipamwatch/ipamwatch/collectors/cnimetrics"
 	"github.com/ipamwatch/ipamwatch/collectors/imds"
@@ -49,8 +48,9 @@ type Config struct {
 
 	// Kubernetes: "auto" (in-cluster when available), "on" (required), "off".
 	Kubernetes string
-	// KubeClient, when set, is used instead of the in-cluster config (demo, tests).
-	KubeClient kubernetes.Interface
+	// KubeAPI, when set, is the API server to use instead of the in-cluster configuration
+	// (demo, tests, an agent run outside a pod).
+	KubeAPI *kube.Config
 	// Events turns on Kubernetes Events on the Node when the binding ceiling or a critical finding changes.
 	Events bool
 
@@ -253,15 +253,22 @@ func (a *Agent) setupKube() error {
 		a.logger.Info("Kubernetes source off: no node name (set --node-name or NODE_NAME)")
 		return nil
 	}
-	opts := kube.Options{NodeName: cfg.NodeName}
 	var (
-		c   *kube.Client
-		err error
+		kcfg kube.Config
+		err  error
 	)
-	if cfg.KubeClient != nil {
-		c, err = kube.NewClient(cfg.KubeClient, opts)
+	if cfg.KubeAPI != nil {
+		kcfg = *cfg.KubeAPI
 	} else {
-		c, err = kube.NewInCluster(opts)
+		kcfg, err = kube.InClusterConfig()
+	}
+	var c *kube.Client
+	var api *kube.API
+	if err == nil {
+		api, err = kube.NewAPI(kcfg)
+	}
+	if err == nil {
+		c, err = kube.NewClient(api, kube.Options{NodeName: cfg.NodeName})
 	}
 	if err != nil {
 		if cfg.Kubernetes == "on" {
@@ -273,14 +280,7 @@ func (a *Agent) setupKube() error {
 	a.addPoller(nodestate.SourceKube, cfg.IntervalKube, pollInto(a, c.Fetch, true,
 		func(s *nodestate.State, v *nodestate.Kube) { s.Kube = v }))
 	if cfg.Events {
-		cs := cfg.KubeClient
-		if cs == nil {
-			cs, err = inClusterClientset()
-			if err != nil {
-				return fmt.Errorf("kubernetes events: %w", err)
-			}
-		}
-		a.events = newEventRecorder(cs, cfg.NodeName, a.logger)
+		a.events = newEventRecorder(api, cfg.NodeName, a.logger)
 	}
 	return nil
 }

@@ -80,7 +80,7 @@ func startAgent(t *testing.T, scenario string, mutate func(*agent.Config)) (base
 		IPAMDLog:      node.IPAMDLog,
 		PluginLog:     node.PluginLog,
 		Kubernetes:    "on",
-		KubeClient:    node.Kube,
+		KubeAPI:       &node.KubeAPI,
 		IntervalIPAMD: time.Second, IntervalCNI: time.Second, IntervalIMDS: time.Second, IntervalKube: time.Second,
 		DiagnoseEvery: 200 * time.Millisecond,
 		SourceTimeout: 2 * time.Second,

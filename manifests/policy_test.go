@@ -42,6 +42,7 @@ var agentFlags = map[string]bool{
 	"interval.imds": true, "interval.kubernetes": true, "log.level": true, "log.format": true,
 	"imds.endpoint": false, "imds.disable": false, "subnets.metrics-url": false,
 	"interval.subnets": false, "log.backfill-bytes": false,
+	"kubernetes.api-server": false, "kubernetes.ca-file": false, "kubernetes.token-file": false,
 }
 
 // subnetsFlags are the flags of `ipamwatch subnets` (cmd/ipamwatch/subnets.go).

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ipamwatch/ipamwatch/agent"
+	"github.com/ipamwatch/ipamwatch/collectors/kube"
 )
 
 // agentFlags binds the agent's flags on fs and returns the config they fill.
@@ -29,6 +30,11 @@ func agentFlags(fs *flag.FlagSet) (*agent.Config, *logFlags) {
 	fs.StringVar(&c.PluginLog, "log.plugin", "/host/var/log/aws-routed-eni/plugin.log", "plugin.log to tail; empty disables")
 	fs.Int64Var(&c.LogBackfill, "log.backfill-bytes", 1<<20, "read this many bytes before the end of each log at start")
 	fs.StringVar(&c.Kubernetes, "kubernetes", "auto", "Kubernetes API access: auto (in-cluster when available), on, off")
+	// Outside a pod (development, benchmarks): the API server and credentials to use.
+	kapi := &kube.Config{CAFile: kube.ServiceAccountDir + "/ca.crt", TokenFile: kube.ServiceAccountDir + "/token"}
+	fs.Func("kubernetes.api-server", "API server URL instead of the in-cluster one (KUBERNETES_SERVICE_HOST/PORT)", func(v string) error { kapi.Host, c.KubeAPI = v, kapi; return nil })
+	fs.StringVar(&kapi.CAFile, "kubernetes.ca-file", kapi.CAFile, "CA bundle for --kubernetes.api-server")
+	fs.StringVar(&kapi.TokenFile, "kubernetes.token-file", kapi.TokenFile, "bearer token file for --kubernetes.api-server (re-read when it changes)")
 	fs.BoolVar(&c.Events, "events", false, "create a Kubernetes Event on the Node when the binding ceiling or a critical finding changes")
 	fs.DurationVar(&c.IntervalIPAMD, "interval.ipamd", 30*time.Second, "poll interval of ipamd introspection (each request adds a line to ipamd.log)")
 	fs.DurationVar(&c.IntervalCNI, "interval.cni", 30*time.Second, "poll interval of the CNI metrics")
