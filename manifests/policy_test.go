@@ -97,16 +97,19 @@ func checkRules(where string, rules []rbacv1.PolicyRule, allowed, required []rul
 	return problems
 }
 
-func agentRules(events bool) (allowed, required []ruleGrant) {
-	required = []ruleGrant{{"", "nodes", "get"}, {"", "pods", "list"}, {"", "pods", "watch"}}
-	allowed = slices.Clone(required)
-	if events {
-		// The agent creates core/v1 Events on its Node (agent/events.go).
-		allowed = append(allowed, ruleGrant{"", "events", "create"}, ruleGrant{"", "events", "patch"})
-		required = append(required, ruleGrant{"", "events", "create"})
-	}
-	return allowed, required
+// agentRules is the agent's ClusterRole: get its Node, list its pods (collectors/kube). It
+// polls, so no watch; Events are not granted at cluster scope (eventsRules).
+func agentRules() (allowed, required []ruleGrant) {
+	required = []ruleGrant{{"", "nodes", "get"}, {"", "pods", "list"}}
+	return required, required
 }
+
+// eventsRules is the Role in eventsNamespace that lets the agent create Events about its
+// Node (collectors/kube.CreateNodeEvent): create only, as it never updates or patches one.
+var eventsRules = []ruleGrant{{"", "events", "create"}}
+
+// eventsNamespace is the one namespace where the API server takes an Event about a Node.
+const eventsNamespace = "default"
 
 // The subnets view: a Lease for leader election, and the cluster's Nodes (--kube-nodes).
 var (
@@ -523,16 +526,28 @@ func policy(objs []object, exp expect) []string {
 	// RBAC: least privilege, and every binding ties a role of this set to a ServiceAccount of it.
 	roles := map[string]bool{}
 	for _, o := range byKind["ClusterRole"] {
-		allowed, required := agentRules(exp.events)
+		allowed, required := agentRules()
 		if o.Meta.Labels[componentLabel] == "subnets" {
 			allowed, required = subnetsNodesRules, subnetsNodesRules
 		}
 		problems = append(problems, checkRules(o.String(), o.Obj.(*rbacv1.ClusterRole).Rules, allowed, required)...)
 		roles["ClusterRole/"+o.Name] = true
 	}
+	eventRoles := 0
 	for _, o := range byKind["Role"] {
-		problems = append(problems, checkRules(o.String(), o.Obj.(*rbacv1.Role).Rules, leaseRules, leaseRules)...)
+		rules := leaseRules
+		if o.Meta.Labels[componentLabel] != "subnets" {
+			rules = eventsRules
+			eventRoles++
+			if o.Namespace != eventsNamespace {
+				bad("%s: the events Role must be in the namespace %q, the only one where the API server takes Events about a Node", o, eventsNamespace)
+			}
+		}
+		problems = append(problems, checkRules(o.String(), o.Obj.(*rbacv1.Role).Rules, rules, rules)...)
 		roles["Role/"+o.Namespace+"/"+o.Name] = true
+	}
+	if want := map[bool]int{true: 1, false: 0}[exp.events]; eventRoles != want {
+		bad("%d Roles for events, want %d (--events=%v)", eventRoles, want, exp.events)
 	}
 	checkBinding := func(where string, ref rbacv1.RoleRef, roleKey string, subjects []rbacv1.Subject) {
 		if ref.APIGroup != rbacv1.GroupName || !roles[roleKey] {
