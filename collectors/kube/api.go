@@ -207,7 +207,7 @@ func (a *API) do(ctx context.Context, req request, decode func(io.Reader) error)
 	u.RawQuery = req.query.Encode()
 	reread := false
 	for attempt := 1; ; attempt++ {
-		resp, err := a.send(ctx, req, u.String(), reread)
+		resp, err := a.send(ctx, req, u.String(), reread) //nolint:bodyclose // every branch below closes it (drainClose, statusError)
 		if err != nil {
 			return err
 		}

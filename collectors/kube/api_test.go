@@ -416,11 +416,11 @@ func TestAnswerBounds(t *testing.T) {
 			name: "too many pods",
 			path: "/api/v1/pods",
 			body: func(w io.Writer) {
-				io.WriteString(w, `{"kind":"PodList","items":[{}`)
+				_, _ = io.WriteString(w, `{"kind":"PodList","items":[{}`)
 				for i := 0; i < maxListItems; i++ {
-					io.WriteString(w, `,{}`)
+					_, _ = io.WriteString(w, `,{}`)
 				}
-				io.WriteString(w, `]}`)
+				_, _ = io.WriteString(w, `]}`)
 			},
 			want: errTooManyItems.Error(),
 		},
@@ -428,7 +428,7 @@ func TestAnswerBounds(t *testing.T) {
 			name: "endless list",
 			path: "/api/v1/pods",
 			body: func(w io.Writer) {
-				io.WriteString(w, `{"kind":"PodList","items":[`)
+				_, _ = io.WriteString(w, `{"kind":"PodList","items":[`)
 				item := `{"metadata":{"name":"` + strings.Repeat("p", 60<<10) + `"}},`
 				for i := 0; i < maxListBytes/len(item)+2; i++ {
 					if _, err := io.WriteString(w, item); err != nil {
@@ -471,15 +471,15 @@ func TestPodListStreams(t *testing.T) {
 	base = ms.HeapAlloc
 	pr, pw := io.Pipe()
 	go func() {
-		io.WriteString(pw, `{"kind":"PodList","apiVersion":"v1","metadata":{},"items":[`)
+		_, _ = io.WriteString(pw, `{"kind":"PodList","apiVersion":"v1","metadata":{},"items":[`)
 		for i := 0; i < pods; i++ {
 			if i > 0 {
-				io.WriteString(pw, ",")
+				_, _ = io.WriteString(pw, ",")
 			}
-			fmt.Fprintf(pw, `{"metadata":{"name":"p%d","namespace":"app","annotations":{"kubectl.kubernetes.io/last-applied-configuration":%q}},"spec":{"nodeName":%q,"containers":[{"name":"c","image":"i"}]},"status":{"phase":"Running","podIP":"10.0.0.%d"}}`,
+			_, _ = fmt.Fprintf(pw, `{"metadata":{"name":"p%d","namespace":"app","annotations":{"kubectl.kubernetes.io/last-applied-configuration":%q}},"spec":{"nodeName":%q,"containers":[{"name":"c","image":"i"}]},"status":{"phase":"Running","podIP":"10.0.0.%d"}}`,
 				i, annotation, testNode, i%250)
 		}
-		io.WriteString(pw, `]}`)
+		_, _ = io.WriteString(pw, `]}`)
 		pw.Close()
 	}()
 	sel, _ := parseSelector(DefaultAWSNodeLabel)

@@ -81,11 +81,12 @@ func (s selector) matches(labels map[string]string) bool {
 // validLabelKey: an optional DNS subdomain prefix and "/", then a name of 1-63 characters
 // (alphanumerics, '-', '_', '.', starting and ending alphanumeric).
 func validLabelKey(k string) bool {
-	prefix, name, found := strings.Cut(k, "/")
-	if !found {
-		name, prefix = k, ""
-	} else if !validDNSSubdomain(prefix) {
-		return false
+	name := k
+	if prefix, rest, found := strings.Cut(k, "/"); found {
+		if !validDNSSubdomain(prefix) {
+			return false
+		}
+		name = rest
 	}
 	return name != "" && len(name) <= 63 && validLabelChars(name)
 }

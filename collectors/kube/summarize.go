@@ -113,15 +113,6 @@ func (t *tally) finish(node *nodeObject) *nodestate.Kube {
 	return &k
 }
 
-// summarize reduces a Node and the pods listed for it to nodestate.Kube.
-func summarize(node *nodeObject, pods []podObject, nodeName, awsNS string, awsSel selector, awsContainer string) *nodestate.Kube {
-	t := newTally(nodeName, awsNS, awsSel, awsContainer)
-	for i := range pods {
-		t.add(&pods[i])
-	}
-	return t.finish(node)
-}
-
 func firstLabel(m map[string]string, keys ...string) string {
 	for _, key := range keys {
 		if v := m[key]; v != "" {
