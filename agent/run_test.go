@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -127,6 +128,27 @@ func TestRunServesAndDetects(t *testing.T) {
 	}
 	if rep.Node.InstanceType != "m5.large" {
 		t.Errorf("diagnosis node instance type %q, want m5.large", rep.Node.InstanceType)
+	}
+	// Each source's state is in /diagnosis too (a down source says why there).
+	var withSources struct {
+		Sources []struct {
+			Name  string `json:"name"`
+			Up    bool   `json:"up"`
+			Error string `json:"error"`
+		} `json:"sources"`
+	}
+	if err := json.Unmarshal([]byte(body), &withSources); err != nil {
+		t.Fatalf("/diagnosis JSON: %v", err)
+	}
+	var names []string
+	for _, s := range withSources.Sources {
+		names = append(names, s.Name)
+		if !s.Up || s.Error != "" {
+			t.Errorf("/diagnosis source %s: up %v, error %q; want up", s.Name, s.Up, s.Error)
+		}
+	}
+	if !slices.Contains(names, "kubernetes") {
+		t.Errorf("/diagnosis sources %v lack kubernetes", names)
 	}
 	if c, body := get(t, base+"/diagnosis?format=text"); c != 200 || !strings.Contains(body, "m5.large") {
 		t.Errorf("/diagnosis?format=text = %d:\n%s", c, body)

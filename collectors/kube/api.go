@@ -17,6 +17,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/ipamwatch/ipamwatch/internal/version"
 )
@@ -406,11 +408,24 @@ func timeoutCause(ctx context.Context, err error) error {
 	return err
 }
 
+// clip bounds text from the API server to n bytes and replaces what is not printable
+// (terminal escape sequences, newlines) with '?': it ends up in logs, /diagnosis and
+// terminals.
 func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
+	cut := len(s) > n
+	if cut {
+		s = s[:n]
 	}
-	return s[:n] + "..."
+	s = strings.Map(func(r rune) rune {
+		if r == utf8.RuneError || !unicode.IsPrint(r) {
+			return '?'
+		}
+		return r
+	}, s)
+	if cut {
+		s += "..."
+	}
+	return s
 }
 
 func readBounded(path string, limit int64) ([]byte, error) {

@@ -305,6 +305,14 @@ func TestAPIErrors(t *testing.T) {
 			wantErr: []string{"HTTP 502: <html>bad gateway</html>xxx", "..."},
 		},
 		{
+			name: "control characters in the server's message are not passed on",
+			fail: func(w http.ResponseWriter, r *http.Request) bool {
+				writeStatus(w, http.StatusInternalServerError, metav1.StatusReasonInternalError, "\x1b]0;pwned\x07\x1b[2Jgone\nnext line")
+				return true
+			},
+			wantErr: []string{"HTTP 500 InternalError: ?]0;pwned??[2Jgone?next line"},
+		},
+		{
 			name: "malformed body",
 			fail: func(w http.ResponseWriter, r *http.Request) bool {
 				if !strings.HasPrefix(r.URL.Path, "/api/v1/nodes/") {
