@@ -15,6 +15,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 )
 
 // apiServer speaks the few core/v1 endpoints the agent may call, from k8s.io/api objects
@@ -175,6 +177,12 @@ func (s *apiServer) client(t testing.TB, opts Options) *Client {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// legacy returns the previous client-go path (legacyFetch) against the server c talks to.
+func (c *Client) legacy(t testing.TB) kubernetes.Interface {
+	t.Helper()
+	return legacyClient(t, &rest.Config{Host: c.api.base.String()})
 }
 
 // fixtureServer serves testdata/node.json and testdata/pods.json.

@@ -355,12 +355,22 @@ func TestFetch(t *testing.T) {
 			for _, p := range tc.pods {
 				s.pods = append(s.pods, *p)
 			}
-			got, err := s.client(t, Options{NodeName: n1}).Fetch(context.Background())
+			c := s.client(t, Options{NodeName: n1})
+			got, err := c.Fetch(context.Background())
 			if err != nil {
 				t.Fatalf("Fetch: %v", err)
 			}
 			if diff := cmp.Diff(tc.want(), got, cmpKube); diff != "" {
 				t.Errorf("kube mismatch (-want +got):\n%s", diff)
+			}
+			requests := s.seen()
+			// The previous client-go path reads the same server the same way.
+			old, err := legacyFetch(context.Background(), c.legacy(t), n1)
+			if err != nil {
+				t.Fatalf("legacy client-go Fetch: %v", err)
+			}
+			if diff := cmp.Diff(old, got, cmpKube); diff != "" {
+				t.Errorf("new client and client-go disagree (-client-go +new):\n%s", diff)
 			}
 			// The request pattern the package doc promises: two requests, both scoped to
 			// this node, both allowed to come from the API server's cache, no watch.
@@ -368,7 +378,7 @@ func TestFetch(t *testing.T) {
 				"GET /api/v1/nodes/" + n1 + "?resourceVersion=0",
 				"GET /api/v1/pods?fieldSelector=spec.nodeName%3D" + n1 + "&resourceVersion=0&timeoutSeconds=10",
 			}
-			if diff := cmp.Diff(want, s.seen()); diff != "" {
+			if diff := cmp.Diff(want, requests); diff != "" {
 				t.Errorf("requests (-want +got):\n%s", diff)
 			}
 		})
@@ -379,7 +389,8 @@ func TestFetch(t *testing.T) {
 func TestFetchFixtures(t *testing.T) {
 	t.Parallel()
 	s := fixtureServer(t)
-	got, err := s.client(t, Options{}).Fetch(context.Background())
+	c := s.client(t, Options{})
+	got, err := c.Fetch(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -387,7 +398,6 @@ func TestFetchFixtures(t *testing.T) {
 		t.Errorf("kube mismatch (-want +got):\n%s", diff)
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	for _, r := range s.requests {
 		if ua := r.Header.Get("User-Agent"); !strings.HasPrefix(ua, "ipamwatch/") {
 			t.Errorf("User-Agent %q, want ipamwatch/<version> so API server audit logs name us", ua)
@@ -395,6 +405,14 @@ func TestFetchFixtures(t *testing.T) {
 		if acc := r.Header.Get("Accept"); acc != "application/json" {
 			t.Errorf("Accept %q, want application/json (the only encoding decoded)", acc)
 		}
+	}
+	s.mu.Unlock()
+	old, err := legacyFetch(context.Background(), c.legacy(t), testNode)
+	if err != nil {
+		t.Fatalf("legacy client-go Fetch: %v", err)
+	}
+	if diff := cmp.Diff(old, got, cmpKube); diff != "" {
+		t.Errorf("new client and client-go disagree (-client-go +new):\n%s", diff)
 	}
 }
 
