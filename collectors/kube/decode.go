@@ -1,6 +1,7 @@
 package kube
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,13 +26,15 @@ type nodeObject struct {
 	} `json:"status"`
 }
 
+// podObject is one pod of the list. Labels and env are kept raw and decoded only for the
+// aws-node pod: a node's other pods need neither, and decoding them for every pod was most
+// of a poll's allocations.
 type podObject struct {
 	Metadata struct {
-		Name              string            `json:"name"`
-		Namespace         string            `json:"namespace"`
-		CreationTimestamp time.Time         `json:"creationTimestamp"`
-		DeletionTimestamp *time.Time        `json:"deletionTimestamp"`
-		Labels            map[string]string `json:"labels"`
+		Namespace         string          `json:"namespace"`
+		CreationTimestamp time.Time       `json:"creationTimestamp"`
+		DeletionTimestamp *time.Time      `json:"deletionTimestamp"`
+		Labels            json.RawMessage `json:"labels"`
 	} `json:"metadata"`
 	Spec struct {
 		NodeName       string      `json:"nodeName"`
@@ -46,13 +49,57 @@ type podObject struct {
 }
 
 type container struct {
-	Name      string   `json:"name"`
-	Image     string   `json:"image"`
-	Env       []envVar `json:"env"`
+	Name      string          `json:"name"`
+	Image     string          `json:"image"`
+	Env       json.RawMessage `json:"env"` // []envVar, see (*container).env
 	Resources struct {
-		Requests map[string]quantity `json:"requests"`
-		Limits   map[string]quantity `json:"limits"`
+		Requests resourceList `json:"requests"`
+		Limits   resourceList `json:"limits"`
 	} `json:"resources"`
+}
+
+// resourceList is a container's requests or limits, kept raw: only the pod-eni entry is ever
+// read, and most containers do not have one.
+type resourceList json.RawMessage
+
+func (r *resourceList) UnmarshalJSON(b []byte) error {
+	// The API server writes resource names as plain ASCII keys; a list that does not
+	// mention pod-eni is not kept.
+	if bytes.Contains(b, []byte(`"`+PodENIResource+`"`)) {
+		*r = append((*r)[:0], b...)
+	}
+	return nil
+}
+
+// get returns the quantity of resource name, if present.
+func (r resourceList) get(name string) (quantity, bool) {
+	if len(r) == 0 {
+		return "", false
+	}
+	var m map[string]quantity
+	if json.Unmarshal(r, &m) != nil {
+		return "", false
+	}
+	q, ok := m[name]
+	return q, ok
+}
+
+// labels decodes the pod's labels; malformed ones read as none.
+func (p *podObject) labels() map[string]string {
+	var m map[string]string
+	if len(p.Metadata.Labels) > 0 && json.Unmarshal(p.Metadata.Labels, &m) != nil {
+		return nil
+	}
+	return m
+}
+
+// env decodes the container's env; malformed entries read as none.
+func (c *container) env() []envVar {
+	var env []envVar
+	if len(c.Env) > 0 && json.Unmarshal(c.Env, &env) != nil {
+		return nil
+	}
+	return env
 }
 
 type envVar struct {

@@ -1,7 +1,9 @@
 package kube
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -491,4 +493,33 @@ func FuzzDecodePodList(f *testing.F) {
 			t.Fatalf("inconsistent summary: %+v", k)
 		}
 	})
+}
+
+// BenchmarkFetchPodList: what one poll of a node with 500 pods costs the agent (the list as
+// the API server writes it, decoded and reduced).
+func BenchmarkFetchPodList(b *testing.B) {
+	list := corev1.PodList{TypeMeta: metav1.TypeMeta{Kind: "PodList", APIVersion: "v1"}}
+	list.Items = append(list.Items, *awsNodePod("aws-node-a", testNode, "cni:v1.20.0", []corev1.EnvVar{{Name: "WARM_IP_TARGET", Value: "5"}}, nil))
+	for i := 0; i < 500; i++ {
+		p := pod("shop", "web-"+strings.Repeat("x", i%7), testNode, podENI("1", "1"))
+		p.Labels = map[string]string{"app": "web", "pod-template-hash": "5d4f8c7b9"}
+		p.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "A", Value: "1"}, {Name: "B", Value: "2"}}
+		list.Items = append(list.Items, *p)
+	}
+	body, err := json.Marshal(list)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sel, _ := parseSelector(DefaultAWSNodeLabel)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		tl := newTally(testNode, "kube-system", sel, "aws-node")
+		if _, err := decodePodList(bytes.NewReader(body), tl.add); err != nil {
+			b.Fatal(err)
+		}
+		if tl.k.Pods != 501 {
+			b.Fatalf("%d pods", tl.k.Pods)
+		}
+	}
 }

@@ -73,15 +73,15 @@ func (t *tally) add(p *podObject) {
 		t.k.PendingSandboxPods++
 	}
 	t.k.PodENIRequests = clampInt(int64(t.k.PodENIRequests) + int64(podENIRequest(p)))
-	if p.Metadata.Namespace == t.awsNS && t.awsSel.matches(p.Metadata.Labels) && len(t.awsNode) < maxAWSNodeCandidates {
+	if p.Metadata.Namespace == t.awsNS && t.awsSel.matches(p.labels()) && len(t.awsNode) < maxAWSNodeCandidates {
 		a := awsNodeCandidate{
 			terminating: p.Metadata.DeletionTimestamp != nil,
 			running:     p.Status.Phase == podRunning,
 			created:     p.Metadata.CreationTimestamp,
 		}
-		for _, c := range p.Spec.Containers {
-			if c.Name == t.awsContainer {
-				a.found, a.image, a.env = true, c.Image, literalEnv(c.Env)
+		for i := range p.Spec.Containers {
+			if c := &p.Spec.Containers[i]; c.Name == t.awsContainer {
+				a.found, a.image, a.env = true, c.Image, literalEnv(c.env())
 				break
 			}
 		}
@@ -141,11 +141,11 @@ func quantityInt(rl map[string]quantity, name string) int {
 // request to limit).
 func podENIRequest(p *podObject) int {
 	one := func(c *container) int {
-		if q, ok := c.Resources.Requests[PodENIResource]; ok {
+		if q, ok := c.Resources.Requests.get(PodENIResource); ok {
 			v, _ := q.Value()
 			return clampInt(v)
 		}
-		if q, ok := c.Resources.Limits[PodENIResource]; ok {
+		if q, ok := c.Resources.Limits.get(PodENIResource); ok {
 			v, _ := q.Value()
 			return clampInt(v)
 		}
