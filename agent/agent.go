@@ -253,20 +253,8 @@ func (a *Agent) setupKube() error {
 		a.logger.Info("Kubernetes source off: no node name (set --node-name or NODE_NAME)")
 		return nil
 	}
-	var (
-		kcfg kube.Config
-		err  error
-	)
-	if cfg.KubeAPI != nil {
-		kcfg = *cfg.KubeAPI
-	} else {
-		kcfg, err = kube.InClusterConfig()
-	}
+	api, err := kubeAPI(cfg)
 	var c *kube.Client
-	var api *kube.API
-	if err == nil {
-		api, err = kube.NewAPI(kcfg)
-	}
 	if err == nil {
 		c, err = kube.NewClient(api, kube.Options{NodeName: cfg.NodeName})
 	}
@@ -283,6 +271,24 @@ func (a *Agent) setupKube() error {
 		a.events = newEventRecorder(api, cfg.NodeName, a.logger)
 	}
 	return nil
+}
+
+// kubeAPI is the API client for cfg.KubeAPI, or for the pod's in-cluster configuration. One
+// client serves the poller and the Events: one connection, one token.
+func kubeAPI(cfg Config) (*kube.API, error) {
+	var kcfg kube.Config
+	if cfg.KubeAPI != nil {
+		kcfg = *cfg.KubeAPI
+	} else {
+		var err error
+		if kcfg, err = kube.InClusterConfig(); err != nil {
+			return nil, err
+		}
+	}
+	if kcfg.Timeout == 0 {
+		kcfg.Timeout = cfg.SourceTimeout
+	}
+	return kube.NewAPI(kcfg)
 }
 
 // jitter spreads d by up to 10% either way.
