@@ -18,7 +18,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/ipamwatch/ipamwatch/collectors/cnimetrics"
 	"github.com/ipamwatch/ipamwatch/collectors/imds"
@@ -59,8 +58,9 @@ type Config struct {
 
 	// Kubernetes: "auto" (in-cluster when available), "on" (required), "off".
 	Kubernetes string
-	// KubeClient, when set, is used instead of the in-cluster config (demo, tests).
-	KubeClient kubernetes.Interface
+	// KubeAPI, when set, is the API server to use instead of the in-cluster configuration
+	// (demo, tests, an agent run outside a pod).
+	KubeAPI *kube.Config
 	// Events turns on Kubernetes Events on the Node when the binding ceiling or a critical finding changes.
 	Events bool
 
@@ -279,15 +279,10 @@ func (a *Agent) setupKube() error {
 		a.logger.Info("Kubernetes source off: no node name (set --node-name or NODE_NAME)")
 		return nil
 	}
-	opts := kube.Options{NodeName: cfg.NodeName}
-	var (
-		c   *kube.Client
-		err error
-	)
-	if cfg.KubeClient != nil {
-		c, err = kube.NewClient(cfg.KubeClient, opts)
-	} else {
-		c, err = kube.NewInCluster(opts)
+	api, err := kubeAPI(cfg)
+	var c *kube.Client
+	if err == nil {
+		c, err = kube.NewClient(api, kube.Options{NodeName: cfg.NodeName})
 	}
 	if err != nil {
 		if cfg.Kubernetes == "on" {
@@ -299,16 +294,27 @@ func (a *Agent) setupKube() error {
 	a.addPoller(nodestate.SourceKube, cfg.IntervalKube, pollInto(a, c.Fetch, true,
 		func(s *nodestate.State, v *nodestate.Kube) { s.Kube = v }))
 	if cfg.Events {
-		cs := cfg.KubeClient
-		if cs == nil {
-			cs, err = inClusterClientset()
-			if err != nil {
-				return fmt.Errorf("kubernetes events: %w", err)
-			}
-		}
-		a.events = newEventRecorder(cs, cfg.NodeName, a.logger)
+		a.events = newEventRecorder(api, cfg.NodeName, a.logger)
 	}
 	return nil
+}
+
+// kubeAPI is the API client for cfg.KubeAPI, or for the pod's in-cluster configuration. One
+// client serves the poller and the Events: one connection, one token.
+func kubeAPI(cfg Config) (*kube.API, error) {
+	var kcfg kube.Config
+	if cfg.KubeAPI != nil {
+		kcfg = *cfg.KubeAPI
+	} else {
+		var err error
+		if kcfg, err = kube.InClusterConfig(); err != nil {
+			return nil, err
+		}
+	}
+	if kcfg.Timeout == 0 {
+		kcfg.Timeout = cfg.SourceTimeout
+	}
+	return kube.NewAPI(kcfg)
 }
 
 // jitter spreads d by up to 10% either way.

@@ -2,63 +2,69 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes/fake"
-
+	"github.com/ipamwatch/ipamwatch/collectors/kube"
 	"github.com/ipamwatch/ipamwatch/diagnosis"
 )
+
+// recordingSink keeps the events it is given (the HTTP side is tested in collectors/kube
+// and, end to end, against the demo's API server and a real kube-apiserver).
+type recordingSink struct {
+	mu     sync.Mutex
+	events []kube.NodeEvent
+	err    error
+}
+
+func (s *recordingSink) CreateNodeEvent(_ context.Context, ev kube.NodeEvent) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.events = append(s.events, ev)
+	return s.err
+}
 
 // An Event is written on the Node when the binding ceiling or the critical findings change,
 // and never for the first report (an agent restart must not spam events).
 func TestEventRecorder(t *testing.T) {
 	t.Parallel()
-	cs := fake.NewClientset()
-	rec := newEventRecorder(cs, "node-a", slog.New(slog.DiscardHandler))
+	sink := &recordingSink{}
+	rec := newEventRecorder(sink, "node-a", slog.New(slog.DiscardHandler))
+	at := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
+	rec.now = func() time.Time { return at }
 	healthy := diagnosis.Report{BindingCeiling: "none"}
 	full := diagnosis.Report{BindingCeiling: "subnet", Findings: []diagnosis.Finding{
-		{Cause: "subnet_exhausted", Severity: "critical", Summary: "subnet subnet-1 has no free IPv4 addresses"},
+		{Cause: "subnet_exhausted", Severity: diagnosis.SeverityCritical, Summary: "subnet subnet-1 has no free IPv4 addresses"},
 	}}
-	events := func() int {
-		l, err := cs.CoreV1().Events(metav1.NamespaceDefault).List(context.Background(), metav1.ListOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return len(l.Items)
-	}
 	rec.observe(diagnosis.Report{}, full) // first report: seeds only
-	if n := events(); n != 0 {
+	if n := len(sink.events); n != 0 {
 		t.Fatalf("first report wrote %d events", n)
 	}
 	rec.observe(full, full) // no change
-	if n := events(); n != 0 {
+	if n := len(sink.events); n != 0 {
 		t.Fatalf("unchanged report wrote %d events", n)
 	}
 	rec.observe(full, healthy)
 	rec.observe(healthy, full)
-	l, err := cs.CoreV1().Events(metav1.NamespaceDefault).List(context.Background(), metav1.ListOptions{})
-	if err != nil {
-		t.Fatal(err)
+	if len(sink.events) != 2 {
+		t.Fatalf("%d events, want 2", len(sink.events))
 	}
-	if len(l.Items) != 2 {
-		t.Fatalf("%d events, want 2", len(l.Items))
+	normal, warning := sink.events[0], sink.events[1]
+	if normal.Node != "node-a" || normal.Type != "Normal" || normal.Reason != "IPCeilingChanged" || !normal.Time.Equal(at) {
+		t.Errorf("normal event = %+v", normal)
 	}
-	var warning bool
-	for _, ev := range l.Items {
-		if ev.InvolvedObject.Kind != "Node" || ev.InvolvedObject.Name != "node-a" || ev.Source.Component != "ipamwatch" {
-			t.Errorf("event not on the node: %+v", ev.InvolvedObject)
-		}
-		if ev.Type == "Warning" {
-			warning = true
-			if ev.Reason != "IPAllocationAtRisk" || !strings.Contains(ev.Message, "subnet_exhausted") || !strings.Contains(ev.Message, "none -> subnet") {
-				t.Errorf("warning event = %s %q", ev.Reason, ev.Message)
-			}
-		}
+	if warning.Type != "Warning" || warning.Reason != "IPAllocationAtRisk" || !strings.Contains(warning.Message, "subnet_exhausted") || !strings.Contains(warning.Message, "none -> subnet") {
+		t.Errorf("warning event = %+v", warning)
 	}
-	if !warning {
-		t.Error("no Warning event for the critical finding")
+
+	// A refused event is logged, not fatal; the next change is tried again.
+	sink.err = errors.New("kubernetes: forbidden to create events")
+	rec.observe(full, healthy)
+	if len(sink.events) != 3 {
+		t.Fatalf("%d events, want 3", len(sink.events))
 	}
 }

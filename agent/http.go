@@ -1,7 +1,10 @@
 package agent
 
 import (
+	"fmt"
 	"net/http"
+	"sort"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/common/version"
@@ -10,7 +13,31 @@ import (
 	"github.com/ipamwatch/ipamwatch/diagnosis"
 	"github.com/ipamwatch/ipamwatch/internal/schema"
 	"github.com/ipamwatch/ipamwatch/internal/webserver"
+	"github.com/ipamwatch/ipamwatch/nodestate"
 )
+
+// diagnosisJSON is /diagnosis: the report, and each source's state with its last error
+// (why the Kubernetes source is down, for instance: the RBAC rule it lacks).
+type diagnosisJSON struct {
+	diagnosis.Report
+	Sources []sourceJSON `json:"sources"`
+}
+
+type sourceJSON struct {
+	Name        string    `json:"name"`
+	Up          bool      `json:"up"`
+	Error       string    `json:"error,omitempty"`
+	LastSuccess time.Time `json:"last_success,omitzero"`
+}
+
+func sourceList(st nodestate.State) []sourceJSON {
+	out := make([]sourceJSON, 0, len(st.Sources))
+	for name, s := range st.Sources {
+		out = append(out, sourceJSON{Name: name, Up: s.Up, Error: s.Err, LastSuccess: s.LastSuccess})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
 
 // metricsTimeout bounds one scrape's gather; the collector reads the last snapshot, so a
 // slow gather means a stuck lock, not a slow upstream.
@@ -58,15 +85,21 @@ func (a *Agent) mux() *http.ServeMux {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("/diagnosis", func(w http.ResponseWriter, r *http.Request) {
-		rep, _ := a.Report()
+		rep, st := a.Report()
+		sources := sourceList(st)
 		if r.URL.Query().Get("format") == "text" {
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			_ = diagnosis.WriteText(w, rep)
+			for _, s := range sources {
+				if !s.Up {
+					fmt.Fprintf(w, "source %s down: %s\n", s.Name, strconv.QuoteToGraphic(s.Error))
+				}
+			}
 			return
 		}
 		// The same document as `ipamwatch diagnose --format json` (docs/schemas/diagnose.md).
 		w.Header().Set("Content-Type", "application/json")
-		_ = schema.Write(w, schema.Diagnose, rep)
+		_ = schema.Write(w, schema.Diagnose, diagnosisJSON{Report: rep, Sources: sources})
 	})
 	return mux
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -80,7 +81,7 @@ func startAgent(t *testing.T, scenario string, mutate func(*agent.Config)) (base
 		IPAMDLog:        node.IPAMDLog,
 		PluginLog:       node.PluginLog,
 		Kubernetes:      "on",
-		KubeClient:      node.Kube,
+		KubeAPI:         &node.KubeAPI,
 		IntervalIPAMD:   time.Second, IntervalCNI: time.Second, IntervalIMDS: time.Second, IntervalKube: time.Second,
 		DiagnoseEvery: 200 * time.Millisecond,
 		SourceTimeout: 2 * time.Second,
@@ -137,6 +138,27 @@ func TestRunServesAndDetects(t *testing.T) {
 	}
 	if rep.Node.InstanceType != "m5.large" {
 		t.Errorf("diagnosis node instance type %q, want m5.large", rep.Node.InstanceType)
+	}
+	// Each source's state is in /diagnosis too (a down source says why there).
+	var withSources struct {
+		Sources []struct {
+			Name  string `json:"name"`
+			Up    bool   `json:"up"`
+			Error string `json:"error"`
+		} `json:"sources"`
+	}
+	if err := json.Unmarshal([]byte(body), &withSources); err != nil {
+		t.Fatalf("/diagnosis JSON: %v", err)
+	}
+	var names []string
+	for _, s := range withSources.Sources {
+		names = append(names, s.Name)
+		if !s.Up || s.Error != "" {
+			t.Errorf("/diagnosis source %s: up %v, error %q; want up", s.Name, s.Up, s.Error)
+		}
+	}
+	if !slices.Contains(names, "kubernetes") {
+		t.Errorf("/diagnosis sources %v lack kubernetes", names)
 	}
 	if c, body := get(t, base+"/diagnosis?format=text"); c != 200 || !strings.Contains(body, "m5.large") {
 		t.Errorf("/diagnosis?format=text = %d:\n%s", c, body)

@@ -63,7 +63,7 @@ func runScenario(t *testing.T, spec demo.Spec, seconds int) *agent.Agent {
 		PluginLog:     node.PluginLog,
 		LogBackfill:   256 << 20,
 		Kubernetes:    "on",
-		KubeClient:    node.Kube,
+		KubeAPI:       &node.KubeAPI,
 		SourceTimeout: 10 * time.Second,
 		Now:           clock.Now,
 	})

@@ -34,7 +34,7 @@ runbench() { # name pattern command...
 if [ -f bench/classify.sh ]; then
   runbench classify 'ratio|target|ipamwatch' bash bench/classify.sh
 fi
-runbench footprint '^footprint:|^ratios' bash bench/footprint.sh
+runbench footprint '^footprint:|^ratios|^budgets:' env -u IPAMWATCH_BIN bash bench/footprint.sh
 runbench scrape '^scrape-latency:' "$work/scrape-latency" --agent "$IPAMWATCH_BIN"
 runbench detect '^detect-latency:' "$work/detect-latency" --agent "$IPAMWATCH_BIN"
 runbench flood 'flood:|^(FAIL|--- FAIL)' env IPAMWATCH_FLOOD_SECONDS=10 go test -count=1 -run '^TestLogFlood$' -v ./internal/robust/

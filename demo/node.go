@@ -2,6 +2,7 @@ package demo
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,8 +18,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/ipamwatch/ipamwatch/collectors/kube"
 )
 
 // NodeName is the simulated node's Kubernetes name.
@@ -34,9 +35,11 @@ type Node struct {
 	SubnetsURL string
 	IPAMDLog   string
 	PluginLog  string
-	Kube       kubernetes.Interface
-	NodeName   string
+	// KubeAPI reaches the node's simulated Kubernetes API server (TLS, a bearer token).
+	KubeAPI  kube.Config
+	NodeName string
 
+	kube    *kubeAPI
 	sim     *sim
 	servers []*http.Server
 	tickLen time.Duration
@@ -74,10 +77,14 @@ func Start(ctx context.Context, spec Spec, dir string, opts Options) (*Node, err
 	n.sim.step(opts.Now())
 	lw.flush()
 
-	serve := func(h http.Handler) (string, error) {
+	serve := func(h http.Handler, tlsCfg *tls.Config) (string, error) {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			return "", err
+		}
+		scheme := "http"
+		if tlsCfg != nil {
+			l, scheme = tls.NewListener(l, tlsCfg), "https"
 		}
 		srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 		n.servers = append(n.servers, srv)
@@ -88,20 +95,18 @@ func Start(ctx context.Context, spec Spec, dir string, opts Options) (*Node, err
 				lw.ipamd("error", "demo server: "+err.Error())
 			}
 		}()
-		return "http://" + l.Addr().String(), nil
+		return scheme + "://" + l.Addr().String(), nil
 	}
 	var addrs [4]string
 	for i, h := range []http.Handler{n.sim.ipamdHandler(), textHandler(n.sim.metricsText), n.sim.imdsHandler(), textHandler(n.sim.subnetsText)} {
-		if addrs[i], err = serve(h); err != nil {
+		if addrs[i], err = serve(h, nil); err != nil {
 			n.Close()
 			return nil, fmt.Errorf("demo server: %w", err)
 		}
 	}
 	n.IPAMDAddress, n.CNIMetricsURL, n.IMDSEndpoint, n.SubnetsURL = addrs[0], addrs[1]+"/metrics", addrs[2], addrs[3]+"/metrics"
 
-	cs := fake.NewClientset()
-	n.Kube = cs
-	if err := n.seedKube(ctx, cs); err != nil {
+	if err := n.startKube(dir, serve); err != nil {
 		n.Close()
 		return nil, fmt.Errorf("demo kubernetes: %w", err)
 	}
@@ -139,7 +144,7 @@ func (n *Node) Step(ctx context.Context, now time.Time) {
 	}
 	n.sim.mu.Unlock()
 	n.sim.logs.flush()
-	_ = n.syncPods(ctx, n.Kube)
+	n.syncPods()
 }
 
 // Close stops the simulation and its servers.
@@ -156,7 +161,28 @@ func (n *Node) Close() {
 	n.sim.logs.close()
 }
 
-func (n *Node) seedKube(ctx context.Context, cs *fake.Clientset) error {
+// startKube serves the simulated API server and seeds it: the Node, aws-node and
+// kube-proxy, then the workload.
+func (n *Node) startKube(dir string, serve func(http.Handler, *tls.Config) (string, error)) error {
+	k, err := newKubeAPI()
+	if err != nil {
+		return err
+	}
+	n.kube = k
+	caFile, tokenFile := filepath.Join(dir, "kube-ca.crt"), filepath.Join(dir, "kube-token")
+	tlsCfg, err := selfSignedTLS(caFile)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(tokenFile, []byte(k.token+"\n"), 0o600); err != nil {
+		return err
+	}
+	url, err := serve(k, tlsCfg)
+	if err != nil {
+		return err
+	}
+	n.KubeAPI = kube.Config{Host: url, CAFile: caFile, TokenFile: tokenFile}
+
 	spec := n.Spec
 	labels := map[string]string{
 		"kubernetes.io/os": "linux", "topology.kubernetes.io/zone": "us-west-2a",
@@ -172,61 +198,45 @@ func (n *Node) seedKube(ctx context.Context, cs *fake.Clientset) error {
 	if spec.BranchCapacity > 0 {
 		capacity["vpc.amazonaws.com/pod-eni"] = *resource.NewQuantity(int64(spec.BranchCapacity), resource.DecimalSI)
 	}
-	node := &corev1.Node{
+	k.setNode(corev1.Node{
 		ObjectMeta: metav1.ObjectMeta{Name: n.NodeName, Labels: labels, CreationTimestamp: metav1.NewTime(time.Now().Add(-36 * time.Hour))},
 		Spec:       corev1.NodeSpec{ProviderID: "aws:///us-west-2a/i-0d3c5e7a9b1f24680"},
 		Status:     corev1.NodeStatus{Capacity: capacity, Allocatable: capacity},
-	}
-	if _, err := cs.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{}); err != nil {
-		return err
-	}
+	})
 	var env []corev1.EnvVar
-	for _, k := range sortedEnvKeys(spec.Env) {
-		env = append(env, corev1.EnvVar{Name: k, Value: spec.Env[k]})
+	for _, key := range sortedEnvKeys(spec.Env) {
+		env = append(env, corev1.EnvVar{Name: key, Value: spec.Env[key]})
 	}
 	env = append(env, corev1.EnvVar{Name: "MY_NODE_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "spec.nodeName"}}})
-	awsNode := &corev1.Pod{
+	k.putPod(corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "aws-node-7xk2p", Namespace: "kube-system", Labels: map[string]string{"k8s-app": "aws-node"}},
 		Spec: corev1.PodSpec{NodeName: n.NodeName, HostNetwork: true, Containers: []corev1.Container{
 			{Name: "aws-node", Image: "602401143452.dkr.ecr.us-west-2.amazonaws.com/amazon-k8s-cni:" + spec.CNIVersion + "-eksbuild.1", Env: env},
 		}},
 		Status: corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "10.20.33.17"},
-	}
-	if _, err := cs.CoreV1().Pods("kube-system").Create(ctx, awsNode, metav1.CreateOptions{}); err != nil {
-		return err
-	}
+	})
 	for i := 1; i < spec.HostNetworkPods; i++ { // aws-node is one of them
-		p := &corev1.Pod{
+		k.putPod(corev1.Pod{
 			ObjectMeta: metav1.ObjectMeta{Name: "kube-proxy-" + strconv.Itoa(i), Namespace: "kube-system"},
 			Spec:       corev1.PodSpec{NodeName: n.NodeName, HostNetwork: true, Containers: []corev1.Container{{Name: "kube-proxy", Image: "kube-proxy"}}},
 			Status:     corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "10.20.33.17"},
-		}
-		if _, err := cs.CoreV1().Pods("kube-system").Create(ctx, p, metav1.CreateOptions{}); err != nil {
-			return err
-		}
+		})
 	}
-	return n.syncPods(ctx, cs)
+	n.syncPods()
+	return nil
 }
 
-// syncPods mirrors the simulated workload pods into the fake API server.
-func (n *Node) syncPods(ctx context.Context, cs kubernetes.Interface) error {
+// syncPods mirrors the simulated workload pods into the simulated API server.
+func (n *Node) syncPods() {
 	want := n.sim.podViews()
-	have, err := cs.CoreV1().Pods("shop").List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return err
-	}
-	byName := map[string]corev1.Pod{}
-	for _, p := range have.Items {
-		byName[p.Name] = p
-	}
+	have := n.kube.podsIn("shop")
 	seen := map[string]bool{}
 	for _, pv := range want {
 		seen[pv.name] = true
-		cur, ok := byName[pv.name]
-		if ok && cur.Status.PodIP == pv.ip {
+		if cur, ok := have[pv.name]; ok && cur.Status.PodIP == pv.ip {
 			continue
 		}
-		p := &corev1.Pod{
+		p := corev1.Pod{
 			ObjectMeta: metav1.ObjectMeta{Name: pv.name, Namespace: pv.namespace, CreationTimestamp: metav1.NewTime(pv.created)},
 			Spec:       corev1.PodSpec{NodeName: n.NodeName, Containers: []corev1.Container{{Name: "web", Image: "nginx"}}},
 			Status:     corev1.PodStatus{Phase: corev1.PodPending, PodIP: pv.ip},
@@ -241,23 +251,13 @@ func (n *Node) syncPods(ctx context.Context, cs kubernetes.Interface) error {
 				Limits:   corev1.ResourceList{"vpc.amazonaws.com/pod-eni": q},
 			}
 		}
-		if ok {
-			_, err = cs.CoreV1().Pods(pv.namespace).Update(ctx, p, metav1.UpdateOptions{})
-		} else {
-			_, err = cs.CoreV1().Pods(pv.namespace).Create(ctx, p, metav1.CreateOptions{})
-		}
-		if err != nil {
-			return err
-		}
+		n.kube.putPod(p)
 	}
-	for name := range byName {
+	for name := range have {
 		if !seen[name] {
-			if err := cs.CoreV1().Pods("shop").Delete(ctx, name, metav1.DeleteOptions{}); err != nil {
-				return err
-			}
+			n.kube.deletePod("shop", name)
 		}
 	}
-	return nil
 }
 
 func sortedEnvKeys(m map[string]string) []string {

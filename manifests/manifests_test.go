@@ -52,6 +52,9 @@ func agentKinds(extra map[string]int) map[string]int {
 	return k
 }
 
+// eventsKinds is the Role and RoleBinding in "default" that let the agent create Events.
+var eventsKinds = map[string]int{"Role": 1, "RoleBinding": 1}
+
 var subnetsKinds = map[string]int{"ServiceAccount": 1, "Role": 1, "RoleBinding": 1, "ClusterRole": 1, "ClusterRoleBinding": 1, "Deployment": 1, "Service": 1}
 
 func plus(a, b map[string]int) map[string]int {
@@ -74,17 +77,17 @@ var renderCases = []renderCase{
 	{name: "kustomize podmonitor", kustomize: "manifests/overlays/podmonitor",
 		exp: expect{kinds: agentKinds(map[string]int{"Namespace": 1, "PodMonitor": 1, "PrometheusRule": 1})}},
 	{name: "kustomize events", kustomize: "manifests/overlays/events",
-		exp: expect{kinds: agentKinds(map[string]int{"Namespace": 1}), events: true}},
+		exp: expect{kinds: plus(agentKinds(map[string]int{"Namespace": 1}), eventsKinds), events: true}},
 	{name: "kustomize subnets", kustomize: "manifests/overlays/subnets",
 		exp: expect{kinds: plus(agentKinds(map[string]int{"Namespace": 1}), subnetsKinds)}},
 	{name: "kustomize web-tls", kustomize: "manifests/overlays/web-tls",
 		exp: expect{kinds: agentKinds(map[string]int{"Namespace": 1, "Secret": 1}), tls: true}},
 	{name: "kustomize all", kustomize: "manifests/overlays/all",
-		exp: expect{kinds: plus(agentKinds(map[string]int{"Namespace": 1, "ServiceMonitor": 1, "PrometheusRule": 1, "Secret": 1}), subnetsKinds), events: true, tls: true}},
+		exp: expect{kinds: plus(plus(agentKinds(map[string]int{"Namespace": 1, "ServiceMonitor": 1, "PrometheusRule": 1, "Secret": 1}), subnetsKinds), eventsKinds), events: true, tls: true}},
 	{name: "helm defaults", helm: nil,
 		exp: expect{kinds: agentKinds(nil)}},
 	{name: "helm full values", helm: []string{"charts/ipamwatch/ci/full-values.yaml"},
-		exp: expect{kinds: plus(agentKinds(map[string]int{"Secret": 1, "ServiceMonitor": 2, "PodMonitor": 1, "PrometheusRule": 1, "NetworkPolicy": 1, "ConfigMap": chartDashboards(nil)}), subnetsKinds),
+		exp: expect{kinds: plus(plus(agentKinds(map[string]int{"Secret": 1, "ServiceMonitor": 2, "PodMonitor": 1, "PrometheusRule": 1, "NetworkPolicy": 1, "ConfigMap": chartDashboards(nil)}), subnetsKinds), eventsKinds),
 			events: true, tls: true, basicAuth: true, namespace: "ipamwatch-system", release: "kube-prometheus-stack"}},
 	// The README's kube-prometheus-stack install, under a release name that is not the chart's.
 	{name: "helm kube-prometheus-stack, release monitoring", release: "monitoring", namespace: "observability",
@@ -178,6 +181,51 @@ func find[T any](objs []object, kind string) T {
 	return zero
 }
 
+// The events Role is held to the same policy: one namespace, create only.
+func TestPolicyRejectsEventsViolations(t *testing.T) {
+	t.Parallel()
+	var events renderCase
+	for _, c := range renderCases {
+		if c.name == "kustomize events" {
+			events = c
+		}
+	}
+	cases := []struct {
+		name   string
+		mutate func([]object)
+		want   string
+	}{
+		{"Role moved out of default", func(o []object) {
+			for i := range o {
+				if o[i].Kind == "Role" {
+					o[i].Namespace = "ipamwatch"
+				}
+			}
+		}, `must be in the namespace "default"`},
+		{"patch on events", func(o []object) {
+			r := find[*rbacv1.Role](o, "Role")
+			r.Rules[0].Verbs = append(r.Rules[0].Verbs, "patch")
+		}, `grants patch "events"`},
+		{"no events Role", func(o []object) {
+			find[*rbacv1.Role](o, "Role").Rules = nil
+		}, `missing create "events"`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			objs := render(t, events)
+			if p := policy(objs, events.exp); len(p) != 0 {
+				t.Fatalf("the events overlay already fails: %v", p)
+			}
+			c.mutate(objs)
+			p := policy(objs, events.exp)
+			if !slices.ContainsFunc(p, func(s string) bool { return strings.Contains(s, c.want) }) {
+				t.Errorf("want a problem containing %q, got %q", c.want, p)
+			}
+		})
+	}
+}
+
 // The policy must be able to fail: each mutation of the base must be reported.
 func TestPolicyRejectsViolations(t *testing.T) {
 	t.Parallel()
@@ -264,6 +312,14 @@ func TestPolicyRejectsViolations(t *testing.T) {
 			cr := find[*rbacv1.ClusterRole](o, "ClusterRole")
 			cr.Rules = append(cr.Rules, rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get"}})
 		}, "grants get \"secrets\"", 0},
+		{"pods watch (the agent polls)", func(o []object) {
+			cr := find[*rbacv1.ClusterRole](o, "ClusterRole")
+			cr.Rules[1].Verbs = append(cr.Rules[1].Verbs, "watch")
+		}, "grants watch \"pods\"", 0},
+		{"events in every namespace", func(o []object) {
+			cr := find[*rbacv1.ClusterRole](o, "ClusterRole")
+			cr.Rules = append(cr.Rules, rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create"}})
+		}, "grants create \"events\"", 0},
 		{"wildcard verbs", func(o []object) {
 			find[*rbacv1.ClusterRole](o, "ClusterRole").Rules[1].Verbs = []string{"*"}
 		}, "grants * \"pods\"", 0},
@@ -461,7 +517,7 @@ func TestSidecarOverlayPatchesAwsNode(t *testing.T) {
 		}
 		switch v := o.Obj.(type) {
 		case *rbacv1.ClusterRole:
-			allowed, required := agentRules(false)
+			allowed, required := agentRules()
 			for _, p := range checkRules(o.String(), v.Rules, allowed, required) {
 				t.Error(p)
 			}

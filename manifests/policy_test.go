@@ -62,6 +62,7 @@ var agentFlags = map[string]bool{
 	"interval.imds": true, "interval.kubernetes": true, "log.level": true, "log.format": true,
 	"imds.endpoint": false, "imds.disable": false, "subnets.metrics-url": false,
 	"interval.subnets": false, "log.backfill-bytes": false,
+	"kubernetes.api-server": false, "kubernetes.ca-file": false, "kubernetes.token-file": false,
 }
 
 // subnetsFlags are the flags of `ipamwatch subnets` (cmd/ipamwatch/subnets.go).
@@ -116,16 +117,19 @@ func checkRules(where string, rules []rbacv1.PolicyRule, allowed, required []rul
 	return problems
 }
 
-func agentRules(events bool) (allowed, required []ruleGrant) {
-	required = []ruleGrant{{"", "nodes", "get"}, {"", "pods", "list"}, {"", "pods", "watch"}}
-	allowed = slices.Clone(required)
-	if events {
-		// The agent creates core/v1 Events on its Node (agent/events.go).
-		allowed = append(allowed, ruleGrant{"", "events", "create"}, ruleGrant{"", "events", "patch"})
-		required = append(required, ruleGrant{"", "events", "create"})
-	}
-	return allowed, required
+// agentRules is the agent's ClusterRole: get its Node, list its pods (collectors/kube). It
+// polls, so no watch; Events are not granted at cluster scope (eventsRules).
+func agentRules() (allowed, required []ruleGrant) {
+	required = []ruleGrant{{"", "nodes", "get"}, {"", "pods", "list"}}
+	return required, required
 }
+
+// eventsRules is the Role in eventsNamespace that lets the agent create Events about its
+// Node (collectors/kube.CreateNodeEvent): create only, as it never updates or patches one.
+var eventsRules = []ruleGrant{{"", "events", "create"}}
+
+// eventsNamespace is the one namespace where the API server takes an Event about a Node.
+const eventsNamespace = "default"
 
 // The subnets view: a Lease for leader election, and the cluster's Nodes (--kube-nodes).
 var (
@@ -492,7 +496,9 @@ func policy(objs []object, exp expect) []string {
 		if clusterScoped[o.Kind] && o.Namespace != "" {
 			bad("%s: cluster-scoped object with a namespace", o)
 		}
-		if !clusterScoped[o.Kind] && !elsewhere[o.Kind] && o.Meta.Namespace != exp.ns() {
+		// The events Role and its binding live in "default" (checked with the Roles below).
+		events := (o.Kind == "Role" || o.Kind == "RoleBinding") && o.Meta.Labels[componentLabel] != "subnets"
+		if !clusterScoped[o.Kind] && !elsewhere[o.Kind] && !events && o.Meta.Namespace != exp.ns() {
 			bad("%s: namespace %q, want %q", o, o.Meta.Namespace, exp.ns())
 		}
 		if o.Kind == "Namespace" && o.Name != exp.ns() {
@@ -561,16 +567,28 @@ func policy(objs []object, exp expect) []string {
 	// RBAC: least privilege, and every binding ties a role of this set to a ServiceAccount of it.
 	roles := map[string]bool{}
 	for _, o := range byKind["ClusterRole"] {
-		allowed, required := agentRules(exp.events)
+		allowed, required := agentRules()
 		if o.Meta.Labels[componentLabel] == "subnets" {
 			allowed, required = subnetsNodesRules, subnetsNodesRules
 		}
 		problems = append(problems, checkRules(o.String(), o.Obj.(*rbacv1.ClusterRole).Rules, allowed, required)...)
 		roles["ClusterRole/"+o.Name] = true
 	}
+	eventRoles := 0
 	for _, o := range byKind["Role"] {
-		problems = append(problems, checkRules(o.String(), o.Obj.(*rbacv1.Role).Rules, leaseRules, leaseRules)...)
+		rules := leaseRules
+		if o.Meta.Labels[componentLabel] != "subnets" {
+			rules = eventsRules
+			eventRoles++
+			if o.Namespace != eventsNamespace {
+				bad("%s: the events Role must be in the namespace %q, the only one where the API server takes Events about a Node", o, eventsNamespace)
+			}
+		}
+		problems = append(problems, checkRules(o.String(), o.Obj.(*rbacv1.Role).Rules, rules, rules)...)
 		roles["Role/"+o.Namespace+"/"+o.Name] = true
+	}
+	if want := map[bool]int{true: 1, false: 0}[exp.events]; eventRoles != want {
+		bad("%d Roles for events, want %d (--events=%v)", eventRoles, want, exp.events)
 	}
 	checkBinding := func(where string, ref rbacv1.RoleRef, roleKey string, subjects []rbacv1.Subject) {
 		if ref.APIGroup != rbacv1.GroupName || !roles[roleKey] {

@@ -1,5 +1,6 @@
 // Command demonode runs one simulated EKS node (demo.Start: ipamd introspection, aws-node
-// metrics, IMDS, ipamd.log and plugin.log) in its own process, so that benchmarks can run
+// metrics, IMDS, ipamd.log and plugin.log, and its view of the Kubernetes API over TLS with a
+// bearer token) in its own process, so that benchmarks can run
 // `ipamwatch run` against it and measure the agent's process alone. It prints the endpoints
 // as KEY=value lines (shell-sourceable) on stdout, optionally into --env-file, and runs until
 // SIGINT/SIGTERM.
@@ -53,8 +54,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer node.Close()
-	env := fmt.Sprintf("IPAMD_ADDRESS=%s\nCNI_METRICS_URL=%s\nIMDS_ENDPOINT=%s\nIPAMD_LOG=%s\nPLUGIN_LOG=%s\nNODE_NAME=%s\nDEMONODE_PID=%d\n",
-		node.IPAMDAddress, node.CNIMetricsURL, node.IMDSEndpoint, node.IPAMDLog, node.PluginLog, node.NodeName, os.Getpid())
+	env := fmt.Sprintf("IPAMD_ADDRESS=%s\nCNI_METRICS_URL=%s\nIMDS_ENDPOINT=%s\nIPAMD_LOG=%s\nPLUGIN_LOG=%s\nNODE_NAME=%s\nDEMONODE_PID=%d\n"+
+		"KUBE_API_SERVER=%s\nKUBE_CA_FILE=%s\nKUBE_TOKEN_FILE=%s\n",
+		node.IPAMDAddress, node.CNIMetricsURL, node.IMDSEndpoint, node.IPAMDLog, node.PluginLog, node.NodeName, os.Getpid(),
+		node.KubeAPI.Host, node.KubeAPI.CAFile, node.KubeAPI.TokenFile)
 	fmt.Fprint(stdout, env)
 	if *envFile != "" {
 		tmp := filepath.Join(filepath.Dir(*envFile), "."+filepath.Base(*envFile)+".tmp")

@@ -57,7 +57,7 @@ func run(args []string, stderr io.Writer) int {
 		return fail(err)
 	}
 	a, err := agent.New(agent.Config{
-		ListenAddresses: []string{fmt.Sprintf("127.0.0.1:%d", port)}, NodeName: node.NodeName, Kubernetes: "off",
+		ListenAddresses: []string{fmt.Sprintf("127.0.0.1:%d", port)}, NodeName: node.NodeName, Kubernetes: "on", KubeAPI: &node.KubeAPI,
 		IPAMDAddress: node.IPAMDAddress, CNIMetricsURL: node.CNIMetricsURL, IMDSEndpoint: node.IMDSEndpoint,
 		IPAMDLog: node.IPAMDLog, PluginLog: node.PluginLog, LogBackfill: 1 << 20,
 	})

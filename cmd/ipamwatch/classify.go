@@ -12,8 +12,8 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/ipamwatch/ipamwatch/internal/termsafe"
 	"github.com/alecthomas/kingpin/v2"
+	"github.com/ipamwatch/ipamwatch/internal/termsafe"
 
 	"github.com/ipamwatch/ipamwatch/internal/ctxio"
 	"github.com/ipamwatch/ipamwatch/internal/schema"

@@ -86,7 +86,7 @@ func demoAgentConfig(node *demo.Node, listen string, logger *slog.Logger) agent.
 		PluginLog:       node.PluginLog,
 		LogBackfill:     1 << 20,
 		Kubernetes:      "on",
-		KubeClient:      node.Kube,
+		KubeAPI:         &node.KubeAPI,
 		IntervalIPAMD:   2 * time.Second,
 		IntervalCNI:     2 * time.Second,
 		IntervalIMDS:    10 * time.Second,

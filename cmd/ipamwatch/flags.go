@@ -12,6 +12,7 @@ import (
 	promslogflag "github.com/prometheus/common/promslog/flag"
 
 	"github.com/ipamwatch/ipamwatch/agent"
+	"github.com/ipamwatch/ipamwatch/collectors/kube"
 )
 
 // logFlags declares promslog's --log.level and --log.format on c, with the ecosystem's
@@ -53,4 +54,10 @@ func sourceFlags(c *kingpin.CmdClause, cfg *agent.Config) {
 		Default(strconv.FormatInt(d.LogBackfill, 10)).Int64Var(&cfg.LogBackfill)
 	c.Flag("kubernetes", "Kubernetes API access: auto (in-cluster when available), on, off.").
 		Default(d.Kubernetes).EnumVar(&cfg.Kubernetes, "auto", "on", "off")
+	// Outside a pod (development, benchmarks): the API server and credentials to use.
+	kapi := &kube.Config{CAFile: kube.ServiceAccountDir + "/ca.crt", TokenFile: kube.ServiceAccountDir + "/token"}
+	c.Flag("kubernetes.api-server", "API server URL instead of the in-cluster one (KUBERNETES_SERVICE_HOST/PORT).").
+		Action(func(*kingpin.ParseContext) error { cfg.KubeAPI = kapi; return nil }).StringVar(&kapi.Host)
+	c.Flag("kubernetes.ca-file", "CA bundle for --kubernetes.api-server.").Default(kapi.CAFile).StringVar(&kapi.CAFile)
+	c.Flag("kubernetes.token-file", "Bearer token file for --kubernetes.api-server (re-read when it changes).").Default(kapi.TokenFile).StringVar(&kapi.TokenFile)
 }

@@ -58,9 +58,9 @@ type loader struct {
 	cniImage string
 	cniTime  string
 
-	classes    classSet
-	latest     time.Time // latest timestamp seen in any log line
-	earliest   time.Time // earliest timestamp seen in any log line
+	classes  classSet
+	latest   time.Time // latest timestamp seen in any log line
+	earliest time.Time // earliest timestamp seen in any log line
 	// lineTime is the time of the last dated line of the log being read (zero before the
 	// first one): the time an undated line is counted at.
 	lineTime   time.Time
@@ -347,7 +347,7 @@ func (l *loader) readLog(name string, k kind, size int64, r io.Reader, seeker io
 	segs := newSegments(l.opts.MaxLogBytes)
 	clf := logparse.NewClassifier()
 	l.lineTime = time.Time{} // undated lines count near the dated lines of their own file
-	first := skipped > 0 // the line cut by the skip is not a whole line
+	first := skipped > 0     // the line cut by the skip is not a whole line
 	st, err := logparse.ReadLines(r, 0, func(_ uint64, line []byte) error {
 		if first {
 			first = false

@@ -1,7 +1,7 @@
 package kube
 
 import (
-	"context"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -11,73 +11,96 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
-	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 )
 
-// apiServer speaks the few core/v1 endpoints the agent may call, from testdata, and applies
-// field and label selectors the way the real API server does. Anything else is a 404 and is
-// recorded, so a test can prove no unscoped request was made.
+// apiServer speaks the few core/v1 endpoints the agent may call, from k8s.io/api objects
+// encoded the way the API server encodes them, and applies the field selector the way the
+// real API server does. Anything else is a 404 and is recorded, so a test can prove no
+// unscoped request (and no watch) was made. Events are decoded strictly into core/v1
+// Events: a field the real API server would not know fails the test.
 type apiServer struct {
-	t    *testing.T
-	node []byte
-	pods corev1.PodList
+	t     testing.TB
+	nodes []corev1.Node
+	pods  []corev1.Pod
+	// ignoreSelector answers every pod, as a proxy that drops field selectors would.
+	ignoreSelector bool
+	// token, when set, is the only bearer token accepted (401 otherwise).
+	token string
 
-	// fail, when set, answers instead of the handler for a matching "METHOD path" prefix.
+	// fail, when set, answers instead of the handler when it returns true.
 	fail func(w http.ResponseWriter, r *http.Request) bool
 
 	mu       sync.Mutex
 	requests []*http.Request
-}
-
-func newAPIServer(t *testing.T) *apiServer {
-	t.Helper()
-	node, err := os.ReadFile(filepath.Join("testdata", "node.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, pods := fixtures(t)
-	return &apiServer{t: t, node: node, pods: *pods}
+	events   []corev1.Event
 }
 
 func (s *apiServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
-	s.requests = append(s.requests, r.Clone(context.Background()))
+	s.requests = append(s.requests, r.Clone(r.Context()))
+	tok := s.token
 	s.mu.Unlock()
+	if tok != "" && r.Header.Get("Authorization") != "Bearer "+tok {
+		writeStatus(w, http.StatusUnauthorized, metav1.StatusReasonUnauthorized, "Unauthorized")
+		return
+	}
 	if s.fail != nil && s.fail(w, r) {
 		return
 	}
-	if r.Method != http.MethodGet {
-		writeStatus(w, http.StatusMethodNotAllowed, metav1.StatusReasonMethodNotAllowed, "only GET is served")
-		return
-	}
-	q := r.URL.Query()
 	switch {
-	case r.URL.Path == "/api/v1/nodes/"+testNode:
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(s.node)
-	case strings.HasPrefix(r.URL.Path, "/api/v1/nodes/"):
-		writeStatus(w, http.StatusNotFound, metav1.StatusReasonNotFound, fmt.Sprintf("nodes %q not found", strings.TrimPrefix(r.URL.Path, "/api/v1/nodes/")))
-	case r.URL.Path == "/api/v1/pods":
-		sel, err := fields.ParseSelector(q.Get("fieldSelector"))
+	case r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/api/v1/nodes/"):
+		name := strings.TrimPrefix(r.URL.Path, "/api/v1/nodes/")
+		for _, n := range s.nodes {
+			if n.Name == name {
+				n.TypeMeta = metav1.TypeMeta{Kind: "Node", APIVersion: "v1"}
+				writeJSON(w, http.StatusOK, n)
+				return
+			}
+		}
+		writeStatus(w, http.StatusNotFound, metav1.StatusReasonNotFound, fmt.Sprintf("nodes %q not found", name))
+	case r.Method == http.MethodGet && r.URL.Path == "/api/v1/pods":
+		if r.URL.Query().Has("watch") {
+			writeStatus(w, http.StatusBadRequest, metav1.StatusReasonBadRequest, "this test server refuses watches")
+			return
+		}
+		sel, err := fields.ParseSelector(r.URL.Query().Get("fieldSelector"))
 		if err != nil {
 			writeStatus(w, http.StatusBadRequest, metav1.StatusReasonBadRequest, err.Error())
 			return
 		}
-		out := corev1.PodList{TypeMeta: metav1.TypeMeta{Kind: "PodList", APIVersion: "v1"}, ListMeta: s.pods.ListMeta}
-		for _, p := range s.pods.Items {
-			if sel.Matches(fields.Set{"spec.nodeName": p.Spec.NodeName, "metadata.namespace": p.Namespace, "metadata.name": p.Name}) {
+		out := corev1.PodList{TypeMeta: metav1.TypeMeta{Kind: "PodList", APIVersion: "v1"}, ListMeta: metav1.ListMeta{ResourceVersion: "81240"}}
+		for _, p := range s.pods {
+			if s.ignoreSelector || sel.Matches(fields.Set{"spec.nodeName": p.Spec.NodeName, "metadata.namespace": p.Namespace, "metadata.name": p.Name}) {
 				out.Items = append(out.Items, p)
 			}
 		}
 		writeJSON(w, http.StatusOK, out)
+	case r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/api/v1/namespaces/") && strings.HasSuffix(r.URL.Path, "/events"):
+		var ev corev1.Event
+		dec := json.NewDecoder(r.Body)
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&ev); err != nil {
+			writeStatus(w, http.StatusBadRequest, metav1.StatusReasonBadRequest, "decoding Event: "+err.Error())
+			s.t.Errorf("event body is not a core/v1 Event: %v", err)
+			return
+		}
+		ns := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/api/v1/namespaces/"), "/events")
+		if ev.Namespace != ns {
+			writeStatus(w, http.StatusBadRequest, metav1.StatusReasonBadRequest, "the namespace of the provided object does not match the namespace sent on the request")
+			return
+		}
+		s.mu.Lock()
+		s.events = append(s.events, ev)
+		s.mu.Unlock()
+		writeJSON(w, http.StatusCreated, ev)
 	default:
-		writeStatus(w, http.StatusNotFound, metav1.StatusReasonNotFound, "not served by the test API server: "+r.URL.Path)
+		writeStatus(w, http.StatusNotFound, metav1.StatusReasonNotFound, "not served by the test API server: "+r.Method+" "+r.URL.Path)
 	}
 }
 
@@ -94,6 +117,25 @@ func writeStatus(w http.ResponseWriter, code int, reason metav1.StatusReason, ms
 	})
 }
 
+// forbid answers 403 like the API server's RBAC authorizer for requests to path.
+func forbid(path, verb, resource, scope string) func(w http.ResponseWriter, r *http.Request) bool {
+	return func(w http.ResponseWriter, r *http.Request) bool {
+		if r.URL.Path != path {
+			return false
+		}
+		writeJSON(w, http.StatusForbidden, metav1.Status{
+			TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"},
+			Status:   metav1.StatusFailure,
+			Message: fmt.Sprintf(`%s is forbidden: User "system:serviceaccount:ipamwatch:ipamwatch" cannot %s resource %q in API group "" %s`,
+				resource, verb, resource, scope),
+			Reason:  metav1.StatusReasonForbidden,
+			Details: &metav1.StatusDetails{Kind: resource},
+			Code:    http.StatusForbidden,
+		})
+		return true
+	}
+}
+
 func (s *apiServer) seen() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -104,167 +146,67 @@ func (s *apiServer) seen() []string {
 	return out
 }
 
-func (s *apiServer) start(t *testing.T, opts Options) *Client {
+func (s *apiServer) recorded() []corev1.Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]corev1.Event(nil), s.events...)
+}
+
+// serve starts s over plain HTTP and returns an API client for it.
+func (s *apiServer) serve(t testing.TB, cfg Config) *API {
 	t.Helper()
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
+	cfg.Host = srv.URL
+	api, err := NewAPI(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(api.CloseIdleConnections)
+	return api
+}
+
+// client starts s and returns a Client for testNode (or opts.NodeName).
+func (s *apiServer) client(t testing.TB, opts Options) *Client {
+	t.Helper()
 	if opts.NodeName == "" {
 		opts.NodeName = testNode
 	}
-	c, err := newForConfig(&rest.Config{Host: srv.URL}, opts)
+	c, err := NewClient(s.serve(t, Config{}), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return c
 }
 
-func TestAPIServerFetch(t *testing.T) {
-	t.Parallel()
-	s := newAPIServer(t)
-	c := s.start(t, Options{})
-	got, err := c.Fetch(context.Background())
-	if err != nil {
-		t.Fatalf("Fetch: %v", err)
-	}
-	if diff := cmp.Diff(wantFixture(), got, cmpKube); diff != "" {
-		t.Errorf("kube mismatch (-want +got):\n%s", diff)
-	}
-
-	// The request pattern the package doc promises: two requests, both scoped to this node,
-	// both allowed to come from the API server's cache.
-	want := []string{
-		// timeout= is client-go passing Options.Timeout on so the server gives up too.
-		"GET /api/v1/nodes/" + testNode + "?resourceVersion=0&timeout=10s",
-		"GET /api/v1/pods?fieldSelector=spec.nodeName%3D" + testNode + "&resourceVersion=0&timeout=10s&timeoutSeconds=10",
-	}
-	if diff := cmp.Diff(want, s.seen()); diff != "" {
-		t.Errorf("requests (-want +got):\n%s", diff)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, r := range s.requests {
-		if ua := r.Header.Get("User-Agent"); !strings.HasPrefix(ua, "ipamwatch/") {
-			t.Errorf("User-Agent %q, want ipamwatch/<version> so API server audit logs name us", ua)
-		}
-		if acc := r.Header.Get("Accept"); !strings.Contains(acc, "application/vnd.kubernetes.protobuf") {
-			t.Errorf("Accept %q does not offer protobuf", acc)
-		}
-	}
+// legacy returns the previous client-go path (legacyFetch) against the server c talks to.
+func (c *Client) legacy(t testing.TB) kubernetes.Interface {
+	t.Helper()
+	return legacyClient(t, &rest.Config{Host: c.api.base.String()})
 }
 
-func TestAPIServerErrors(t *testing.T) {
-	t.Parallel()
-	forbid := func(path, verb, resource string) func(w http.ResponseWriter, r *http.Request) bool {
-		return func(w http.ResponseWriter, r *http.Request) bool {
-			if r.URL.Path != path {
-				return false
-			}
-			writeJSON(w, http.StatusForbidden, metav1.Status{
-				TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"},
-				Status:   metav1.StatusFailure,
-				Message: fmt.Sprintf(`%s is forbidden: User "system:serviceaccount:ipamwatch:ipamwatch" cannot %s resource %q in API group "" at the cluster scope`,
-					resource, verb, resource),
-				Reason:  metav1.StatusReasonForbidden,
-				Details: &metav1.StatusDetails{Kind: resource},
-				Code:    http.StatusForbidden,
-			})
-			return true
-		}
-	}
-	tests := []struct {
-		name     string
-		nodeName string
-		fail     func(w http.ResponseWriter, r *http.Request) bool
-		timeout  time.Duration
-		wantErr  []string
-	}{
-		{
-			name:    "403 on pods names the verb and resource",
-			fail:    forbid("/api/v1/pods", "list", "pods"),
-			wantErr: []string{`forbidden to list pods`, `needs verb "list" on resource "pods"`},
-		},
-		{
-			name:    "403 on the node names the verb and resource",
-			fail:    forbid("/api/v1/nodes/"+testNode, "get", "nodes"),
-			wantErr: []string{`forbidden to get nodes`, `needs verb "get" on resource "nodes"`},
-		},
-		{
-			name:     "node not found",
-			nodeName: "ip-10-9-9-9.eu-west-1.compute.internal",
-			wantErr:  []string{`node "ip-10-9-9-9.eu-west-1.compute.internal" not found`},
-		},
-		{
-			name: "500 from the API server",
-			fail: func(w http.ResponseWriter, r *http.Request) bool {
-				if r.URL.Path != "/api/v1/pods" {
-					return false
-				}
-				writeStatus(w, http.StatusInternalServerError, metav1.StatusReasonInternalError, "etcdserver: leader changed")
-				return true
-			},
-			wantErr: []string{"kubernetes: list pods (spec.nodeName=" + testNode + ")", "leader changed"},
-		},
-		{
-			name: "malformed body",
-			fail: func(w http.ResponseWriter, r *http.Request) bool {
-				if !strings.HasPrefix(r.URL.Path, "/api/v1/nodes/") {
-					return false
-				}
-				w.Header().Set("Content-Type", "application/json")
-				_, _ = fmt.Fprint(w, `{"apiVersion":"v1","kind":"Node","metadata":{"name":`)
-				return true
-			},
-			wantErr: []string{"kubernetes: get nodes"},
-		},
-		{
-			name: "hung API server times out",
-			fail: func(w http.ResponseWriter, r *http.Request) bool {
-				<-r.Context().Done()
-				return true
-			},
-			timeout: 300 * time.Millisecond,
-			wantErr: []string{"kubernetes: get nodes", "did not answer in time"},
-		},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			s := newAPIServer(t)
-			s.fail = tc.fail
-			c := s.start(t, Options{NodeName: tc.nodeName, Timeout: tc.timeout})
-			got, err := c.Fetch(context.Background())
-			if err == nil {
-				t.Fatalf("Fetch succeeded, want error; got %+v", got)
-			}
-			for _, w := range tc.wantErr {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q does not contain %q", err, w)
-				}
-			}
-		})
-	}
+// fixtureServer serves testdata/node.json and testdata/pods.json.
+func fixtureServer(t testing.TB) *apiServer {
+	t.Helper()
+	n, pods := fixtures(t)
+	return &apiServer{t: t, nodes: []corev1.Node{*n}, pods: pods.Items}
 }
 
-// TestAPIServerProxyIgnoringSelector: a proxy (or an old fake) that drops the field selector
-// returns the whole cluster's pods; the in-memory guard must still count only this node.
-func TestAPIServerProxyIgnoringSelector(t *testing.T) {
-	t.Parallel()
-	s := newAPIServer(t)
-	s.fail = func(w http.ResponseWriter, r *http.Request) bool {
-		if r.URL.Path != "/api/v1/pods" {
-			return false
+// fixtures loads testdata/node.json and testdata/pods.json as k8s.io/api objects.
+func fixtures(t testing.TB) (*corev1.Node, *corev1.PodList) {
+	t.Helper()
+	var node corev1.Node
+	var pods corev1.PodList
+	for name, into := range map[string]any{"node.json": &node, "pods.json": &pods} {
+		b, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			t.Fatal(err)
 		}
-		out := s.pods
-		out.TypeMeta = metav1.TypeMeta{Kind: "PodList", APIVersion: "v1"}
-		writeJSON(w, http.StatusOK, out)
-		return true
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(into); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
 	}
-	c := s.start(t, Options{})
-	got, err := c.Fetch(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff(wantFixture(), got, cmpKube); diff != "" {
-		t.Errorf("kube mismatch (-want +got):\n%s", diff)
-	}
+	return &node, &pods
 }

@@ -1,6 +1,7 @@
 package kube
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,46 +14,18 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"go.uber.org/goleak"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/kubernetes/fake"
-	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/ipamwatch/ipamwatch/nodestate"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		// Keep-alive connections of client-go's shared transport cache outlive a test by
-		// design; they are not goroutines this package starts.
-		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
-		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
-		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
-	)
+	// Every test closes its API clients' idle connections, so no goroutine may outlive it.
+	goleak.VerifyTestMain(m)
 }
 
 const testNode = "ip-10-0-1-10.eu-west-1.compute.internal"
-
-// fixtures loads testdata/node.json and testdata/pods.json.
-func fixtures(t testing.TB) (*corev1.Node, *corev1.PodList) {
-	t.Helper()
-	var node corev1.Node
-	var pods corev1.PodList
-	for name, into := range map[string]any{"node.json": &node, "pods.json": &pods} {
-		b, err := os.ReadFile(filepath.Join("testdata", name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := json.Unmarshal(b, into); err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-	}
-	return &node, &pods
-}
 
 // wantFixture is what the fixtures mean, worked out by hand: 6 unfinished pods on the node
 // (aws-node, kube-proxy, coredns, two payments pods, web), 2 of them host network, 2 without
@@ -91,24 +64,29 @@ var cmpKube = cmp.Comparer(func(a, b time.Time) bool { return a.Equal(b) })
 
 func TestNewClientValidates(t *testing.T) {
 	t.Parallel()
-	cs := fake.NewClientset()
+	api, err := NewAPI(Config{Host: "http://127.0.0.1:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	bad := []Options{
 		{},
 		{NodeName: "Not_A_Node"},
-		{NodeName: "n1", AWSNodeLabel: "k8s-app in ("},
+		{NodeName: strings.Repeat("a", 254)},
+		{NodeName: "n1", AWSNodeLabel: "k8s-app in (aws-node)"},
+		{NodeName: "n1", AWSNodeLabel: "k8s-app=aws node"},
+		{NodeName: "n1", AWSNodeLabel: ","},
 		{NodeName: "n1", AWSNodeNamespace: "Kube System"},
 		{NodeName: "n1", Resync: -time.Second},
-		{NodeName: "n1", Timeout: -time.Second},
 	}
 	for _, o := range bad {
-		if _, err := NewClient(cs, o); err == nil {
+		if _, err := NewClient(api, o); err == nil {
 			t.Errorf("NewClient(%+v) accepted invalid options", o)
 		}
 	}
 	if _, err := NewClient(nil, Options{NodeName: "n1"}); err == nil {
-		t.Error("NewClient(nil clientset) accepted")
+		t.Error("NewClient(nil API) accepted")
 	}
-	if _, err := NewClient(cs, Options{NodeName: "n1"}); err != nil {
+	if _, err := NewClient(api, Options{NodeName: "n1"}); err != nil {
 		t.Errorf("NewClient with defaults: %v", err)
 	}
 }
@@ -125,7 +103,24 @@ func TestNewInClusterOutsideCluster(t *testing.T) {
 	}
 }
 
-// Builders for the fake-clientset table tests.
+func TestInClusterConfig(t *testing.T) {
+	t.Setenv("KUBERNETES_SERVICE_HOST", "fd00:10:96::1")
+	t.Setenv("KUBERNETES_SERVICE_PORT", "443")
+	cfg, err := InClusterConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{
+		Host:      "https://[fd00:10:96::1]:443",
+		CAFile:    "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt",
+		TokenFile: "/var/run/secrets/kubernetes.io/serviceaccount/token",
+	}
+	if diff := cmp.Diff(want, cfg); diff != "" {
+		t.Errorf("config (-want +got):\n%s", diff)
+	}
+}
+
+// Builders for the table tests.
 func node(name string, mod func(*corev1.Node)) *corev1.Node {
 	n := &corev1.Node{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{
@@ -181,7 +176,7 @@ func podENI(req, limit string) func(*corev1.Pod) {
 	}
 }
 
-func TestFetchFakeClientset(t *testing.T) {
+func TestFetch(t *testing.T) {
 	t.Parallel()
 	const n1 = "node-1"
 	env := []corev1.EnvVar{{Name: "WARM_IP_TARGET", Value: "5"}, {Name: "ENABLE_PREFIX_DELEGATION", Value: "true"}}
@@ -193,16 +188,16 @@ func TestFetchFakeClientset(t *testing.T) {
 		}
 	}
 	tests := []struct {
-		name    string
-		objs    []runtime.Object
-		react   func(*fake.Clientset)
-		want    func() *nodestate.Kube
-		wantErr string
+		name           string
+		node           *corev1.Node
+		pods           []*corev1.Pod
+		ignoreSelector bool
+		want           func() *nodestate.Kube
 	}{
 		{
 			name: "counts only this node's unfinished pods",
-			objs: []runtime.Object{
-				node(n1, nil),
+			node: node(n1, nil),
+			pods: []*corev1.Pod{
 				awsNodePod("aws-node-a", n1, "cni:v1.20.0", env, nil),
 				pod("app", "a", n1, podENI("1", "")),
 				pod("app", "b", n1, podENI("", "2")),
@@ -210,10 +205,11 @@ func TestFetchFakeClientset(t *testing.T) {
 				pod("app", "hostnet-no-ip", n1, func(p *corev1.Pod) { p.Spec.HostNetwork = true; p.Status.PodIP = "" }),
 				pod("app", "done", n1, func(p *corev1.Pod) { p.Status.Phase = corev1.PodSucceeded; podENI("1", "")(p) }),
 				pod("app", "failed", n1, func(p *corev1.Pod) { p.Status.Phase = corev1.PodFailed; p.Status.PodIP = "" }),
-				// The fake clientset ignores field selectors: these prove the in-memory guard.
+				// Answered by a proxy that drops the field selector: the in-memory guard.
 				pod("app", "elsewhere", "node-2", podENI("3", "")),
 				awsNodePod("aws-node-z", "node-2", "cni:wrong", nil, nil),
 			},
+			ignoreSelector: true,
 			want: func() *nodestate.Kube {
 				k := base()
 				k.Pods, k.HostNetworkPods, k.PendingSandboxPods, k.PodENIRequests = 5, 2, 1, 3
@@ -224,13 +220,20 @@ func TestFetchFakeClientset(t *testing.T) {
 		},
 		{
 			name: "no aws-node pod (e.g. EKS Auto Mode) leaves env nil",
-			objs: []runtime.Object{node(n1, nil), pod("app", "a", n1, nil)},
+			node: node(n1, nil),
+			pods: []*corev1.Pod{pod("app", "a", n1, nil)},
 			want: func() *nodestate.Kube { k := base(); k.Pods = 1; return k },
 		},
 		{
+			name: "an aws-node pod without the aws-node container leaves env nil",
+			node: node(n1, nil),
+			pods: []*corev1.Pod{awsNodePod("aws-node-a", n1, "cni", nil, func(p *corev1.Pod) { p.Spec.Containers[0].Name = "other" })},
+			want: func() *nodestate.Kube { k := base(); k.Pods, k.HostNetworkPods = 1, 1; return k },
+		},
+		{
 			name: "rollout: the running, not terminating aws-node pod wins",
-			objs: []runtime.Object{
-				node(n1, nil),
+			node: node(n1, nil),
+			pods: []*corev1.Pod{
 				awsNodePod("aws-node-old", n1, "cni:v1.18.0", nil, func(p *corev1.Pod) {
 					now := metav1.Now()
 					p.DeletionTimestamp = &now
@@ -245,9 +248,27 @@ func TestFetchFakeClientset(t *testing.T) {
 			},
 		},
 		{
+			name: "two running aws-node pods: the newest wins",
+			node: node(n1, nil),
+			pods: []*corev1.Pod{
+				awsNodePod("aws-node-old", n1, "cni:v1.18.0", nil, func(p *corev1.Pod) {
+					p.CreationTimestamp = metav1.NewTime(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+				}),
+				awsNodePod("aws-node-new", n1, "cni:v1.19.0", nil, func(p *corev1.Pod) {
+					p.CreationTimestamp = metav1.NewTime(time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC))
+				}),
+			},
+			want: func() *nodestate.Kube {
+				k := base()
+				k.Pods, k.HostNetworkPods = 2, 2
+				k.AWSNodeEnv, k.AWSNodeImage = map[string]string{}, "cni:v1.19.0"
+				return k
+			},
+		},
+		{
 			name: "valueFrom env omitted, last literal wins, sidecar container ignored",
-			objs: []runtime.Object{
-				node(n1, nil),
+			node: node(n1, nil),
+			pods: []*corev1.Pod{
 				awsNodePod("aws-node-a", n1, "cni:v1.19.0", []corev1.EnvVar{
 					{Name: "WARM_ENI_TARGET", Value: "1"},
 					{Name: "WARM_ENI_TARGET", Value: "2"},
@@ -264,26 +285,36 @@ func TestFetchFakeClientset(t *testing.T) {
 			},
 		},
 		{
+			name: "pod-eni: an init container larger than the containers' sum counts alone",
+			node: node(n1, nil),
+			pods: []*corev1.Pod{pod("app", "a", n1, func(p *corev1.Pod) {
+				podENI("1", "")(p)
+				p.Spec.InitContainers = []corev1.Container{{Name: "init", Resources: corev1.ResourceRequirements{
+					Requests: corev1.ResourceList{PodENIResource: resource.MustParse("3")}}}}
+			})},
+			want: func() *nodestate.Kube { k := base(); k.Pods, k.PodENIRequests = 1, 3; return k },
+		},
+		{
 			name: "ENIConfig: external label beats annotation and label",
-			objs: []runtime.Object{node(n1, func(n *corev1.Node) {
+			node: node(n1, func(n *corev1.Node) {
 				n.Labels["vpc.amazonaws.com/externalEniConfig"] = "ext"
 				n.Labels["k8s.amazonaws.com/eniConfig"] = "lbl"
 				n.Annotations = map[string]string{"k8s.amazonaws.com/eniConfig": "ann"}
-			})},
+			}),
 			want: func() *nodestate.Kube { k := base(); k.ENIConfigName = "ext"; return k },
 		},
 		{
 			name: "ENIConfig: annotation beats label",
-			objs: []runtime.Object{node(n1, func(n *corev1.Node) {
+			node: node(n1, func(n *corev1.Node) {
 				n.Labels["k8s.amazonaws.com/eniConfig"] = "lbl"
 				n.Annotations = map[string]string{"k8s.amazonaws.com/eniConfig": "ann"}
-			})},
+			}),
 			want: func() *nodestate.Kube { k := base(); k.ENIConfigName = "ann"; return k },
 		},
 		{
 			name: "ENIConfig: custom annotation key from aws-node env",
-			objs: []runtime.Object{
-				node(n1, func(n *corev1.Node) { n.Annotations = map[string]string{"example.com/eni": "custom"} }),
+			node: node(n1, func(n *corev1.Node) { n.Annotations = map[string]string{"example.com/eni": "custom"} }),
+			pods: []*corev1.Pod{
 				awsNodePod("aws-node-a", n1, "cni", []corev1.EnvVar{{Name: "ENI_CONFIG_ANNOTATION_DEF", Value: "example.com/eni"}}, nil),
 			},
 			want: func() *nodestate.Kube {
@@ -295,10 +326,10 @@ func TestFetchFakeClientset(t *testing.T) {
 		},
 		{
 			name: "beta labels and no pod-eni capacity",
-			objs: []runtime.Object{node(n1, func(n *corev1.Node) {
+			node: node(n1, func(n *corev1.Node) {
 				n.Labels = map[string]string{"failure-domain.beta.kubernetes.io/zone": "us-east-1c", "beta.kubernetes.io/instance-type": "t3.medium"}
 				delete(n.Status.Capacity, PodENIResource)
-			})},
+			}),
 			want: func() *nodestate.Kube {
 				k := base()
 				k.Zone, k.InstanceTypeLbl, k.PodENICapacity = "us-east-1c", "t3.medium", 0
@@ -306,83 +337,61 @@ func TestFetchFakeClientset(t *testing.T) {
 			},
 		},
 		{
-			name:    "node not found",
-			objs:    []runtime.Object{node("other", nil)},
-			wantErr: `node "node-1" not found`,
-		},
-		{
-			name: "RBAC forbids listing pods",
-			objs: []runtime.Object{node(n1, nil)},
-			react: func(cs *fake.Clientset) {
-				cs.PrependReactor("list", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
-					return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "", errors.New("no RBAC policy matched"))
-				})
+			name: "quantities in other notations",
+			node: node(n1, func(n *corev1.Node) {
+				n.Status.Capacity[corev1.ResourcePods] = resource.MustParse("1.1e2")
+				n.Status.Allocatable[corev1.ResourcePods] = resource.MustParse("100500m")
+				n.Status.Capacity[PodENIResource] = resource.MustParse("0.018k")
+			}),
+			want: func() *nodestate.Kube {
+				k := base()
+				k.CapacityPods, k.AllocatablePods, k.PodENICapacity = 110, 101, 18
+				return k
 			},
-			wantErr: `needs verb "list" on resource "pods"`,
 		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			cs := fake.NewClientset(tc.objs...)
-			if tc.react != nil {
-				tc.react(cs)
+			s := &apiServer{t: t, nodes: []corev1.Node{*tc.node}, ignoreSelector: tc.ignoreSelector}
+			for _, p := range tc.pods {
+				s.pods = append(s.pods, *p)
 			}
-			c, err := NewClient(cs, Options{NodeName: n1})
-			if err != nil {
-				t.Fatal(err)
-			}
+			c := s.client(t, Options{NodeName: n1})
 			got, err := c.Fetch(context.Background())
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("error = %v, want one containing %q", err, tc.wantErr)
-				}
-				return
-			}
 			if err != nil {
 				t.Fatalf("Fetch: %v", err)
 			}
 			if diff := cmp.Diff(tc.want(), got, cmpKube); diff != "" {
 				t.Errorf("kube mismatch (-want +got):\n%s", diff)
 			}
-			checkScopedActions(t, cs.Actions(), n1)
+			requests := s.seen()
+			// The previous client-go path reads the same server the same way.
+			old, err := legacyFetch(context.Background(), c.legacy(t), n1)
+			if err != nil {
+				t.Fatalf("legacy client-go Fetch: %v", err)
+			}
+			if diff := cmp.Diff(old, got, cmpKube); diff != "" {
+				t.Errorf("new client and client-go disagree (-client-go +new):\n%s", diff)
+			}
+			// The request pattern the package doc promises: two requests, both scoped to
+			// this node, both allowed to come from the API server's cache, no watch.
+			want := []string{
+				"GET /api/v1/nodes/" + n1 + "?resourceVersion=0",
+				"GET /api/v1/pods?fieldSelector=spec.nodeName%3D" + n1 + "&resourceVersion=0&timeoutSeconds=10",
+			}
+			if diff := cmp.Diff(want, requests); diff != "" {
+				t.Errorf("requests (-want +got):\n%s", diff)
+			}
 		})
 	}
 }
 
-// checkScopedActions asserts the request pattern: one get of this node, one list of pods
-// restricted to this node, nothing else.
-func checkScopedActions(t *testing.T, actions []k8stesting.Action, nodeName string) {
-	t.Helper()
-	var got []string
-	for _, a := range actions {
-		switch act := a.(type) {
-		case k8stesting.GetAction:
-			got = append(got, "get "+act.GetResource().Resource+" "+act.GetName())
-		case k8stesting.ListAction:
-			got = append(got, "list "+act.GetResource().Resource+" ns="+act.GetNamespace()+" fields="+act.GetListRestrictions().Fields.String())
-		default:
-			got = append(got, a.GetVerb()+" "+a.GetResource().Resource)
-		}
-	}
-	want := []string{"get nodes " + nodeName, "list pods ns= fields=spec.nodeName=" + nodeName}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("API requests (-want +got):\n%s", diff)
-	}
-}
-
-// TestFetchFixtures runs the hand-written fixtures through the fake clientset.
+// TestFetchFixtures runs the hand-written fixtures (JSON as the API server writes it).
 func TestFetchFixtures(t *testing.T) {
 	t.Parallel()
-	n, pods := fixtures(t)
-	objs := []runtime.Object{n}
-	for i := range pods.Items {
-		objs = append(objs, &pods.Items[i])
-	}
-	c, err := NewClient(fake.NewClientset(objs...), Options{NodeName: testNode})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := fixtureServer(t)
+	c := s.client(t, Options{})
 	got, err := c.Fetch(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -390,17 +399,32 @@ func TestFetchFixtures(t *testing.T) {
 	if diff := cmp.Diff(wantFixture(), got, cmpKube); diff != "" {
 		t.Errorf("kube mismatch (-want +got):\n%s", diff)
 	}
+	s.mu.Lock()
+	for _, r := range s.requests {
+		if ua := r.Header.Get("User-Agent"); !strings.HasPrefix(ua, "ipamwatch/") {
+			t.Errorf("User-Agent %q, want ipamwatch/<version> so API server audit logs name us", ua)
+		}
+		if acc := r.Header.Get("Accept"); acc != "application/json" {
+			t.Errorf("Accept %q, want application/json (the only encoding decoded)", acc)
+		}
+	}
+	s.mu.Unlock()
+	old, err := legacyFetch(context.Background(), c.legacy(t), testNode)
+	if err != nil {
+		t.Fatalf("legacy client-go Fetch: %v", err)
+	}
+	if diff := cmp.Diff(old, got, cmpKube); diff != "" {
+		t.Errorf("new client and client-go disagree (-client-go +new):\n%s", diff)
+	}
 }
 
 // TestResync: within Resync, Fetch serves the last snapshot without API calls; the clock is
 // injected, so nothing sleeps.
 func TestResync(t *testing.T) {
 	t.Parallel()
-	cs := fake.NewClientset(node("n1", nil), awsNodePod("aws-node-a", "n1", "cni", []corev1.EnvVar{{Name: "A", Value: "1"}}, nil))
-	c, err := NewClient(cs, Options{NodeName: "n1", Resync: time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := &apiServer{t: t, nodes: []corev1.Node{*node("n1", nil)},
+		pods: []corev1.Pod{*awsNodePod("aws-node-a", "n1", "cni", []corev1.EnvVar{{Name: "A", Value: "1"}}, nil)}}
+	c := s.client(t, Options{NodeName: "n1", Resync: time.Minute})
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	c.now = func() time.Time { return now }
 
@@ -414,7 +438,7 @@ func TestResync(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := len(cs.Actions()); n != 2 {
+	if n := len(s.seen()); n != 2 {
 		t.Fatalf("within Resync: %d API requests, want 2 (the first Fetch only)", n)
 	}
 	if second.AWSNodeEnv["A"] != "1" {
@@ -424,12 +448,14 @@ func TestResync(t *testing.T) {
 	if _, err := c.Fetch(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(cs.Actions()); n != 4 {
+	if n := len(s.seen()); n != 4 {
 		t.Fatalf("after Resync: %d API requests, want 4", n)
 	}
 }
 
-func FuzzSummarize(f *testing.F) {
+// FuzzDecodePodList: any answer either fails with an error or gives a consistent summary;
+// never a panic.
+func FuzzDecodePodList(f *testing.F) {
 	nodeJSON, err := os.ReadFile(filepath.Join("testdata", "node.json"))
 	if err != nil {
 		f.Fatal(err)
@@ -440,23 +466,60 @@ func FuzzSummarize(f *testing.F) {
 	}
 	f.Add(nodeJSON, podsJSON)
 	f.Add([]byte(`{"status":{"capacity":{"pods":"-5","vpc.amazonaws.com/pod-eni":"1e30"}}}`),
-		[]byte(`{"items":[{"spec":{"nodeName":"n","containers":[{"resources":{"limits":{"vpc.amazonaws.com/pod-eni":"9999999999999"}}}]}}]}`))
+		[]byte(`{"kind":"PodList","items":[{"spec":{"nodeName":"n","containers":[{"resources":{"limits":{"vpc.amazonaws.com/pod-eni":"9999999999999"}}}]}}]}`))
 	f.Add([]byte(`{}`), []byte(`{"items":[{}]}`))
-	sel, err := labels.Parse(DefaultAWSNodeLabel)
+	f.Add([]byte(`{"metadata":{"name":"n"}}`), []byte(`{"items":null,"metadata":{"continue":""}}`))
+	sel, err := parseSelector(DefaultAWSNodeLabel)
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, nb, pb []byte) {
-		var n corev1.Node
-		var pods corev1.PodList
-		if json.Unmarshal(nb, &n) != nil || json.Unmarshal(pb, &pods) != nil {
+		n, err := decodeNode(strings.NewReader(string(nb)))
+		if err != nil {
 			return
 		}
-		name := n.Name
-		k := summarize(&n, pods.Items, name, "kube-system", sel, "aws-node")
-		if k.Pods < 0 || k.HostNetworkPods+k.PendingSandboxPods > k.Pods || k.PodENIRequests < 0 ||
+		tl := newTally(n.Metadata.Name, "kube-system", sel, "aws-node")
+		items := 0
+		count, err := decodePodList(strings.NewReader(string(pb)), func(p *podObject) { items++; tl.add(p) })
+		if err != nil {
+			return
+		}
+		if count != items {
+			t.Fatalf("decodePodList says %d items, handed over %d", count, items)
+		}
+		k := tl.finish(n)
+		if k.Pods < 0 || k.Pods > items || k.HostNetworkPods+k.PendingSandboxPods > k.Pods || k.PodENIRequests < 0 ||
 			k.CapacityPods < 0 || k.AllocatablePods < 0 || k.PodENICapacity < 0 {
 			t.Fatalf("inconsistent summary: %+v", k)
 		}
 	})
+}
+
+// BenchmarkFetchPodList: what one poll of a node with 500 pods costs the agent (the list as
+// the API server writes it, decoded and reduced).
+func BenchmarkFetchPodList(b *testing.B) {
+	list := corev1.PodList{TypeMeta: metav1.TypeMeta{Kind: "PodList", APIVersion: "v1"}}
+	list.Items = append(list.Items, *awsNodePod("aws-node-a", testNode, "cni:v1.20.0", []corev1.EnvVar{{Name: "WARM_IP_TARGET", Value: "5"}}, nil))
+	for i := 0; i < 500; i++ {
+		p := pod("shop", "web-"+strings.Repeat("x", i%7), testNode, podENI("1", "1"))
+		p.Labels = map[string]string{"app": "web", "pod-template-hash": "5d4f8c7b9"}
+		p.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "A", Value: "1"}, {Name: "B", Value: "2"}}
+		list.Items = append(list.Items, *p)
+	}
+	body, err := json.Marshal(list)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sel, _ := parseSelector(DefaultAWSNodeLabel)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		tl := newTally(testNode, "kube-system", sel, "aws-node")
+		if _, err := decodePodList(bytes.NewReader(body), tl.add); err != nil {
+			b.Fatal(err)
+		}
+		if tl.k.Pods != 501 {
+			b.Fatalf("%d pods", tl.k.Pods)
+		}
+	}
 }

@@ -37,7 +37,7 @@ func TestRunStopLeaksNoGoroutines(t *testing.T) {
 			IPAMDLog:        node.IPAMDLog,
 			PluginLog:       node.PluginLog,
 			Kubernetes:      "on",
-			KubeClient:      node.Kube,
+			KubeAPI:         &node.KubeAPI,
 			Events:          true,
 			IntervalIPAMD:   time.Second, IntervalCNI: time.Second, IntervalIMDS: time.Second, IntervalKube: time.Second,
 			DiagnoseEvery: 100 * time.Millisecond,

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The agent-only build (`-tags agentonly`, the DaemonSet image's binary) compiles, vets and
 # passes its tests, and really leaves the heavy dependencies out: the EC2 API client
-# (aws-sdk-go-v2/service/ec2, pulled in by `subnets` and maxpods' EC2 lookup) and client-go's
-# fake clientset (pulled in by `demo`). The same packages must be in the full build, so that
-# a renamed import path cannot make this check pass by matching nothing.
+# (aws-sdk-go-v2/service/ec2, pulled in by `subnets` and maxpods' EC2 lookup) and client-go,
+# its typed clientset and k8s.io/api (the agent reads the Kubernetes API with its own small
+# client, collectors/kube; `subnets` keeps client-go for leader election and its node list).
+# The same packages must be in the full build, so that a renamed import path cannot make this
+# check pass by matching nothing.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export GOTOOLCHAIN="${GOTOOLCHAIN:-go1.27.3}"
@@ -11,7 +13,10 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 cmd=./cmd/ipamwatch
 heavy=(
   github.com/aws/aws-sdk-go-v2/service/ec2
-  k8s.io/client-go/kubernetes/fake
+  k8s.io/client-go/kubernetes
+  k8s.io/client-go/rest
+  k8s.io/api/core/v1
+  k8s.io/apimachinery/pkg/runtime
   github.com/ipamwatch/ipamwatch/demo
   github.com/ipamwatch/ipamwatch/subnets
 )
