@@ -27,8 +27,7 @@ func (n *Node) ScaleTo(p int, settle time.Duration) State {
 		n.Tick()
 	}
 	for len(n.pods) > p {
-		ids := n.PodIDs()
-		n.RemovePod(ids[n.rng.IntN(len(ids))])
+		n.RemoveRandomPod()
 		n.Tick()
 	}
 	return n.Settle(settle)

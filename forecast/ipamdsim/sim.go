@@ -47,6 +47,8 @@ type Subnet struct {
 	ID         string
 	Free       int
 	FreeBlocks int
+	// Refusals counts requests EC2 refused for lack of addresses or blocks.
+	Refusals int
 }
 
 // NewSubnet returns a subnet with free addresses, of which blocks whole /28s.
@@ -59,6 +61,7 @@ func NewSubnet(id string, free, blocks int) (*Subnet, error) {
 
 func (s *Subnet) takeSingles(n int) error {
 	if n > s.Free {
+		s.Refusals++
 		return ErrSubnetFull
 	}
 	loose := s.Free - forecast.AddressesPerPrefix*s.FreeBlocks
@@ -71,6 +74,7 @@ func (s *Subnet) takeSingles(n int) error {
 
 func (s *Subnet) takePrefixes(n int) error {
 	if n > s.FreeBlocks {
+		s.Refusals++
 		return ErrSubnetFull
 	}
 	s.FreeBlocks -= n
@@ -105,6 +109,7 @@ func (c *cidr) assigned() int {
 }
 
 type eni struct {
+	seq     int // creation order on the node, for stable ids
 	primary bool
 	trunk   bool
 	created time.Duration
@@ -136,7 +141,10 @@ type Node struct {
 	insufficient     bool
 
 	pods    map[int]*address
+	podList []int       // the keys of pods, for a reproducible random pick
+	podIdx  map[int]int // pod id -> index in podList
 	nextPod int
+	nextENI int
 
 	perENI int // slots per ENI
 	size   int // addresses per slot
@@ -154,7 +162,7 @@ func Launch(s forecast.Settings, l forecast.Limits, nodeSubnet, podSubnet *Subne
 	n := &Node{
 		s: s, l: l, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		nodeSubnet: nodeSubnet, podSubnet: nodeSubnet,
-		pods: map[int]*address{}, perENI: l.IPv4PerENI - 1, size: 1, maxENI: l.ENIs,
+		pods: map[int]*address{}, podIdx: map[int]int{}, perENI: l.IPv4PerENI - 1, size: 1, maxENI: l.ENIs,
 	}
 	if s.CustomNetworking {
 		if podSubnet == nil {
@@ -171,20 +179,58 @@ func Launch(s forecast.Settings, l forecast.Limits, nodeSubnet, podSubnet *Subne
 	if err := nodeSubnet.takeSingles(1); err != nil {
 		return nil, fmt.Errorf("launching the instance: %w", err)
 	}
-	n.enis = append(n.enis, &eni{primary: true, subnet: nodeSubnet, created: -time.Hour})
+	n.enis = append(n.enis, &eni{seq: n.newENISeq(), primary: true, subnet: nodeSubnet, created: -time.Hour})
 	// tryEnableSecurityGroupsForPods: the resource controller attaches the trunk only while
 	// an ENI slot is free.
 	if s.PodENI && len(n.enis) < n.maxENI {
 		if err := n.podSubnet.takeSingles(1); err != nil {
 			return nil, fmt.Errorf("attaching the trunk ENI: %w", err)
 		}
-		n.enis = append(n.enis, &eni{trunk: true, subnet: n.podSubnet, created: -time.Hour})
+		n.enis = append(n.enis, &eni{seq: n.newENISeq(), trunk: true, subnet: n.podSubnet, created: -time.Hour})
 	}
 	// handlePreScaling.
 	if st := n.stats(); n.poolTooLow(st) {
 		n.increasePool()
 	}
 	return n, nil
+}
+
+func (n *Node) newENISeq() int {
+	n.nextENI++
+	return n.nextENI - 1
+}
+
+// ENIState is one ENI as ipamd's introspection would show it.
+type ENIState struct {
+	// Seq numbers the node's ENIs in creation order (0 = the primary ENI).
+	Seq      int
+	SubnetID string
+	Primary  bool
+	Trunk    bool
+	// Pod addresses on the ENI: assigned to pods, free, cooling down after a pod left.
+	Assigned, Free, Cooldown int
+}
+
+// ENIs lists the node's ENIs in creation order.
+func (n *Node) ENIs() []ENIState {
+	out := make([]ENIState, 0, len(n.enis))
+	for _, e := range n.enis {
+		st := ENIState{Seq: e.seq, SubnetID: e.subnet.ID, Primary: e.primary, Trunk: e.trunk}
+		for _, c := range e.cidrs {
+			for _, a := range c.addrs {
+				switch {
+				case a.pod != 0:
+					st.Assigned++
+				case a.wasFreed && n.now-a.freedAt <= cooldown:
+					st.Cooldown++
+				default:
+					st.Free++
+				}
+			}
+		}
+		out = append(out, st)
+	}
+	return out
 }
 
 // Now is the node's clock.
@@ -227,6 +273,8 @@ func (n *Node) AddPod() (int, bool) {
 					n.nextPod++
 					a.pod = n.nextPod
 					n.pods[n.nextPod] = a
+					n.podIdx[n.nextPod] = len(n.podList)
+					n.podList = append(n.podList, n.nextPod)
 					return n.nextPod, true
 				}
 			}
@@ -242,17 +290,25 @@ func (n *Node) RemovePod(id int) {
 		return
 	}
 	delete(n.pods, id)
+	i := n.podIdx[id]
+	last := n.podList[len(n.podList)-1]
+	n.podList[i], n.podIdx[last] = last, i
+	n.podList = n.podList[:len(n.podList)-1]
+	delete(n.podIdx, id)
 	a.pod, a.freedAt, a.wasFreed = 0, n.now, true
 }
 
-// PodIDs lists the pods that hold an address, in random order.
-func (n *Node) PodIDs() []int {
-	ids := make([]int, 0, len(n.pods))
-	for id := range n.pods {
-		ids = append(ids, id)
+// RemoveRandomPod removes a pod picked with the node's seeded source; false if none runs.
+func (n *Node) RemoveRandomPod() bool {
+	if len(n.podList) == 0 {
+		return false
 	}
-	return ids
+	n.RemovePod(n.podList[n.rng.IntN(len(n.podList))])
+	return true
 }
+
+// Pods is how many pods hold an address.
+func (n *Node) Pods() int { return len(n.pods) }
 
 // State is what the node holds now.
 type State struct {
@@ -298,7 +354,7 @@ func (n *Node) Terminate() {
 		e.subnet.release(singles, prefixes)
 	}
 	n.enis = nil
-	n.pods = map[int]*address{}
+	n.pods, n.podIdx, n.podList = map[int]*address{}, map[int]int{}, nil
 }
 
 // stats is DataStore.GetIPStats for IPv4: CIDRs of the running mode on non-trunk ENIs.
@@ -506,6 +562,7 @@ func (n *Node) tryAllocateENI() error {
 		}
 	} else {
 		if s.FreeBlocks < k || s.Free < 1+forecast.AddressesPerPrefix*k {
+			s.Refusals++
 			return ErrSubnetFull
 		}
 		if err := s.takePrefixes(k); err != nil {
@@ -516,7 +573,7 @@ func (n *Node) tryAllocateENI() error {
 			return err
 		}
 	}
-	e := &eni{subnet: s, created: n.now}
+	e := &eni{seq: n.newENISeq(), subnet: s, created: n.now}
 	n.enis = append(n.enis, e)
 	for range k {
 		c := &cidr{prefix: n.size > 1}
