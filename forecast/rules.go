@@ -22,18 +22,26 @@ type RuleParams struct {
 	// docs/forecast.md for why 2h.
 	Window time.Duration
 	// LongWindow is the confirming window: the alert also needs the subnet to run out within
-	// twice RunsOutWithin at this window's slope, so that one burst in the short window does
-	// not page on its own (the multi-window habit of SLO burn-rate alerts).
+	// ConfirmWithin at this window's slope, so that one burst in the short window does not
+	// fire it on its own (the multi-window habit of SLO burn-rate alerts).
 	LongWindow time.Duration
 	// RunsOutWithin is N of "the subnet runs out within N hours at the current rate".
 	RunsOutWithin time.Duration
+	// ConfirmWithin is the horizon at LongWindow's slope, at least RunsOutWithin. Twice
+	// RunsOutWithin (the default) keeps the alert early on growth that started less than
+	// LongWindow ago; equal to it makes the alert quieter on busy, nearly full subnets and later
+	// on bursts (docs/forecast.md has both measured).
+	ConfirmWithin time.Duration
 	// For is the alert's `for`.
 	For time.Duration
 }
 
 // DefaultRuleParams are the measured defaults (docs/forecast.md).
 func DefaultRuleParams() RuleParams {
-	return RuleParams{Window: 2 * time.Hour, LongWindow: 6 * time.Hour, RunsOutWithin: 4 * time.Hour, For: 15 * time.Minute}
+	return RuleParams{
+		Window: 2 * time.Hour, LongWindow: 6 * time.Hour,
+		RunsOutWithin: 4 * time.Hour, ConfirmWithin: 8 * time.Hour, For: 15 * time.Minute,
+	}
 }
 
 var labelName = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
@@ -47,6 +55,8 @@ func (p RuleParams) Validate() error {
 		return fmt.Errorf("%w: the long window (%s) must not be shorter than the window (%s)", ErrInvalidInput, p.LongWindow, p.Window)
 	case p.RunsOutWithin <= 0:
 		return fmt.Errorf("%w: RunsOutWithin must be positive, got %s", ErrInvalidInput, p.RunsOutWithin)
+	case p.ConfirmWithin < p.RunsOutWithin:
+		return fmt.Errorf("%w: ConfirmWithin (%s) must not be shorter than RunsOutWithin (%s)", ErrInvalidInput, p.ConfirmWithin, p.RunsOutWithin)
 	case p.For < 0:
 		return fmt.Errorf("%w: For must not be negative, got %s", ErrInvalidInput, p.For)
 	}
@@ -92,7 +102,7 @@ const (
 // The method: the consumption rate is deriv() (a least-squares slope) over Window of the
 // subnet's used addresses, exact where `ipamwatch subnets` runs, else the sum of what the
 // nodes hold; time to exhaustion is the free addresses (same basis preference) divided by a
-// positive rate. The alert fires when that is below RunsOutWithin, and below twice that at
+// positive rate. The alert fires when that is below RunsOutWithin, and below ConfirmWithin at
 // LongWindow's slope, for For, and only for a subnet observed for the whole window (a slope
 // over a few minutes of data is noise).
 func Rules(p RuleParams) ([]Rule, error) {
@@ -164,7 +174,7 @@ func Rules(p RuleParams) ([]Rule, error) {
 			%[4]s / %[3]s (%[5]s > 0) < %[6]g
 			and %[3]s
 			%[7]s offset %[8]s`, RecordExhaustion, p.RunsOutWithin.Seconds(), on, RecordFree, RecordRateLong,
-			2*p.RunsOutWithin.Seconds(), RecordHeld, w)),
+			p.ConfirmWithin.Seconds(), RecordHeld, w)),
 		For:    model.Duration(p.For).String(),
 		Labels: map[string]string{"severity": "warning"},
 		Annotations: map[string]string{

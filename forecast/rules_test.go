@@ -21,7 +21,7 @@ func TestRulesParse(t *testing.T) {
 	multi := forecast.DefaultRuleParams()
 	multi.Selector, multi.By = `cluster="prod"`, []string{"cluster"}
 	short := forecast.DefaultRuleParams()
-	short.Window, short.LongWindow, short.RunsOutWithin, short.For = 30*time.Minute, 90*time.Minute, 90*time.Minute, 0
+	short.Window, short.LongWindow, short.RunsOutWithin, short.ConfirmWithin, short.For = 30*time.Minute, 90*time.Minute, 90*time.Minute, 90*time.Minute, 0
 	for name, p := range map[string]forecast.RuleParams{"default": forecast.DefaultRuleParams(), "multi-cluster": multi, "short": short} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -62,6 +62,7 @@ func TestRuleParamsValidate(t *testing.T) {
 		"tiny window":        func(p *forecast.RuleParams) { p.Window = time.Minute },
 		"long under short":   func(p *forecast.RuleParams) { p.LongWindow = time.Hour },
 		"no horizon":         func(p *forecast.RuleParams) { p.RunsOutWithin = 0 },
+		"confirm too short":  func(p *forecast.RuleParams) { p.ConfirmWithin = time.Hour },
 		"negative for":       func(p *forecast.RuleParams) { p.For = -time.Minute },
 		"bad label":          func(p *forecast.RuleParams) { p.By = []string{"cluster-name"} },
 		"subnet_id repeated": func(p *forecast.RuleParams) { p.By = []string{"subnet_id"} },

@@ -271,8 +271,8 @@ type ruleResult struct {
 	MaxPerHour float64
 	// Episodes counts the alert's firings; Lead is how long before the subnet ran out the
 	// first one came (0: none before).
-	Episodes int
-	Lead     time.Duration
+	Episodes  int
+	Lead      time.Duration
 	Exhausted time.Duration
 }
 
@@ -354,8 +354,8 @@ type result struct {
 	MAPE, P90, Bias float64
 	// Every trace: the largest predicted increase over the horizon, and the shortest time
 	// to exhaustion it implies.
-	MaxInc      float64
-	MinTTE      time.Duration
+	MaxInc        float64
+	MinTTE        time.Duration
 	AlertEpisodes int
 	// Growth traces that run out: the alert's first firing before exhaustion (0 = never).
 	Lead time.Duration

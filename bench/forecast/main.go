@@ -58,6 +58,7 @@ func cli(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.StringVar(&cfg.addr, "listen", "127.0.0.1:0", "address for Prometheus (port 0: a free one)")
 	fs.StringVar(&cfg.keep, "keep", "", "keep the TSDB, rules and logs in this directory")
 	fs.DurationVar(&cfg.horizon, "horizon", time.Hour, "forecast horizon")
+	fs.DurationVar(&cfg.params.ConfirmWithin, "confirm-within", cfg.params.ConfirmWithin, "the alert's horizon at the long window's rate")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -163,8 +164,8 @@ func measure(ctx context.Context, cfg config) (rules []ruleResult, out []result,
 
 func printRules(w io.Writer, cfg config, rs []ruleResult) {
 	p := cfg.params
-	fmt.Fprintf(w, "The shipped rules (rate window %s, long window %s, alert: runs out within %s, and within %s at the long window's rate, for %s):\n\n",
-		p.Window, p.LongWindow, p.RunsOutWithin, 2*p.RunsOutWithin, p.For)
+	fmt.Fprintf(w, "The forecast rules (rate window %s, long window %s, alert: runs out within %s, and within %s at the long window's rate, for %s):\n\n",
+		p.Window, p.LongWindow, p.RunsOutWithin, p.ConfirmWithin, p.For)
 	fmt.Fprintln(w, "| trace | ran out after | highest rate (addresses/h) | shortest time to exhaustion | alert firings | first firing before running out |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|")
 	for _, r := range rs {
@@ -215,3 +216,5 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+func containsRecord(expr, record string) bool { return strings.Contains(expr, record) }

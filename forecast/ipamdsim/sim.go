@@ -221,7 +221,7 @@ func (n *Node) ENIs() []ENIState {
 				switch {
 				case a.pod != 0:
 					st.Assigned++
-				case a.wasFreed && n.now-a.freedAt <= cooldown:
+				case n.cooling(a):
 					st.Cooldown++
 				default:
 					st.Free++
@@ -243,7 +243,7 @@ func (n *Node) Tick() {
 	scaledDown := false
 	if n.poolTooLow(st) {
 		n.increasePool()
-	} else if n.poolTooHigh(st) && !(n.decreased && n.now-n.lastDecrease <= decreaseInterval) {
+	} else if n.poolTooHigh(st) && !n.decreaseTooSoon() {
 		scaledDown = true
 		n.decreasePool()
 	}
@@ -255,6 +255,14 @@ func (n *Node) Tick() {
 		n.lastDecrease, n.decreased = n.now, true
 	}
 }
+
+// decreaseTooSoon is shouldSkipDataStorePoolDecrease: one decrease per decreaseInterval.
+func (n *Node) decreaseTooSoon() bool {
+	return n.decreased && n.now-n.lastDecrease <= decreaseInterval
+}
+
+// cooling is AddressInfo.inCoolingPeriod: released less than the cooldown ago.
+func (n *Node) cooling(a *address) bool { return a.wasFreed && n.now-a.freedAt <= cooldown }
 
 // AddPod gives a new pod an address the way DataStore.AssignPodIPv4Address does: ENIs in
 // random order, each ENI's CIDRs in random order, the first address neither assigned nor
@@ -269,7 +277,7 @@ func (n *Node) AddPod() (int, bool) {
 				continue
 			}
 			for _, a := range c.addrs {
-				if a.pod == 0 && !(a.wasFreed && n.now-a.freedAt <= cooldown) {
+				if a.pod == 0 && !n.cooling(a) {
 					n.nextPod++
 					a.pod = n.nextPod
 					n.pods[n.nextPod] = a
@@ -670,7 +678,7 @@ func (n *Node) deletable(e *eni) bool {
 	}
 	for _, c := range e.cidrs {
 		for _, a := range c.addrs {
-			if a.wasFreed && n.now-a.freedAt <= cooldown {
+			if n.cooling(a) {
 				return false
 			}
 		}

@@ -472,23 +472,26 @@ func (c *cluster) scrape() {
 	used := 0
 	for _, n := range c.nodes {
 		st := n.sim.State()
-		nl := []Label{{"node", n.name}}
+		nl := Label{"node", n.name}
 		for sub, held := range st.Held {
 			used += held
-			c.record("ipamwatch_subnet_node_held_addresses", float64(held), append(nl, Label{"subnet_id", sub})...)
-			c.record("ipamwatch_subnet_cidr_addresses", float64(s.CIDRSize), append(nl, Label{"subnet_id", sub})...)
+			c.record("ipamwatch_subnet_node_held_addresses", float64(held), nl, Label{"subnet_id", sub})
+			c.record("ipamwatch_subnet_cidr_addresses", float64(s.CIDRSize), nl, Label{"subnet_id", sub})
 		}
-		c.record("ipamwatch_node_info", 1, append(nl, Label{"instance_type", s.Limits.InstanceType}, Label{"subnet_id", s.SubnetID})...)
-		c.record("ipamwatch_pods", float64(n.pods()), append(nl, Label{"network", "pod"})...)
+		c.record("ipamwatch_node_info", 1, nl, Label{"instance_type", s.Limits.InstanceType}, Label{"subnet_id", s.SubnetID})
+		c.record("ipamwatch_pods", float64(n.pods()), nl, Label{"network", "pod"})
 		for _, e := range n.sim.ENIs() {
 			if e.Trunk {
 				continue
 			}
 			eni := fmt.Sprintf("eni-%02x%05x%02x", c.spec.Seed%250, n.id, e.Seq)
-			el := append(nl, Label{"eni", eni}, Label{"subnet_id", e.SubnetID})
-			c.record("ipamwatch_eni_ip_addresses", float64(e.Assigned), append(el, Label{"state", "assigned"})...)
-			c.record("ipamwatch_eni_ip_addresses", float64(e.Free), append(el, Label{"state", "free"})...)
-			c.record("ipamwatch_eni_ip_addresses", float64(e.Cooldown), append(el, Label{"state", "cooldown"})...)
+			for _, st := range []struct {
+				state string
+				v     int
+			}{{"assigned", e.Assigned}, {"free", e.Free}, {"cooldown", e.Cooldown}} {
+				c.record("ipamwatch_eni_ip_addresses", float64(st.v),
+					Label{"node", n.name}, Label{"eni", eni}, Label{"subnet_id", e.SubnetID}, Label{"state", st.state})
+			}
 		}
 	}
 	c.out.Used = append(c.out.Used, Sample{c.now, float64(used)})
@@ -499,11 +502,11 @@ func (c *cluster) scrape() {
 	polled := c.now - c.now%SubnetPoll
 	free, _ := At(c.out.Free, polled)
 	nodeUsed, _ := At(c.out.Used, polled)
-	sl := []Label{{"availability_zone", "us-west-2a"}, {"subnet_id", s.SubnetID}}
-	c.record("ipamwatch_subnet_size_addresses", float64(s.CIDRSize), sl...)
-	c.record("ipamwatch_subnet_free_addresses", free, sl...)
-	c.record("ipamwatch_subnet_used_addresses", nodeUsed, append(sl, Label{"holder", "cluster_node"})...)
-	c.record("ipamwatch_subnet_used_addresses", float64(s.OtherUsed), append(sl, Label{"holder", "load_balancer"})...)
+	az, sub := Label{"availability_zone", "us-west-2a"}, Label{"subnet_id", s.SubnetID}
+	c.record("ipamwatch_subnet_size_addresses", float64(s.CIDRSize), az, sub)
+	c.record("ipamwatch_subnet_free_addresses", free, az, sub)
+	c.record("ipamwatch_subnet_used_addresses", nodeUsed, az, sub, Label{"holder", "cluster_node"})
+	c.record("ipamwatch_subnet_used_addresses", float64(s.OtherUsed), az, sub, Label{"holder", "load_balancer"})
 }
 
 func (c *cluster) record(name string, v float64, labels ...Label) {
