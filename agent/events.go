@@ -40,8 +40,8 @@ func inClusterClientset() (kubernetes.Interface, error) {
 func criticalCauses(r diagnosis.Report) []string {
 	var out []string
 	for _, f := range r.Findings {
-		if f.Severity == "critical" {
-			out = append(out, f.Cause)
+		if f.Severity == diagnosis.SeverityCritical {
+			out = append(out, string(f.Cause))
 		}
 	}
 	sort.Strings(out)
@@ -65,8 +65,8 @@ func (e *eventRecorder) observe(prev, cur diagnosis.Report) {
 	}
 	msg := fmt.Sprintf("binding ceiling %s -> %s; critical findings: [%s]", prev.BindingCeiling, cur.BindingCeiling, strings.Join(cc, ", "))
 	for _, f := range cur.Findings {
-		if f.Severity == "critical" {
-			msg += "; " + f.Cause + ": " + f.Summary
+		if f.Severity == diagnosis.SeverityCritical {
+			msg += "; " + string(f.Cause) + ": " + f.Summary
 		}
 	}
 	if len(msg) > 1000 {

@@ -203,7 +203,7 @@ func (c *collector) collectNode(ch chan<- prometheus.Metric, rep *diagnosis.Repo
 	if n.Name == "" {
 		n.Name = c.a.cfg.NodeName
 	}
-	c.emit(ch, mNodeInfo, 1, n.Name, n.InstanceID, n.InstanceType, n.AvailabilityZone, n.AZID, n.Region, n.PrimarySubnet, n.IPMode, n.CNIVersion)
+	c.emit(ch, mNodeInfo, 1, n.Name, n.InstanceID, n.InstanceType, n.AvailabilityZone, n.AZID, n.Region, n.PrimarySubnet, string(n.IPMode), n.CNIVersion)
 
 	cfg := rep.Config
 	c.emit(ch, mConfigInfo, 1, string(cfg.PrefixDelegation), string(cfg.CustomNetworking), string(cfg.PodENI),
@@ -324,18 +324,18 @@ func (c *collector) collectDiagnosis(ch chan<- prometheus.Metric, rep *diagnosis
 		if ceil == binding {
 			v = 1
 		}
-		c.emit(ch, mBinding, v, ceil)
+		c.emit(ch, mBinding, v, string(ceil))
 	}
-	active := map[string]bool{}
+	active := map[diagnosis.Cause]bool{}
 	for _, f := range rep.Findings {
 		active[f.Cause] = true
 	}
-	for _, ci := range diagnosis.Causes() {
+	for _, cause := range diagnosis.Causes() {
 		v := 0.0
-		if active[ci.Name] {
+		if active[cause] {
 			v = 1
 		}
-		c.emit(ch, mFinding, v, ci.Name, ci.Severity)
+		c.emit(ch, mFinding, v, string(cause), string(cause.Severity()))
 	}
 }
 

@@ -77,7 +77,7 @@ func runScenario(t *testing.T, spec demo.Spec, seconds int) *agent.Agent {
 func causes(r diagnosis.Report) []string {
 	var out []string
 	for _, f := range r.Findings {
-		out = append(out, f.Cause)
+		out = append(out, string(f.Cause))
 	}
 	return out
 }

@@ -3,6 +3,7 @@ package alerts
 import (
 	"bytes"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -125,6 +126,7 @@ func TestScalarQuoting(t *testing.T) {
 var (
 	alertNameRE = regexp.MustCompile(`^Ipamwatch[A-Z][A-Za-z0-9]+$`)
 	sectionRE   = regexp.MustCompile(`(?m)^## (Symptom|Confirm|Fix|Verify)$`)
+	// A Prometheus template action, which a summary must not have.
 )
 
 // Every alert carries what an on-call engineer needs, and its runbook exists.
@@ -184,7 +186,7 @@ func TestAlertContract(t *testing.T) {
 				t.Errorf("%s: runbook sections (-want +got):\n%s", name, diff)
 			}
 			confirm := between(string(body), "## Confirm", "## Fix")
-			if !strings.Contains(confirm, "~~~") && !strings.Contains(confirm, "`") {
+			if len(diagnosis.ShellBlocks(confirm)) == 0 {
 				t.Errorf("%s: the Confirm section has no command", name)
 			}
 		}
@@ -224,34 +226,41 @@ func between(s, from, to string) string {
 	return s
 }
 
-// Every finding cause of the diagnosis has an alert (ipv6_mode is info: IPv4 ceilings do not
-// apply), and an alert that is nothing but the finding has the finding's severity.
+// Every finding cause of the diagnosis has an alert (ipv6_mode is information: it says which
+// ceilings do not apply, nothing to act on), and an alert with a cause has the cause's severity
+// and summary from the advice table, or says why not.
 func TestEveryCauseIsAlerted(t *testing.T) {
 	t.Parallel()
 	c := Build(DefaultParams())
-	byCause := map[string][]Alert{}
+	byCause := map[diagnosis.Cause][]Alert{}
 	for _, a := range c.Alerts {
 		if a.Cause == "" {
+			if a.SeverityWhy != "" {
+				t.Errorf("%s: SeverityWhy without a cause", a.Name)
+			}
 			continue
 		}
-		if diagnosis.SeverityOf(a.Cause) == "" {
+		adv := diagnosis.AdviceFor(a.Cause)
+		if adv.Severity == "" {
 			t.Errorf("%s: cause %q is not a diagnosis cause", a.Name, a.Cause)
 		}
 		byCause[a.Cause] = append(byCause[a.Cause], a)
+		if a.Severity != adv.Severity && a.SeverityWhy == "" {
+			t.Errorf("%s keys on %s but has severity %s; the advice table says %s (or give SeverityWhy)", a.Name, a.Cause, a.Severity, adv.Severity)
+		}
+		if a.Severity == adv.Severity && a.SeverityWhy != "" {
+			t.Errorf("%s: SeverityWhy given but the severity agrees with the advice table", a.Name)
+		}
+		if strings.Contains(a.Expr, "ipamwatch_finding{cause=\""+string(a.Cause)+"\"}") && a.Summary != adv.Title {
+			t.Errorf("%s: summary %q, want the advice title %q", a.Name, a.Summary, adv.Title)
+		}
 	}
-	for _, ci := range diagnosis.Causes() {
-		if ci.Name == diagnosis.CauseIPv6Mode {
+	for _, cause := range diagnosis.Causes() {
+		if cause == diagnosis.CauseIPv6Mode {
 			continue
 		}
-		as := byCause[ci.Name]
-		if len(as) == 0 {
-			t.Errorf("cause %s has no alert", ci.Name)
-		}
-		for _, a := range as {
-			pure := a.Expr == `max by (node) (ipamwatch_finding{cause="`+ci.Name+`"}) == 1`
-			if pure && a.Severity != ci.Severity {
-				t.Errorf("%s keys only on %s but has severity %s; the diagnosis says %s", a.Name, ci.Name, a.Severity, ci.Severity)
-			}
+		if len(byCause[cause]) == 0 {
+			t.Errorf("cause %s has no alert", cause)
 		}
 	}
 }
@@ -344,6 +353,17 @@ func TestParamsValidate(t *testing.T) {
 		{"no port", mod(func(p *Params) { p.Port = 0 }), "runbook facts"},
 		{"negative idle", mod(func(p *Params) { p.HoardingMinIdle = -1 }), "hoarding"},
 		{"for cap", mod(func(p *Params) { p.ForCap = "30s" }), ""},
+		{"cluster label", mod(func(p *Params) { p.ClusterLabel = "k8s_cluster" }), ""},
+		{"cluster label not a name", mod(func(p *Params) { p.ClusterLabel = "k8s-cluster" }), "cluster label"},
+		{"cluster label node", mod(func(p *Params) { p.ClusterLabel = "node" }), "cluster label"},
+		{"disabled", mod(func(p *Params) { p.Disabled = []string{"IpamwatchLogTailStalled"} }), ""},
+		{"disabled unknown", mod(func(p *Params) { p.Disabled = []string{"IpamwatchNope"} }), "no such alert"},
+		{"for override", mod(func(p *Params) { p.For = map[string]string{"IpamwatchSubnetExhausted": "10m"} }), ""},
+		{"for override bad", mod(func(p *Params) { p.For = map[string]string{"IpamwatchSubnetExhausted": "soon"} }), "for of"},
+		{"rule label", mod(func(p *Params) { p.RuleLabels = map[string]string{"team": "network"} }), ""},
+		{"rule label severity", mod(func(p *Params) { p.RuleLabels = map[string]string{"severity": "page"} }), "rule label"},
+		{"runbook url without slash", mod(func(p *Params) { p.RunbookBaseURL = "https://example.com/runbooks" }), "runbook base URL"},
+		{"log stall two units", mod(func(p *Params) { p.LogStall = "1h30m" }), "log stall"},
 		{"bad for cap", mod(func(p *Params) { p.ForCap = "soon" }), "for cap"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -365,14 +385,18 @@ func TestParamsValidate(t *testing.T) {
 }
 
 // Parameters reach the expressions: the selector lands on every ipamwatch series, the job on
-// `up`, thresholds in the comparisons.
+// `up`, thresholds in the comparisons, the overrides on the rules.
 func TestParamsShapeRules(t *testing.T) {
 	t.Parallel()
 	p := DefaultParams()
-	p.Selector = `cluster="prod"`
+	p.Selector = `env="prod"`
 	p.Job = "ipamwatch-agent"
 	p.SubnetHeldRatio = 0.75
 	p.ForCap = "1m"
+	p.Disabled = []string{"IpamwatchLogTailStalled"}
+	p.For = map[string]string{"IpamwatchSubnetExhausted": "30s"}
+	p.RuleLabels = map[string]string{"team": "network"}
+	p.RunbookBaseURL = "https://wiki.example.com/ipamwatch/"
 	gs, err := Groups(p)
 	if err != nil {
 		t.Fatal(err)
@@ -385,26 +409,82 @@ func TestParamsShapeRules(t *testing.T) {
 				if strings.Contains(r.Expr, ":"+m[1]+":") && m[2] == "" {
 					continue // part of a recording-rule name
 				}
-				if !strings.Contains(m[2], `cluster="prod"`) {
+				if !strings.Contains(m[2], `env="prod"`) {
 					t.Errorf("%s%s: selector %s%s lacks the extra matcher", r.Record, r.Alert, m[1], m[2])
 				}
 			}
-			if r.Alert != "" {
-				if d, err := model.ParseDuration(r.For); err != nil || time.Duration(d) > time.Minute {
-					t.Errorf("%s: for %s above the 1m cap", r.Alert, r.For)
-				}
+			if r.Alert == "" {
+				continue
+			}
+			if d, err := model.ParseDuration(r.For); err != nil || time.Duration(d) > time.Minute {
+				t.Errorf("%s: for %s above the 1m cap", r.Alert, r.For)
+			}
+			if r.Labels["team"] != "network" {
+				t.Errorf("%s: labels %v lack the rule label", r.Alert, r.Labels)
+			}
+			if r.Annotations["runbook_url"] != "https://wiki.example.com/ipamwatch/"+r.Alert+".md" {
+				t.Errorf("%s: runbook_url %s", r.Alert, r.Annotations["runbook_url"])
 			}
 			switch r.Alert {
 			case "IpamwatchAgentAbsent", "IpamwatchAgentDown":
 				found[r.Alert] = strings.Contains(r.Expr, `job=~"ipamwatch-agent"`)
 			case "IpamwatchSubnetNodeHeldHigh":
 				found[r.Alert] = strings.Contains(r.Expr, "> 0.75")
+			case "IpamwatchSubnetExhausted":
+				found[r.Alert] = r.For == "30s"
+			case "IpamwatchLogTailStalled":
+				t.Errorf("%s is disabled but rendered", r.Alert)
 			}
 		}
 	}
-	for _, a := range []string{"IpamwatchAgentAbsent", "IpamwatchAgentDown", "IpamwatchSubnetNodeHeldHigh"} {
+	for _, a := range []string{"IpamwatchAgentAbsent", "IpamwatchAgentDown", "IpamwatchSubnetNodeHeldHigh", "IpamwatchSubnetExhausted"} {
 		if !found[a] {
 			t.Errorf("%s does not use its parameter", a)
+		}
+	}
+}
+
+// With a cluster label, every aggregation keeps it, every join matches on it and every
+// annotation query is keyed on the alert's cluster, so that several clusters never merge.
+func TestClusterLabelReachesEveryRule(t *testing.T) {
+	t.Parallel()
+	p := DefaultParams()
+	p.ClusterLabel = "k8s_cluster"
+	gs, err := Groups(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	aggRE := regexp.MustCompile(`\b(sum|max|min|count|topk)\s*(by\s*\(([^)]*)\))?\s*\(`)
+	onRE := regexp.MustCompile(`\bon\s*\(([^)]*)\)`)
+	tmplQueryRE := regexp.MustCompile("printf `([^`]*)`([^|]*)\\|")
+	for _, g := range gs {
+		for _, r := range g.Rules {
+			id := r.Record + r.Alert
+			if r.Alert == "IpamwatchAgentAbsent" {
+				if !strings.Contains(r.Expr, "count by (k8s_cluster) (up)") {
+					t.Errorf("%s: not per cluster: %s", id, r.Expr)
+				}
+			}
+			for _, m := range aggRE.FindAllStringSubmatch(r.Expr, -1) {
+				if !strings.Contains(m[3], "k8s_cluster") {
+					t.Errorf("%s: %q drops the cluster label in %s", id, m[0], r.Expr)
+				}
+			}
+			for _, m := range onRE.FindAllStringSubmatch(r.Expr, -1) {
+				if !strings.Contains(m[1], "k8s_cluster") {
+					t.Errorf("%s: %q joins across clusters", id, m[0])
+				}
+			}
+			for name, a := range r.Annotations {
+				for _, m := range tmplQueryRE.FindAllStringSubmatch(a, -1) {
+					if !strings.Contains(m[1], `k8s_cluster=%q`) || !strings.Contains(m[2], "$labels.k8s_cluster") {
+						t.Errorf("%s %s: query %q (args %q) is not keyed on the cluster", id, name, m[1], m[2])
+					}
+					if strings.Count(m[1], "%q") != strings.Count(m[2], "$labels.") {
+						t.Errorf("%s %s: query %q has %d %%q for args %q", id, name, m[1], strings.Count(m[1], "%q"), m[2])
+					}
+				}
+			}
 		}
 	}
 }
@@ -412,12 +492,8 @@ func TestParamsShapeRules(t *testing.T) {
 // Each alert has promtool cases where it fires and where it stays silent.
 func TestPromtoolCasesCoverEveryAlert(t *testing.T) {
 	t.Parallel()
-	files, err := filepath.Glob(filepath.Join("tests", "*.yaml"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no promtool test files: %v", err)
-	}
 	fires, silent := map[string]bool{}, map[string]bool{}
-	for _, f := range files {
+	for _, f := range promtoolTestFiles(t) {
 		raw, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
@@ -437,7 +513,11 @@ func TestPromtoolCasesCoverEveryAlert(t *testing.T) {
 		if err := yaml.Unmarshal(raw, &doc); err != nil {
 			t.Fatalf("%s: %v", f, err)
 		}
-		if diff := cmp.Diff([]string{"../ipamwatch.rules.yaml"}, doc.RuleFiles); diff != "" {
+		want := []string{"../ipamwatch.rules.yaml"}
+		if filepath.Base(filepath.Dir(f)) == "multicluster" {
+			want = []string{"ipamwatch.rules.yaml"}
+		}
+		if diff := cmp.Diff(want, doc.RuleFiles); diff != "" {
 			t.Errorf("%s: rule_files (-want +got):\n%s", f, diff)
 		}
 		for _, tc := range doc.Tests {
@@ -477,8 +557,23 @@ func TestDocsListEveryAlert(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, a := range Build(DefaultParams()).Alerts {
-		if !bytes.Contains(doc, []byte("| `"+a.Name+"` | "+a.Severity+" |")) {
+		if !bytes.Contains(doc, []byte("| `"+a.Name+"` | "+string(a.Severity)+" |")) {
 			t.Errorf("docs/alerts.md has no row for %s", a.Name)
+		}
+	}
+}
+
+// The README's alert table lists every alert with its severity and scope.
+func TestReadmeListsEveryAlert(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile(filepath.Join(repoRoot, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range Build(DefaultParams()).Alerts {
+		row := fmt.Sprintf("| [%#q](docs/runbooks/%s.md) | %s | %s |", a.Name, a.Name, a.Severity, a.Per())
+		if !bytes.Contains(readme, []byte(row)) {
+			t.Errorf("README.md has no row %q", row)
 		}
 	}
 }

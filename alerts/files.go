@@ -13,7 +13,18 @@ const (
 	PrometheusRulePath = "manifests/components/prometheusrule/prometheusrule.yaml"
 	AlertsDocPath      = "docs/alerts.md"
 	RunbookDir         = "docs/runbooks"
+	// MultiClusterRulesPath is the rules file with a cluster label, for the promtool tests
+	// that mix two clusters' series (alerts/tests/multicluster).
+	MultiClusterRulesPath = "alerts/tests/multicluster/ipamwatch.rules.yaml"
 )
+
+// MultiClusterParams are the parameters of MultiClusterRulesPath: the defaults with the
+// cluster label "cluster".
+func MultiClusterParams() Params {
+	p := DefaultParams()
+	p.ClusterLabel = "cluster"
+	return p
+}
 
 // Files returns every file the generator owns, keyed by path relative to the repository root.
 func Files(p Params) (map[string][]byte, error) {
@@ -25,14 +36,28 @@ func Files(p Params) (map[string][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	multi, err := RulesFile(MultiClusterParams())
+	if err != nil {
+		return nil, err
+	}
+	chart, err := ChartRules()
+	if err != nil {
+		return nil, err
+	}
 	c := Build(p)
 	out := map[string][]byte{
-		RulesPath:          rules,
-		PrometheusRulePath: pr,
-		AlertsDocPath:      AlertsMarkdown(c, p),
+		RulesPath:             rules,
+		PrometheusRulePath:    pr,
+		ChartRulesPath:        chart,
+		MultiClusterRulesPath: multi,
+		AlertsDocPath:         AlertsMarkdown(c, p),
 	}
 	for _, a := range c.Alerts {
-		out[filepath.ToSlash(filepath.Join(RunbookDir, a.Name+".md"))] = RunbookMarkdown(a)
+		rb, err := RunbookMarkdown(a, p)
+		if err != nil {
+			return nil, err
+		}
+		out[filepath.ToSlash(filepath.Join(RunbookDir, a.Name+".md"))] = rb
 	}
 	return out, nil
 }

@@ -51,15 +51,11 @@ func TestPromtoolCheckRules(t *testing.T) {
 func TestPromtoolUnitTests(t *testing.T) {
 	t.Parallel()
 	promtool := testtools.Lookup(t, "promtool")
-	files, err := filepath.Glob(filepath.Join("tests", "*.yaml"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no promtool test files: %v", err)
-	}
-	for _, f := range files {
-		t.Run(filepath.Base(f), func(t *testing.T) {
+	for _, f := range promtoolTestFiles(t) {
+		t.Run(f, func(t *testing.T) {
 			t.Parallel()
 			cmd := exec.Command(promtool, "test", "rules", filepath.Base(f))
-			cmd.Dir = "tests"
+			cmd.Dir = filepath.Dir(f)
 			out, err := cmd.CombinedOutput()
 			if err != nil {
 				t.Fatalf("promtool test rules %s: %v\n%s", f, err, out)
@@ -88,7 +84,7 @@ func TestPromtoolUnitTestsCanFail(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "ipamwatch.rules.yaml"), []byte(broken), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	test, err := os.ReadFile(filepath.Join("tests", "findings.yaml"))
+	test, err := os.ReadFile(filepath.Join("tests", "aggregated.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,10 +92,10 @@ func TestPromtoolUnitTestsCanFail(t *testing.T) {
 	if err := os.Mkdir(sub, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(sub, "findings.yaml"), test, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(sub, "aggregated.yaml"), test, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(promtool, "test", "rules", "findings.yaml")
+	cmd := exec.Command(promtool, "test", "rules", "aggregated.yaml")
 	cmd.Dir = sub
 	out, err := cmd.CombinedOutput()
 	if err == nil {
@@ -127,9 +123,38 @@ func TestAlertmanagerExample(t *testing.T) {
 	for _, a := range Build(DefaultParams()).Alerts {
 		names[a.Name] = true
 	}
-	for _, m := range regexp.MustCompile(`alertname="(\w+)"`).FindAllStringSubmatch(AlertmanagerExample(), -1) {
-		if !names[m[1]] {
-			t.Errorf("the Alertmanager example names %s, which is not an alert", m[1])
+	matched := 0
+	for _, m := range regexp.MustCompile(`alertname=~?"([\w|]+)"`).FindAllStringSubmatch(AlertmanagerExample(), -1) {
+		for _, n := range strings.Split(m[1], "|") {
+			matched++
+			if !names[n] {
+				t.Errorf("the Alertmanager example names %s, which is not an alert", n)
+			}
 		}
 	}
+	if matched < 10 {
+		t.Errorf("only %d alert names found in the Alertmanager example", matched)
+	}
+}
+
+// promtoolTestFiles are the promtool unit test files: tests/*.yaml against the shipped rules and
+// tests/multicluster/*.yaml against the rules with a cluster label.
+func promtoolTestFiles(t *testing.T) []string {
+	t.Helper()
+	var out []string
+	for _, g := range []string{filepath.Join("tests", "*.yaml"), filepath.Join("tests", "multicluster", "*.yaml")} {
+		files, err := filepath.Glob(g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range files {
+			if filepath.Base(f) != "ipamwatch.rules.yaml" {
+				out = append(out, f)
+			}
+		}
+	}
+	if len(out) < 8 {
+		t.Fatalf("only %d promtool test files", len(out))
+	}
+	return out
 }

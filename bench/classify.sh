@@ -50,6 +50,7 @@ enough free cidr blocks
 Unable to attach IPs/Prefixes for the ENI
 subnet doesn't seem to have enough IPs
 Recently we had InsufficientCidr
+no valid subnets available for ENI creation
 NetworkInterfaceLimitExceeded
 AttachmentLimitExceeded
 PrivateIpAddressLimitExceeded
@@ -58,16 +59,29 @@ max ENI already attached
 Exceeded instance ENI attachment limit
 Exceeded instance eni attachment limit
 no available device number
+unknown instance type
 RequestLimitExceeded
 ThrottlingException
-Throttling
+Throttling:
 retry quota exceeded
 UnauthorizedOperation
 AccessDeniedException
 AccessDenied
 not authorized to perform
 MissingIAMPermissions
-forbidden
+due to missing permissions
+is forbidden: User 
+Unable to reach API Server
+error communicating with apiserver
+Failed to check API server connectivity
+Proceeding without API server connectivity
+Failed to communicate with K8S Server
+Failed to get pod ENI config
+error while retrieving eniconfig
+eniconfig is not available
+Failed to attach any ENIs for custom networking
+EniConfigNameNotFound
+find custom networking eniconfig name
 IMDSRequestError
 InvalidNetworkInterfaceID.NotFound
 EC2MetadataRequestError
@@ -77,8 +91,18 @@ from instance metadata
 from metadata service
 No ENI found at all in metadata
 Instance metadata does not match data store
+169.254.169.254
+setupENINetwork:
+eni network setup:
+ENI network setup:
+failed to set up ENI
+Failed to set up ENI
+failed to setup eni
+Failed to setup eni
+Failed to setup ENI
 BranchAllocationFailed
 TrunkENICreationFailed
+BranchENIAnnotationFailed
 failed to get Branch ENI resource
 vpc.amazonaws.com/pod-eni
 Branch ENI
@@ -88,7 +112,15 @@ no available IP/Prefix addresses
 no available IP addresses
 failed to assign an IP address to
 Failed to assign an IP address to
+127.0.0.1:50051: connect
+ipamd.sock: connect
+failed to connect service
+panic: 
 Initialization failure
+initialization failure
+Timed out waiting for IPAM daemon
+timed out waiting for IPAM daemon
+Failed to wait for IPAM daemon
 EOF
 # Drift guard: every literal of the classifier's table must be in the list.
 grep -o 'lit: "[^"]*"' logparse/classify_match.go | sed 's/^lit: "//; s/"$//' | grep -v -x -e 'eni-' -e 'subnet-' |

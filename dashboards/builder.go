@@ -11,24 +11,25 @@ var ds = DatasourceRef{Type: "prometheus", UID: "${datasource}"}
 // builder lays panels out left to right, wrapping at 24 columns, and numbers them.
 type builder struct {
 	d      *Dashboard
+	o      Options
 	x, y   int
 	lineH  int
 	nextID int
 }
 
-func newDashboard(uid, title, description string, tags []string, vars ...Variable) *builder {
+func newDashboard(o Options, uid, title, description string, tags []string, vars ...Variable) *builder {
 	d := &Dashboard{
 		UID: uid, Title: title, Description: description, Tags: tags,
 		Timezone: "browser", Editable: true, GraphTooltip: 1, Refresh: "1m", SchemaVersion: 39, Version: 1,
 		Time:       TimeRange{From: "now-6h", To: "now"},
-		Templating: Templating{List: append([]Variable{datasourceVariable()}, vars...)},
+		Templating: Templating{List: append([]Variable{datasourceVariable(), clusterVariable(o)}, vars...)},
 		Annotations: Annotations{List: []map[string]any{{
 			"builtIn": 1, "datasource": map[string]any{"type": "grafana", "uid": "-- Grafana --"},
 			"enable": true, "hide": true, "iconColor": "rgba(0, 211, 255, 1)", "name": "Annotations & Alerts", "type": "dashboard",
 		}}},
 		Links: []Link{{Title: "ipamwatch", Type: "dashboards", Tags: []string{"ipamwatch"}, AsDropdown: true, IncludeVars: false, KeepTime: true}},
 	}
-	return &builder{d: d, nextID: 1}
+	return &builder{d: d, o: o, nextID: 1}
 }
 
 func datasourceVariable() Variable {
@@ -90,7 +91,23 @@ func (b *builder) add(w, h int, p *Panel) {
 	b.d.Panels = append(b.d.Panels, p)
 }
 
-func (b *builder) done() *Dashboard { b.newline(); return b.d }
+// done lays out the last line and puts the cluster matcher on every query.
+func (b *builder) done() *Dashboard {
+	b.newline()
+	for _, p := range b.d.Panels {
+		for i := range p.Targets {
+			p.Targets[i].Expr = withCluster(p.Targets[i].Expr, b.o)
+		}
+	}
+	for i, v := range b.d.Templating.List {
+		if v.Type == "query" && v.Name != "cluster" {
+			q := withCluster(v.Definition, b.o)
+			b.d.Templating.List[i].Definition = q
+			b.d.Templating.List[i].Query = map[string]any{"query": q, "refId": "PrometheusVariableQueryEditor-VariableQuery"}
+		}
+	}
+	return b.d
+}
 
 // Targets.
 

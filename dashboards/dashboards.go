@@ -15,8 +15,11 @@ import (
 	"strings"
 )
 
-// All returns every dashboard, overview first.
-func All() []*Dashboard { return []*Dashboard{Overview(), Node()} }
+// All returns every dashboard as committed (the cluster variable hidden), overview first.
+func All() []*Dashboard { return AllWith(Options{}) }
+
+// AllWith returns every dashboard for o, overview first.
+func AllWith(o Options) []*Dashboard { return []*Dashboard{Overview(o), Node(o)} }
 
 // FileName is where a dashboard's JSON is committed, relative to the repository root.
 func FileName(d *Dashboard) string { return "dashboards/" + d.UID + ".json" }
@@ -76,6 +79,7 @@ func VariableQueries() []string {
 type Vars struct {
 	Node         string // $node; empty = any node (.*)
 	Subnet       string // $subnet regex; empty = .*
+	Cluster      string // $cluster regex; empty = .* (All)
 	RateInterval string // $__rate_interval; empty = 1m
 }
 
@@ -89,6 +93,10 @@ func Expand(expr string, v Vars) string {
 	if subnet == "" {
 		subnet = ".*"
 	}
+	cluster := v.Cluster
+	if cluster == "" {
+		cluster = ".*"
+	}
 	node := `node="` + v.Node + `"`
 	if v.Node == "" {
 		node = `node=~".*"`
@@ -97,6 +105,7 @@ func Expand(expr string, v Vars) string {
 		`node="$node"`, node,
 		"$__rate_interval", rate,
 		"$subnet", subnet,
+		"$cluster", cluster,
 	)
 	return r.Replace(expr)
 }
@@ -152,6 +161,14 @@ variable. Both use stable uids, so links between them and bookmarks survive upda
 
 The overview reads the recording rules of ` + "`alerts/ipamwatch.rules.yaml`" + ` (group ` + "`ipamwatch.rules`" + `):
 load the rules too, or its cluster panels stay empty. Tables of nodes link to the node drill-down.
+
+Every query matches the ` + "`cluster`" + ` variable (label ` + "`cluster`" + `). The variable is hidden and
+stays on "All", which also matches series without the label, so a Prometheus that holds one
+cluster sees no difference. For a Prometheus, Thanos, Mimir or Amazon Managed Prometheus that
+holds several clusters, set the rules' cluster label (` + "`prometheusRule.clusterLabel`" + ` in the
+chart, docs/alerts.md) and show the variable: generate with
+` + "`dashboards.AllWith(dashboards.Options{ClusterLabel: \"cluster\", ShowCluster: true})`" + `, or set
+` + "`\"hide\": 0`" + ` on the ` + "`cluster`" + ` variable in Grafana.
 `)
 	for _, d := range ds {
 		fmt.Fprintf(&b, "\n## %s\n\n`%s` (uid `%s`). %s\n\n", d.Title, FileName(d), d.UID, d.Description)

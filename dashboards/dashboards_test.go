@@ -269,6 +269,8 @@ func TestExpand(t *testing.T) {
 		{`rate(x{node="$node"}[$__rate_interval])`, Vars{}, `rate(x{node=~".*"}[1m])`},
 		{`rate(x{node="$node"}[$__rate_interval])`, Vars{Node: "n1", RateInterval: "2m"}, `rate(x{node="n1"}[2m])`},
 		{`y{subnet_id=~"$subnet"}`, Vars{Subnet: "subnet-a|subnet-b"}, `y{subnet_id=~"subnet-a|subnet-b"}`},
+		{`y{cluster=~"$cluster"}`, Vars{}, `y{cluster=~".*"}`},
+		{`y{cluster=~"$cluster"}`, Vars{Cluster: "blue"}, `y{cluster=~"blue"}`},
 	} {
 		if got := Expand(tc.in, tc.v); got != tc.want {
 			t.Errorf("Expand(%q, %+v) = %q, want %q", tc.in, tc.v, got, tc.want)
@@ -287,6 +289,59 @@ func TestDocsDescribeEveryRow(t *testing.T) {
 			if !strings.Contains(string(doc), "| "+r.Title+" | "+r.Question+" |") {
 				t.Errorf("%s does not describe row %q of %s", DocPath, r.Title, d.UID)
 			}
+		}
+	}
+}
+
+// Both dashboards have a cluster variable, hidden unless asked for, and every query and
+// variable matches it, so a Prometheus that holds several clusters never mixes them.
+func TestClusterVariable(t *testing.T) {
+	t.Parallel()
+	check := func(o Options, wantHide int) {
+		for _, d := range AllWith(o) {
+			var cv *Variable
+			for i, v := range d.Templating.List {
+				if v.Name == "cluster" {
+					cv = &d.Templating.List[i]
+				}
+			}
+			if cv == nil {
+				t.Errorf("%s: no cluster variable", d.UID)
+				continue
+			}
+			if cv.Hide != wantHide || !cv.IncludeAll || cv.AllValue != ".*" || !strings.Contains(cv.Definition, ", "+o.label()+")") {
+				t.Errorf("%s (%+v): cluster variable %+v", d.UID, o, *cv)
+			}
+			matcher := o.label() + `=~"$cluster"`
+			for _, p := range d.Panels {
+				for _, tg := range p.Targets {
+					if n := len(alerts.MetricNames(tg.Expr)); n > 0 && strings.Count(tg.Expr, matcher) < n {
+						t.Errorf("%s / %s: %d series but %d cluster matchers: %s", d.UID, p.Title, n, strings.Count(tg.Expr, matcher), tg.Expr)
+					}
+				}
+			}
+			for _, v := range d.Templating.List {
+				if v.Type == "query" && v.Name != "cluster" && !strings.Contains(v.Definition, matcher) {
+					t.Errorf("%s: variable %s is not filtered by cluster: %s", d.UID, v.Name, v.Definition)
+				}
+			}
+		}
+	}
+	check(Options{}, 2)
+	check(Options{ClusterLabel: "k8s_cluster", ShowCluster: true}, 0)
+}
+
+func TestWithCluster(t *testing.T) {
+	t.Parallel()
+	o := Options{}
+	for in, want := range map[string]string{
+		`sum(ipamwatch_x)`: `sum(ipamwatch_x{cluster=~"$cluster"})`,
+		`a:ipamwatch_b:sum{state="free"} / on (node) ipamwatch_c{l="ipamwatch_d"}`: `a:ipamwatch_b:sum{cluster=~"$cluster",state="free"} / on (node) ipamwatch_c{cluster=~"$cluster",l="ipamwatch_d"}`,
+		`label_values(ipamwatch_build_info, node)`:                                 `label_values(ipamwatch_build_info{cluster=~"$cluster"}, node)`,
+		`vector(0)`: `vector(0)`,
+	} {
+		if got := withCluster(in, o); got != want {
+			t.Errorf("withCluster(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

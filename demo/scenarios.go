@@ -155,9 +155,9 @@ func Scenarios() []Spec {
 		}),
 		m5large(Spec{
 			Name:        "warm-conflict",
-			Description: "prefix delegation with WARM_IP_TARGET and MINIMUM_IP_TARGET set next to WARM_PREFIX_TARGET",
+			Description: "prefix delegation with every warm target at zero: unsupported, ipamd keeps no spare prefix",
 			Expect:      []string{"warm_target_conflict"},
-			Mode:        "prefix", Env: with(baseEnv(), "ENABLE_PREFIX_DELEGATION", "true", "WARM_PREFIX_TARGET", "1", "WARM_IP_TARGET", "5", "MINIMUM_IP_TARGET", "10"),
+			Mode:        "prefix", Env: with(baseEnv(), "ENABLE_PREFIX_DELEGATION", "true", "WARM_PREFIX_TARGET", "0", "WARM_IP_TARGET", "0", "MINIMUM_IP_TARGET", "0"),
 			KubeletMaxPods: 110, HostNetworkPods: 2, TargetPods: steady(20, 2),
 		}),
 		m5large(Spec{

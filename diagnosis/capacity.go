@@ -7,7 +7,7 @@ import (
 )
 
 // nodeFacts gathers the identifying facts, preferring IMDS, then Kubernetes.
-func nodeFacts(st *nodestate.State, mode string) NodeFacts {
+func nodeFacts(st *nodestate.State, mode IPMode) NodeFacts {
 	n := NodeFacts{IPMode: mode}
 	if st.Metadata != nil {
 		n.InstanceID = st.Metadata.InstanceID
@@ -50,7 +50,7 @@ func imageTag(image string) string {
 
 // primarySubnet is the subnet of the node's primary ENI.
 func primarySubnet(st *nodestate.State) string {
-	if st.IPAMD != nil {
+	if st.IPAMD.HasDatastore() {
 		for _, e := range st.IPAMD.ENIs {
 			if e.IsPrimary && e.SubnetID != "" {
 				return e.SubnetID
@@ -70,25 +70,25 @@ func primarySubnet(st *nodestate.State) string {
 
 // ipMode is the mode ipamd really runs in: the datastore wins over the env, because ipamd
 // falls back to secondary IPs when prefix delegation is unsupported (Xen).
-func ipMode(cfg Config, st *nodestate.State) string {
+func ipMode(cfg Config, st *nodestate.State) IPMode {
 	switch {
 	case cfg.IPv6.IsTrue():
-		return modeIPv6
+		return ModeIPv6
 	case prefixesInUse(st):
-		return modePrefix
+		return ModePrefix
 	case cfg.PrefixDelegation.IsTrue():
-		if (st.Logs != nil && st.Logs.LastHypervisor == HypervisorXen) || (st.IPAMD != nil && secondaryInUse(st)) {
-			return modeSecondary
+		if (st.Logs != nil && st.Logs.LastHypervisor == HypervisorXen) || (st.IPAMD.HasDatastore() && secondaryInUse(st)) {
+			return ModeSecondary
 		}
-		return modePrefix
+		return ModePrefix
 	case cfg.PrefixDelegation == False:
-		return modeSecondary
+		return ModeSecondary
 	}
-	return modeUnknown
+	return ModeUnknown
 }
 
-func perSlot(mode string) int {
-	if mode == modePrefix {
+func perSlot(mode IPMode) int {
+	if mode == ModePrefix {
 		return addressesPerPrefix
 	}
 	return 1
@@ -101,27 +101,37 @@ func fval(p *float64) int {
 	return int(*p)
 }
 
-// hasTrunk reports whether a trunk ENI takes an ENI slot (security groups for pods).
-func hasTrunk(st *nodestate.State, cfg Config) bool {
-	if st.IPAMD != nil {
+// trunkSlot reports whether an ENI slot goes to the trunk ENI of security groups for pods,
+// and whether that trunk is attached yet. ipamd keeps the slot free as soon as
+// ENABLE_POD_ENI=true on a trunking-compatible instance type, before the VPC resource
+// controller attaches the trunk (hasRoomForEni in amazon-vpc-cni-k8s v1.23.0
+// pkg/ipamd/ipamd.go; upstream issue #1203).
+func trunkSlot(st *nodestate.State, cfg Config, instanceType string) (reserved, attached bool) {
+	if st.IPAMD.HasDatastore() {
 		for _, e := range st.IPAMD.ENIs {
 			if e.IsTrunk {
-				return true
+				return true, true
 			}
 		}
 	}
-	return cfg.PodENI.IsTrue() && st.Kube != nil && st.Kube.PodENICapacity > 0
+	if st.Kube != nil && st.Kube.PodENICapacity > 0 {
+		return true, !st.IPAMD.HasDatastore() // without the datastore, trust the advertised capacity
+	}
+	if cfg.PodENI.IsTrue() && trunkingCompatible(instanceType) {
+		return true, false
+	}
+	return false, false
 }
 
-func computeCapacity(st *nodestate.State, cfg Config, mode string) Capacity {
+func computeCapacity(st *nodestate.State, cfg Config, mode IPMode, instanceType string) Capacity {
 	c := Capacity{
 		Mode: mode, ENIs: -1, MaxENIs: -1, SlotsPerENI: -1, Prefixes: -1, HeldIPs: -1,
 		AssignedIPs: -1, FreeIPs: -1, CooldownIPs: -1, AttachedCapacity: -1, MaxCapacity: -1,
 		KubeletMaxPods: -1, Pods: -1, HostNetworkPods: -1, PendingPods: -1,
-		BranchENICapacity: -1, BranchENIRequested: -1,
+		BranchENICapacity: -1, BranchENIRequested: -1, PodENIsMax: -1,
 	}
 	custom := cfg.CustomNetworking.IsTrue()
-	trunk := hasTrunk(st, cfg)
+	c.TrunkSlotReserved, c.TrunkAttached = trunkSlot(st, cfg, instanceType)
 
 	if st.CNI != nil {
 		c.MaxENIs = fval(st.CNI.ENIMax)
@@ -130,7 +140,7 @@ func computeCapacity(st *nodestate.State, cfg Config, mode string) Capacity {
 		c.AssignedIPs = fval(st.CNI.AssignedIPs)
 		c.Prefixes = fval(st.CNI.TotalIPv4Prefix)
 		ipMax := fval(st.CNI.IPMax)
-		if c.MaxENIs > 0 && ipMax > 0 && mode != modeIPv6 && mode != modeUnknown {
+		if c.MaxENIs > 0 && ipMax > 0 && mode != ModeIPv6 && mode != ModeUnknown {
 			per := ipMax / c.MaxENIs / perSlot(mode)
 			if per*c.MaxENIs*perSlot(mode) == ipMax && per > 0 {
 				c.SlotsPerENI = per
@@ -138,7 +148,7 @@ func computeCapacity(st *nodestate.State, cfg Config, mode string) Capacity {
 		}
 	}
 	podENIsAttached := -1
-	if st.IPAMD != nil {
+	if st.IPAMD.HasDatastore() {
 		c.ENIs = len(st.IPAMD.ENIs)
 		c.HeldIPs, c.AssignedIPs, c.FreeIPs, c.CooldownIPs, c.Prefixes = 0, 0, 0, 0, 0
 		podENIsAttached = 0
@@ -148,6 +158,9 @@ func computeCapacity(st *nodestate.State, cfg Config, mode string) Capacity {
 			c.FreeIPs += e.Free
 			c.CooldownIPs += e.Cooldown
 			c.Prefixes += e.Prefixes
+			if e.IsExcluded {
+				c.ExcludedENIs++
+			}
 			if e.IsTrunk || e.IsExcluded || (custom && e.IsPrimary) {
 				continue
 			}
@@ -161,18 +174,24 @@ func computeCapacity(st *nodestate.State, cfg Config, mode string) Capacity {
 	} else if c.HeldIPs >= 0 && c.AssignedIPs >= 0 {
 		c.FreeIPs = c.HeldIPs - c.AssignedIPs // cooldown unknown: counted as free
 	}
-	if mode != modeIPv6 && c.SlotsPerENI > 0 {
+	trunk := b2i(c.TrunkSlotReserved)
+	if c.MaxENIs > 0 {
+		// The ENIs ipamd may still fill with pod addresses: awscni_eni_max includes the trunk's
+		// slot (attached or reserved) and the ENIs excluded from pod IPs.
+		c.PodENIsMax = max(c.MaxENIs-b2i(custom)-trunk-c.ExcludedENIs, 0)
+	}
+	if mode != ModeIPv6 && c.SlotsPerENI > 0 {
 		if podENIsAttached < 0 && c.ENIs >= 0 {
-			podENIsAttached = c.ENIs - b2i(custom) - b2i(trunk)
+			podENIsAttached = max(c.ENIs-b2i(custom)-b2i(c.TrunkAttached), 0)
 		}
 		if podENIsAttached >= 0 {
 			c.AttachedCapacity = max(podENIsAttached, 0) * c.SlotsPerENI * perSlot(mode)
 		}
 		if c.MaxENIs > 0 {
-			c.MaxCapacity = max(c.MaxENIs-b2i(custom)-b2i(trunk), 0) * c.SlotsPerENI * perSlot(mode)
+			c.MaxCapacity = c.PodENIsMax * c.SlotsPerENI * perSlot(mode)
 		}
 	}
-	if mode == modeIPv6 {
+	if mode == ModeIPv6 {
 		// IPv4 address ceilings do not apply; one /80 per ENI is effectively unlimited.
 		c.AttachedCapacity, c.MaxCapacity, c.FreeIPs = -1, -1, -1
 	}
@@ -198,6 +217,16 @@ func computeCapacity(st *nodestate.State, cfg Config, mode string) Capacity {
 	return c
 }
 
+// atENILimit reports whether ipamd may attach no more ENIs: the attached ones reach
+// awscni_eni_max less a trunk slot that is reserved but not yet taken (hasRoomForEni).
+func (c Capacity) atENILimit() bool {
+	if c.MaxENIs <= 0 || c.ENIs < 0 {
+		return false
+	}
+	pending := b2i(c.TrunkSlotReserved && !c.TrunkAttached)
+	return c.ENIs >= c.MaxENIs-pending
+}
+
 func b2i(b bool) int {
 	if b {
 		return 1
@@ -207,7 +236,7 @@ func b2i(b bool) int {
 
 // room is how many more pods one ceiling lets in.
 type room struct {
-	ceiling string
+	ceiling Ceiling
 	n       int
 	// blocking is true for ceilings that stop the pool from growing now (an error is
 	// active), as opposed to a ceiling that is merely nearest.
@@ -215,7 +244,7 @@ type room struct {
 }
 
 // headroom picks the least room among the known ceilings.
-func headroom(rooms []room, ipKnown bool) (int, string, string) {
+func headroom(rooms []room, ipKnown bool) (int, Ceiling, Ceiling) {
 	if !ipKnown {
 		return -1, CeilingUnknown, CeilingUnknown
 	}

@@ -157,12 +157,12 @@ func EffectiveConfig(st *nodestate.State) Config {
 		if prefixesInUse(st) {
 			c.PrefixDelegation = True
 			c.Inferred = append(c.Inferred, envPrefixDelegation)
-		} else if (st.IPAMD != nil && secondaryInUse(st)) || secondaryByMetrics(st) {
+		} else if (st.IPAMD.HasDatastore() && secondaryInUse(st)) || secondaryByMetrics(st) {
 			c.PrefixDelegation = False
 			c.Inferred = append(c.Inferred, envPrefixDelegation)
 		}
 	}
-	if c.IPv6 == Unknown && st.IPAMD != nil {
+	if c.IPv6 == Unknown && st.IPAMD.HasDatastore() {
 		v6 := false
 		for _, e := range st.IPAMD.ENIs {
 			if e.IPv6Prefixes > 0 {
@@ -207,7 +207,7 @@ func (c *Config) parseInt(key, v string) *int {
 }
 
 func prefixesInUse(st *nodestate.State) bool {
-	if st.IPAMD != nil {
+	if st.IPAMD.HasDatastore() {
 		for _, e := range st.IPAMD.ENIs {
 			if e.Prefixes > 0 {
 				return true

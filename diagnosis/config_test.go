@@ -30,15 +30,16 @@ func TestEffectiveConfig(t *testing.T) {
 		}},
 		{"key missing from the literal env: ipamd fills it; prefixes in use beat the default", &nodestate.State{
 			Kube:  &nodestate.Kube{AWSNodeEnv: map[string]string{"WARM_ENI_TARGET": "1"}},
-			IPAMD: &nodestate.IPAMD{Env: map[string]string{"AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG": "true"}, ENIs: []nodestate.ENI{{ID: "eni-1", Prefixes: 1}}},
+			IPAMD: &nodestate.IPAMD{Shape: "multi_card", Env: map[string]string{"AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG": "true"}, ENIs: []nodestate.ENI{{ID: "eni-1", Prefixes: 1}}},
 		}, Config{
 			PrefixDelegation: True, CustomNetworking: True, PodENI: False, IPv6: False, SubnetDiscovery: True,
 			WarmENITarget: ip(1), EnvSource: "aws-node+ipamd", Inferred: []string{"ENABLE_PREFIX_DELEGATION"},
 		}},
 		{"ipamd env only: WARM_IP_TARGET 0 means unset, prefix mode inferred", &nodestate.State{
 			IPAMD: &nodestate.IPAMD{
-				Env:  map[string]string{"WARM_IP_TARGET": "0", "WARM_ENI_TARGET": "1", "AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG": "true", "ENABLE_SUBNET_DISCOVERY": "false"},
-				ENIs: []nodestate.ENI{{ID: "eni-1", Prefixes: 2}},
+				Shape: "single",
+				Env:   map[string]string{"WARM_IP_TARGET": "0", "WARM_ENI_TARGET": "1", "AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG": "true", "ENABLE_SUBNET_DISCOVERY": "false"},
+				ENIs:  []nodestate.ENI{{ID: "eni-1", Prefixes: 2}},
 			},
 		}, Config{
 			PrefixDelegation: True, CustomNetworking: True, PodENI: Unknown, IPv6: False, SubnetDiscovery: False,
@@ -82,7 +83,7 @@ func FuzzDiagnoseEnv(f *testing.F) {
 		st.IPAMD.ENIs[0].Assigned = assigned
 		st.CNI.ENIMax, st.CNI.IPMax = f64(float64(eniMax)), f64(float64(ipMax))
 		r := Diagnose(st, Options{})
-		known := map[string]bool{}
+		known := map[Ceiling]bool{}
 		for _, c := range Ceilings() {
 			known[c] = true
 		}
@@ -90,7 +91,7 @@ func FuzzDiagnoseEnv(f *testing.F) {
 			t.Fatalf("bad report: binding %q headroom %d", r.BindingCeiling, r.Headroom)
 		}
 		for _, fd := range r.Findings {
-			if SeverityOf(fd.Cause) == "" {
+			if fd.Cause.Severity() == "" {
 				t.Fatalf("unknown cause %q", fd.Cause)
 			}
 		}

@@ -6,22 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ipamwatch/ipamwatch/logparse"
 	"github.com/ipamwatch/ipamwatch/nodestate"
-)
-
-// Log classes produced by package logparse (keys of LogSummary.Classes).
-const (
-	classSubnetExhausted  = "subnet_exhausted"
-	classPrefixFragmented = "prefix_fragmented"
-	classENILimit         = "eni_limit"
-	classENIQuota         = "eni_quota"
-	classEC2Throttled     = "ec2_throttled"
-	classUnauthorized     = "unauthorized"
-	classIMDS             = "imds"
-	classIPPoolEmpty      = "ip_pool_empty"
-	classBranchENI        = "branch_eni"
-	classAllocFailed      = "alloc_failed"
-	classOtherError       = "other_error"
 )
 
 // EC2 error codes the diagnosis keys on (awscni_aws_api_error_count{error} and log lines).
@@ -69,7 +55,7 @@ type diag struct {
 	cap  Capacity
 	node NodeFacts
 	// findings by cause, so rules can see what an earlier rule concluded.
-	found map[string]Finding
+	found map[Cause]Finding
 }
 
 // Diagnose turns a node's state into a report. It is deterministic: findings are sorted by
@@ -78,39 +64,47 @@ func Diagnose(st *nodestate.State, opts Options) Report {
 	if st == nil {
 		st = &nodestate.State{}
 	}
-	d := &diag{st: st, opts: opts.withDefaults(st.Time), found: map[string]Finding{}}
+	d := &diag{st: st, opts: opts.withDefaults(st.Time), found: map[Cause]Finding{}}
 	d.cfg = EffectiveConfig(st)
 	mode := ipMode(d.cfg, st)
 	d.node = nodeFacts(st, mode)
-	d.cap = computeCapacity(st, d.cfg, mode)
+	d.cap = computeCapacity(st, d.cfg, mode, d.node.InstanceType)
 
 	// Order matters only where a rule reads an earlier conclusion (ip_pool_empty is the
 	// symptom when no cause is known, so it runs last).
+	d.awsNodeNotReady()
 	d.ipamdUnreachable()
 	d.ipv6()
 	d.subnetOrFragmentation()
 	d.eniQuota()
 	d.throttled()
 	d.unauthorized()
+	d.awsNodeRBAC()
 	d.imds()
+	d.customNetworkingMisconfigured()
+	d.subnetDiscoveryExcluded()
+	d.cniUnknownInstanceType()
 	d.prefixUnsupported()
 	d.maxPodsExceedsIPCapacity()
 	d.maxPodsNotRaised()
 	d.eniLimit()
 	d.branchENI()
 	d.warmConflict()
+	d.warmPoolCapped()
 	d.hoarding()
 	d.customNetworking()
+	d.cooldownStarvation()
+	d.leakedENIs()
 	d.poolEmpty()
 
-	r := Report{Node: d.node, Capacity: d.cap, Config: d.cfg, Findings: make([]Finding, 0, len(d.found))}
+	r := Report{Node: d.node, Capacity: d.cap, Config: d.cfg, Findings: make([]Finding, 0, len(d.found)), Missing: d.missing()}
 	r.Headroom, r.BindingCeiling, r.NearestCeiling = d.headroom()
 	for _, f := range d.found {
 		r.Findings = append(r.Findings, f)
 	}
 	sort.Slice(r.Findings, func(i, j int) bool {
 		a, b := r.Findings[i], r.Findings[j]
-		if ra, rb := severityRank(a.Severity), severityRank(b.Severity); ra != rb {
+		if ra, rb := a.Severity.rank(), b.Severity.rank(); ra != rb {
 			return ra < rb
 		}
 		return a.Cause < b.Cause
@@ -118,24 +112,87 @@ func Diagnose(st *nodestate.State, opts Options) Report {
 	return r
 }
 
-func (d *diag) add(cause, summary string, evidence []string, fix, confirm string) {
-	d.found[cause] = Finding{
-		Cause: cause, Severity: SeverityOf(cause), Summary: summary,
-		Evidence: evidence, Fix: fix, Confirm: confirm,
+// measured is what a rule found: the numbers, IDs and log lines behind a finding. The rest of
+// the finding (explanation, fix, confirm, verify) is the cause's advice.
+type measured struct {
+	summary  string
+	evidence []string
+	// fix holds the values of the advice's {params}.
+	fix map[string]string
+	// subnet is the subnet the finding concerns, when it is not the node's primary subnet.
+	subnet string
+	// logsOnly: the sources that would corroborate the finding were missing (its basis).
+	logsOnly bool
+}
+
+func (d *diag) add(c Cause, m measured) {
+	a := AdviceFor(c)
+	b := d.bindings(m.subnet)
+	d.found[c] = Finding{
+		Cause: c, Severity: a.Severity, Summary: m.summary, Explanation: a.Explanation,
+		Evidence: m.evidence, Basis: d.basis(m.logsOnly), Fix: a.FixWith(m.fix, b),
+		Confirm: a.ConfirmScript(b), Verify: a.Verify,
 	}
 }
 
-func (d *diag) has(cause string) bool { _, ok := d.found[cause]; return ok }
+// bindings are the values the confirm scripts' variables take for this node.
+func (d *diag) bindings(subnet string) Bindings {
+	if subnet == "" {
+		subnet = d.node.PrimarySubnet
+	}
+	v := map[string]string{
+		"NODE": d.node.Name, "INSTANCE_ID": d.node.InstanceID, "INSTANCE_TYPE": d.node.InstanceType,
+		"REGION": d.node.Region, "SUBNET": subnet, "ENICONFIG": d.cfg.ENIConfig,
+	}
+	for k, x := range v {
+		if x == "" {
+			delete(v, k)
+		}
+	}
+	return Bindings{Values: v}
+}
+
+// missing lists the node sources the state lacks, with what would settle the findings.
+func (d *diag) missing() []MissingSource {
+	var out []MissingSource
+	if !d.st.IPAMD.HasDatastore() {
+		out = append(out, MissingSource{"ipamd introspection", "the output of curl -s localhost:61679/v1/enis on the node"})
+	}
+	if d.st.CNI == nil {
+		out = append(out, MissingSource{"CNI metrics", "the output of curl -s localhost:61678/metrics"})
+	}
+	if d.st.Kube == nil || !d.st.Kube.FromAPI {
+		out = append(out, MissingSource{"Kubernetes", "kubectl get node NODE -o yaml"})
+	}
+	if d.st.Kube == nil || len(d.st.Kube.AWSNodeEnv) == 0 {
+		out = append(out, MissingSource{"aws-node settings", "kubectl -n kube-system get daemonset aws-node -o yaml"})
+	}
+	if d.st.Logs == nil {
+		out = append(out, MissingSource{"ipamd.log", "/var/log/aws-routed-eni/ipamd.log"})
+	}
+	return out
+}
+
+// basis is what a finding rests on: the node's live state, or log lines alone (no live
+// source at all, or the rule's own corroborating source missing).
+func (d *diag) basis(logsOnly bool) Basis {
+	if logsOnly || !d.st.IPAMD.HasDatastore() && d.st.CNI == nil && (d.st.Kube == nil || !d.st.Kube.FromAPI) {
+		return BasisLogsOnly
+	}
+	return BasisCorroborated
+}
+
+func (d *diag) has(c Cause) bool { _, ok := d.found[c]; return ok }
 
 // --- inputs --------------------------------------------------------------------------
 
 // class returns the stats of a log class when it is active: seen within the recent window,
 // or at all when the summary has no window (a one-shot read of a bundle).
-func (d *diag) class(name string) (nodestate.ClassStats, bool) {
+func (d *diag) class(c logparse.Class) (nodestate.ClassStats, bool) {
 	if d.st.Logs == nil {
 		return nodestate.ClassStats{}, false
 	}
-	cs, ok := d.st.Logs.Classes[name]
+	cs, ok := d.st.Logs.Classes[c.String()]
 	if !ok {
 		return cs, false
 	}
@@ -146,7 +203,8 @@ func (d *diag) class(name string) (nodestate.ClassStats, bool) {
 }
 
 // classEvidence renders a log class as one evidence line with counts, time and example.
-func (d *diag) classEvidence(name string, cs nodestate.ClassStats) string {
+func (d *diag) classEvidence(c logparse.Class, cs nodestate.ClassStats) string {
+	name := c.String()
 	var b strings.Builder
 	if d.st.Logs.Window > 0 {
 		fmt.Fprintf(&b, "ipamd/plugin logs: %d %s line(s) in the last %s (%d since start)", cs.Recent, name, fmtDuration(d.st.Logs.Window), cs.Total)
@@ -191,7 +249,7 @@ func (d *diag) apiEvidence(codes ...string) (bool, []string) {
 	return len(ev) > 0, ev
 }
 
-func (d *diag) classOrCode(class string, codes ...string) (bool, []string) {
+func (d *diag) classOrCode(class logparse.Class, codes ...string) (bool, []string) {
 	var ev []string
 	active := false
 	if cs, ok := d.class(class); ok {
@@ -220,7 +278,7 @@ func (d *diag) noAvailableIP() (float64, string) {
 // poolPressure reports whether pods are (or were just) failing to get an address.
 func (d *diag) poolPressure() (bool, []string) {
 	var ev []string
-	for _, cl := range []string{classIPPoolEmpty, classAllocFailed} {
+	for _, cl := range []logparse.Class{logparse.IPPoolEmpty, logparse.AllocFailed} {
 		if cs, ok := d.class(cl); ok {
 			ev = append(ev, d.classEvidence(cl, cs))
 		}
@@ -235,47 +293,13 @@ func (d *diag) poolPressure() (bool, []string) {
 	return pressure, ev
 }
 
-// --- names used in commands ----------------------------------------------------------
-
-func (d *diag) nodeName() string {
-	if d.node.Name != "" {
-		return d.node.Name
-	}
-	return "<node>"
-}
-
-func (d *diag) instanceID() string {
-	if d.node.InstanceID != "" {
-		return d.node.InstanceID
-	}
-	return "<instance-id>"
-}
+// --- names used in text ---------------------------------------------------------------
 
 func (d *diag) instanceType() string {
 	if d.node.InstanceType != "" {
 		return d.node.InstanceType
 	}
-	return "<instance-type>"
-}
-
-func (d *diag) awsNodeExec(cmd string) string {
-	return fmt.Sprintf("kubectl -n kube-system exec $(kubectl -n kube-system get pod -l k8s-app=aws-node --field-selector spec.nodeName=%s -o name) -c aws-node -- %s", d.nodeName(), cmd)
-}
-
-func (d *diag) enisCmd() string {
-	return d.awsNodeExec("curl -s localhost:61679/v1/enis")
-}
-
-func (d *diag) metricsCmd(grep string) string {
-	return d.awsNodeExec("curl -s localhost:61678/metrics") + " | grep " + grep
-}
-
-func (d *diag) allocatablePodsCmd() string {
-	return fmt.Sprintf("kubectl get node %s -o jsonpath='{.status.allocatable.pods}'", d.nodeName())
-}
-
-func awsNodeEnvCmd() string {
-	return `kubectl -n kube-system get ds aws-node -o jsonpath='{range .spec.template.spec.containers[?(@.name=="aws-node")].env[*]}{.name}={.value}{"\n"}{end}'`
+	return "this instance type"
 }
 
 // --- formatting ----------------------------------------------------------------------

@@ -3,6 +3,7 @@ package diagnosis
 import (
 	"time"
 
+	"github.com/ipamwatch/ipamwatch/logparse"
 	"github.com/ipamwatch/ipamwatch/nodestate"
 )
 
@@ -98,8 +99,8 @@ func healthyPrefix() *nodestate.State {
 }
 
 // logClass sets a recent log class.
-func logClass(st *nodestate.State, class, code, subnet, example string) {
-	st.Logs.Classes[class] = nodestate.ClassStats{
+func logClass(st *nodestate.State, class logparse.Class, code, subnet, example string) {
+	st.Logs.Classes[class.String()] = nodestate.ClassStats{
 		Total: 7, Recent: 5, First: t0.Add(-10 * time.Minute), Last: t0.Add(-1 * time.Minute),
 		Example: example, Code: code, SubnetID: subnet,
 	}

@@ -11,7 +11,10 @@ const (
 	HypervisorXen   = "xen"
 )
 
-// The EKS recommendation caps max-pods under prefix delegation: 110 up to 30 vCPUs, else 250.
+// The EKS max-pods calculator caps max-pods in both modes: 110 up to 30 vCPUs, else 250
+// (amazon-eks-ami templates/al2/runtime/max-pods-calculator.sh, v20260304; managed node
+// groups without a custom AMI apply it). nodeadm and bootstrap.sh without the calculator use
+// the uncapped formula (eni-max-pods.txt; nodeadm internal/kubelet/eni_max_pods.go).
 const (
 	RecommendedMaxPodsSmall = 110
 	RecommendedMaxPodsLarge = 250
@@ -43,20 +46,25 @@ type MaxPodsInput struct {
 // MaxPodsResult is the max-pods value and the arithmetic that produced it.
 type MaxPodsResult struct {
 	Input MaxPodsInput `json:"input"`
-	// Mode is "secondary_ip" or "prefix" (the mode ipamd will really run in).
-	Mode string `json:"mode"`
+	// Mode is the mode ipamd will really run in (secondary_ip or prefix).
+	Mode IPMode `json:"mode"`
 	// ENIs usable for pod addresses after MAX_ENI, custom networking and the trunk ENI.
 	PodENIs          int `json:"pod_enis"`
 	SlotsPerENI      int `json:"slots_per_eni"`
 	AddressesPerSlot int `json:"addresses_per_slot"`
-	PodIPs           int `json:"pod_ips"`
-	// Uncapped is pod IPs + 2 host-network pods.
-	Uncapped int `json:"uncapped"`
-	// Recommended is the EKS cap that applies (prefix mode), 0 when none applies.
-	Recommended int `json:"recommended_cap,omitempty"`
-	MaxPods     int `json:"max_pods"`
-	// BranchENIs is the budget of pods with their own security groups (0 = not applicable or unknown).
+	// PodIPs is the addresses of ipamd's pool: pods without their own security groups.
+	PodIPs int `json:"pod_ips"`
+	// BranchENIs is the budget of pods with their own security groups, which take their
+	// address from a branch ENI instead of the pool (0 = not applicable or unknown).
 	BranchENIs int `json:"branch_enis,omitempty"`
+	// Uncapped is the formula's value: pod IPs + branch ENIs + 2 host-network pods. nodeadm
+	// and bootstrap.sh use it when no calculator is involved (eni-max-pods.txt).
+	Uncapped int `json:"uncapped"`
+	// Recommended is the EKS calculator's cap for the vCPUs: 110 or 250.
+	Recommended int `json:"recommended_cap"`
+	// MaxPods is min(Uncapped, Recommended): what the EKS max-pods calculator prints and what
+	// managed node groups without a custom AMI set.
+	MaxPods int `json:"max_pods"`
 	// Steps is the arithmetic, one line each, for a person to check.
 	Steps []string `json:"steps"`
 	// Notes are caveats (Xen fallback, assumed vCPUs, ...).
@@ -65,7 +73,7 @@ type MaxPodsResult struct {
 
 // MaxPods computes kubelet max-pods the way EKS does, with every step spelled out.
 func MaxPods(in MaxPodsInput) (MaxPodsResult, error) {
-	r := MaxPodsResult{Input: in, Mode: modeSecondary, AddressesPerSlot: 1}
+	r := MaxPodsResult{Input: in, Mode: ModeSecondary, AddressesPerSlot: 1}
 	switch {
 	case in.ENIs < 1:
 		return r, fmt.Errorf("%w: ENIs must be at least 1, got %d", ErrInvalidMaxPodsInput, in.ENIs)
@@ -92,8 +100,17 @@ func MaxPods(in MaxPodsInput) (MaxPodsResult, error) {
 		r.Steps = append(r.Steps, fmt.Sprintf("custom networking: the primary ENI carries no pods: %d - 1 = %d ENIs", podENIs+1, podENIs))
 	}
 	if in.SecurityGroupsForPods {
-		podENIs--
-		r.Steps = append(r.Steps, fmt.Sprintf("security groups for pods: the trunk ENI takes an ENI slot: %d - 1 = %d ENIs", podENIs+1, podENIs))
+		if n, known := BranchENIs(in.InstanceType); known && n == 0 {
+			// ipamd reserves no slot on such a type (IsTrunkingCompatible), and no pod gets a branch ENI.
+			r.Notes = append(r.Notes, fmt.Sprintf("%s is not trunking-compatible (VPC resource controller limits): no trunk ENI, no branch ENIs; security groups for pods do not apply to it", in.InstanceType))
+			in.SecurityGroupsForPods = false
+		} else {
+			if known && in.BranchENIs == 0 {
+				in.BranchENIs = n
+			}
+			podENIs--
+			r.Steps = append(r.Steps, fmt.Sprintf("security groups for pods: the trunk ENI takes an ENI slot: %d - 1 = %d ENIs", podENIs+1, podENIs))
+		}
 	}
 	if podENIs < 1 {
 		return r, fmt.Errorf("%w: no ENI is left for pod addresses (%d ENIs, custom networking %t, security groups for pods %t)",
@@ -106,42 +123,47 @@ func MaxPods(in MaxPodsInput) (MaxPodsResult, error) {
 		if in.Hypervisor == HypervisorXen {
 			r.Notes = append(r.Notes, "prefix delegation needs a Nitro instance: on Xen ipamd logs a warning and keeps using secondary IPs, so the secondary-IP value applies")
 		} else {
-			r.Mode = modePrefix
+			r.Mode = ModePrefix
 			r.AddressesPerSlot = addressesPerPrefix
 		}
 	}
 	r.PodIPs = r.PodENIs * r.SlotsPerENI * r.AddressesPerSlot
-	if r.Mode == modePrefix {
+	if r.Mode == ModePrefix {
 		r.Steps = append(r.Steps, fmt.Sprintf("pod IPs = %d ENIs x (%d - 1) slots x 16 addresses per /28 = %d", r.PodENIs, in.IPsPerENI, r.PodIPs))
 	} else {
 		r.Steps = append(r.Steps, fmt.Sprintf("pod IPs = %d ENIs x (%d - 1) secondary IPs = %d", r.PodENIs, in.IPsPerENI, r.PodIPs))
 	}
-	r.Uncapped = r.PodIPs + hostNetworkAllowance
-	r.Steps = append(r.Steps, fmt.Sprintf("max-pods = %d + 2 host-network pods = %d", r.PodIPs, r.Uncapped))
-	r.MaxPods = r.Uncapped
-
-	if r.Mode == modePrefix {
-		r.Recommended = RecommendedMaxPodsSmall
-		switch {
-		case in.VCPUs == 0:
-			r.Notes = append(r.Notes, fmt.Sprintf("vCPUs unknown: assuming at most %d vCPUs (cap %d); pass --vcpus for the exact cap", recommendedVCPUBoundary, RecommendedMaxPodsSmall))
-		case in.VCPUs > recommendedVCPUBoundary:
-			r.Recommended = RecommendedMaxPodsLarge
-		}
-		if r.MaxPods > r.Recommended {
-			r.Steps = append(r.Steps, fmt.Sprintf("max-pods = min(%d, %d) = %d: the EKS recommendation for %s", r.Uncapped, r.Recommended, r.Recommended, vcpuPhrase(in.VCPUs)))
-			r.MaxPods = r.Recommended
-		} else {
-			r.Steps = append(r.Steps, fmt.Sprintf("below the EKS recommendation cap %d (%s): no cap", r.Recommended, vcpuPhrase(in.VCPUs)))
-		}
-	}
 	if in.SecurityGroupsForPods {
+		// Pods selected by a SecurityGroupPolicy take a branch ENI, not a pool address; the
+		// others take pool addresses. m5.large: 18 pool IPs + 9 branch ENIs + 2 = 29.
 		r.BranchENIs = in.BranchENIs
 		if in.BranchENIs > 0 {
-			r.Steps = append(r.Steps, fmt.Sprintf("pods with their own security groups: at most %d (branch ENIs, vpc.amazonaws.com/pod-eni); they count toward max-pods", in.BranchENIs))
+			r.Steps = append(r.Steps, fmt.Sprintf("pods with their own security groups get a branch ENI instead: + %d (vpc.amazonaws.com/pod-eni); the other pods share the %d pool IPs", in.BranchENIs, r.PodIPs))
 		} else {
-			r.Notes = append(r.Notes, "branch ENI budget unknown: see the node's vpc.amazonaws.com/pod-eni capacity")
+			r.Notes = append(r.Notes, "branch ENI budget unknown (--branch-enis, or the node's vpc.amazonaws.com/pod-eni): pods with their own security groups are not counted")
 		}
+	}
+	r.Uncapped = r.PodIPs + r.BranchENIs + hostNetworkAllowance
+	if r.BranchENIs > 0 {
+		r.Steps = append(r.Steps, fmt.Sprintf("max-pods = %d + %d + 2 host-network pods = %d", r.PodIPs, r.BranchENIs, r.Uncapped))
+	} else {
+		r.Steps = append(r.Steps, fmt.Sprintf("max-pods = %d + 2 host-network pods = %d", r.PodIPs, r.Uncapped))
+	}
+	r.MaxPods = r.Uncapped
+
+	r.Recommended = RecommendedMaxPodsSmall
+	switch {
+	case in.VCPUs == 0:
+		r.Notes = append(r.Notes, fmt.Sprintf("vCPUs unknown: assuming at most %d vCPUs (cap %d); pass --vcpus for the exact cap", recommendedVCPUBoundary, RecommendedMaxPodsSmall))
+	case in.VCPUs > recommendedVCPUBoundary:
+		r.Recommended = RecommendedMaxPodsLarge
+	}
+	if r.Uncapped > r.Recommended {
+		r.MaxPods = r.Recommended
+		r.Steps = append(r.Steps, fmt.Sprintf("max-pods = min(%d, %d) = %d: the EKS max-pods calculator's cap for %s", r.Uncapped, r.Recommended, r.Recommended, vcpuPhrase(in.VCPUs)))
+		r.Notes = append(r.Notes, fmt.Sprintf("%d is what the EKS max-pods calculator recommends and managed node groups without a custom AMI set; nodeadm and bootstrap.sh without the calculator use the formula's %d (eni-max-pods.txt), which kubelet and the VPC CNI handle but EKS does not recommend", r.MaxPods, r.Uncapped))
+	} else {
+		r.Steps = append(r.Steps, fmt.Sprintf("below the EKS max-pods calculator's cap %d (%s): no cap", r.Recommended, vcpuPhrase(in.VCPUs)))
 	}
 	return r, nil
 }

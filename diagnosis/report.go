@@ -4,14 +4,6 @@ import (
 	"time"
 )
 
-// IP modes, as in the node_info metric's ip_mode label.
-const (
-	modeSecondary = "secondary_ip"
-	modePrefix    = "prefix"
-	modeIPv6      = "ipv6"
-	modeUnknown   = "unknown"
-)
-
 // Options tunes the diagnosis. The zero value is usable: zero fields take the defaults.
 type Options struct {
 	// Now is the time the report is for (ages of log lines); zero = the state's Time.
@@ -60,12 +52,22 @@ type Report struct {
 	// BindingCeiling names the ceiling that stops pods now: the one that has run out
 	// (headroom 0) or one that blocks the pool from growing (subnet, throttling, ...).
 	// "none" while the node has headroom and nothing blocks; "unknown" without IP data.
-	BindingCeiling string `json:"binding_ceiling"`
+	BindingCeiling Ceiling `json:"binding_ceiling"`
 	// NearestCeiling is the ceiling that will stop pods first as the node fills up (the one
 	// with the least room), whether or not it binds yet.
-	NearestCeiling string    `json:"nearest_ceiling"`
+	NearestCeiling Ceiling   `json:"nearest_ceiling"`
 	Config         Config    `json:"config"`
 	Findings       []Finding `json:"findings"`
+	// Missing names the node sources the report had to do without, each with what a person
+	// can add to be sure (empty when the agent or a full bundle saw everything).
+	Missing []MissingSource `json:"missing_sources,omitempty"`
+}
+
+// MissingSource is a source the diagnosis lacked and how to get it.
+type MissingSource struct {
+	Source string `json:"source"`
+	// Add is what to add to be sure: a command or a file of the log-collector bundle.
+	Add string `json:"add"`
 }
 
 // NodeFacts identifies the node.
@@ -77,14 +79,13 @@ type NodeFacts struct {
 	AvailabilityZone string `json:"availability_zone"`
 	AZID             string `json:"availability_zone_id"`
 	PrimarySubnet    string `json:"subnet_id"`
-	// IPMode is "secondary_ip", "prefix", "ipv6" or "unknown".
-	IPMode     string `json:"ip_mode"`
-	CNIVersion string `json:"cni_version"`
+	IPMode           IPMode `json:"ip_mode"`
+	CNIVersion       string `json:"cni_version"`
 }
 
 // Capacity is the node's capacity per ceiling. Every count is -1 when unknown.
 type Capacity struct {
-	Mode string `json:"mode"`
+	Mode IPMode `json:"mode"`
 	// ENIs attached and managed by ipamd; MaxENIs ipamd may use (awscni_eni_max).
 	ENIs    int `json:"enis"`
 	MaxENIs int `json:"max_enis"`
@@ -100,9 +101,18 @@ type Capacity struct {
 	CooldownIPs int `json:"cooldown_ips"`
 	// AttachedCapacity is pod addresses the attached ENIs could hold with all slots filled.
 	AttachedCapacity int `json:"attached_capacity"`
-	// MaxCapacity is pod addresses the node could ever hold: ENI ceiling x per-ENI addresses
-	// in the mode, minus the primary ENI under custom networking, minus a trunk ENI.
+	// MaxCapacity is pod addresses the node could ever hold: PodENIsMax x per-ENI addresses
+	// in the mode.
 	MaxCapacity int `json:"max_capacity"`
+	// PodENIsMax is the ENIs that may carry pod addresses: awscni_eni_max less the primary ENI
+	// under custom networking, the trunk's slot and the ENIs excluded from pod IPs.
+	PodENIsMax int `json:"pod_enis_max"`
+	// TrunkSlotReserved: an ENI slot goes to the trunk of security groups for pods; ipamd
+	// reserves it before the trunk is attached (TrunkAttached false).
+	TrunkSlotReserved bool `json:"trunk_slot_reserved"`
+	TrunkAttached     bool `json:"trunk_attached"`
+	// ExcludedENIs are ENIs excluded from pod IPs (CNI v1.22+).
+	ExcludedENIs int `json:"excluded_enis"`
 	// KubeletMaxPods is node allocatable pods (or the kubelet config's maxPods).
 	KubeletMaxPods  int `json:"kubelet_max_pods"`
 	Pods            int `json:"pods"`
@@ -113,14 +123,21 @@ type Capacity struct {
 	BranchENIRequested int `json:"branch_eni_requested"`
 }
 
-// Finding is one diagnosed cause with its proof and remedy.
+// Finding is one diagnosed cause with its proof and remedy. Explanation, Fix, Confirm and
+// Verify come from the cause's advice (AdviceFor); Summary and Evidence are what the rule
+// measured.
 type Finding struct {
-	Cause    string   `json:"cause"`
-	Severity string   `json:"severity"`
-	Summary  string   `json:"summary"`
-	Evidence []string `json:"evidence"`
-	Fix      string   `json:"fix"`
-	Confirm  string   `json:"confirm"`
+	Cause       Cause    `json:"cause"`
+	Severity    Severity `json:"severity"`
+	Summary     string   `json:"summary"`
+	Explanation string   `json:"explanation"`
+	Evidence    []string `json:"evidence"`
+	// Basis says what the finding rests on: "corroborated", or "logs only" when the sources
+	// that would corroborate it were missing (Confirm then settles it).
+	Basis   Basis  `json:"basis"`
+	Fix     string `json:"fix"`
+	Confirm string `json:"confirm"`
+	Verify  string `json:"verify"`
 }
 
 // HasProblems reports whether the report holds a warning or critical finding.

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ipamwatch/ipamwatch/logparse"
 	"github.com/ipamwatch/ipamwatch/nodestate"
 )
 
@@ -16,7 +17,7 @@ func TestSubnetViewSettlesFragmentationVsExhaustion(t *testing.T) {
 	at := time.Date(2026, 11, 26, 2, 10, 0, 0, time.UTC)
 	frag := func(view *nodestate.SubnetView) *nodestate.State {
 		st := healthyPrefix()
-		logClass(st, classPrefixFragmented, codeInsufficientCidrBlocks, "subnet-node", "api error InsufficientCidrBlocks")
+		logClass(st, logparse.PrefixFragmented, codeInsufficientCidrBlocks, "subnet-node", "api error InsufficientCidrBlocks")
 		if view != nil {
 			view.SubnetID, view.At = "subnet-node", at
 			st.Subnets = map[string]nodestate.SubnetView{"subnet-node": *view, "subnet-other": {SubnetID: "subnet-other", Size: 4096, FreeAddresses: 4000, FreePrefixBlocks: 250}}
@@ -26,11 +27,11 @@ func TestSubnetViewSettlesFragmentationVsExhaustion(t *testing.T) {
 	tests := []struct {
 		name     string
 		st       *nodestate.State
-		want     string
-		notWant  string
+		want     Cause
+		notWant  Cause
 		evidence string
 	}{
-		{"no analysis: fragmentation with the confirm hint", frag(nil), CausePrefixFragmented, CauseSubnetExhausted, "confirms fragmentation"},
+		{"no analysis: fragmentation, the confirm step tells", frag(nil), CausePrefixFragmented, CauseSubnetExhausted, "well above 16 means fragmentation"},
 		{"confirmed", frag(&nodestate.SubnetView{Size: 1024, FreeAddresses: 140, FreePrefixBlocks: 0, LargestFreeBlock: 8, FragmentationRatio: 1}),
 			CausePrefixFragmented, CauseSubnetExhausted, "fragmentation confirmed by the subnet analysis"},
 		{"actually full", frag(&nodestate.SubnetView{Size: 1024, FreeAddresses: 5, FreePrefixBlocks: 0, LargestFreeBlock: 4, FragmentationRatio: 1}),

@@ -15,7 +15,7 @@ func WriteText(w io.Writer, r Report) error {
 	ew.printf("NODE %s\n", orDash(n.Name))
 	ew.printf("  instance   %s  %s  %s / %s (%s)\n", orDash(n.InstanceID), orDash(n.InstanceType), orDash(n.Region), orDash(n.AvailabilityZone), orDash(n.AZID))
 	ew.printf("  subnet     %s\n", orDash(n.PrimarySubnet))
-	ew.printf("  ip mode    %s   CNI %s\n", orDash(n.IPMode), orDash(n.CNIVersion))
+	ew.printf("  ip mode    %s   CNI %s\n", orDash(string(n.IPMode)), orDash(n.CNIVersion))
 	cfg := r.Config
 	ew.printf("  settings   prefix delegation %s, custom networking %s (ENIConfig %s), pod ENI %s, IPv6 %s [from %s]\n",
 		cfg.PrefixDelegation, cfg.CustomNetworking, orDash(cfg.ENIConfig), cfg.PodENI, cfg.IPv6, cfg.EnvSource)
@@ -49,23 +49,35 @@ func WriteText(w io.Writer, r Report) error {
 	if err := tw.Flush(); err != nil && ew.err == nil {
 		ew.err = err
 	}
-	ew.printf("\nHEADROOM %s more pod(s)   BINDING CEILING %s   (nearest: %s)\n", fmtInt(r.Headroom), r.BindingCeiling, orDash(r.NearestCeiling))
+	ew.printf("\nHEADROOM %s more pod(s)   BINDING CEILING %s   (nearest: %s)\n", fmtInt(r.Headroom), r.BindingCeiling, orDash(string(r.NearestCeiling)))
 
 	if len(r.Findings) == 0 {
 		ew.printf("\nFINDINGS none\n")
-		return ew.err
+	} else {
+		ew.printf("\nFINDINGS %d\n", len(r.Findings))
 	}
-	ew.printf("\nFINDINGS %d\n", len(r.Findings))
+	if len(r.Missing) > 0 {
+		names, adds := make([]string, len(r.Missing)), make([]string, len(r.Missing))
+		for i, m := range r.Missing {
+			names[i], adds[i] = m.Source, m.Add
+		}
+		ew.printf("PARTIAL EVIDENCE without %s; to be sure, add %s, or the whole log-collector bundle\n", strings.Join(names, ", "), strings.Join(adds, ", "))
+	}
 	for i, f := range r.Findings {
-		ew.printf("\n%d. [%s] %s: %s\n", i+1, strings.ToUpper(f.Severity), f.Cause, f.Summary)
+		basis := ""
+		if f.Basis == BasisLogsOnly {
+			basis = " [logs only]"
+		}
+		ew.printf("\n%d. [%s]%s %s: %s\n", i+1, strings.ToUpper(string(f.Severity)), basis, f.Cause, f.Summary)
 		if len(f.Evidence) > 0 {
 			ew.printf("   evidence:\n")
 			for _, e := range f.Evidence {
 				ew.printf("     - %s\n", e)
 			}
 		}
-		ew.printf("   fix:     %s\n", f.Fix)
-		ew.printf("   confirm: %s\n", f.Confirm)
+		ew.block("fix", f.Fix)
+		ew.block("confirm", f.Confirm)
+		ew.block("verify", f.Verify)
 	}
 	return ew.err
 }
@@ -83,6 +95,21 @@ func (e *errWriter) Write(p []byte) (int, error) {
 	n, err := e.w.Write(p)
 	e.err = err
 	return n, err
+}
+
+// block writes a labelled, possibly multi-line text indented under its label.
+func (e *errWriter) block(label, text string) {
+	if text == "" {
+		return
+	}
+	e.printf("   %s:\n", label)
+	for _, line := range strings.Split(text, "\n") {
+		if line == "" {
+			e.printf("\n")
+			continue
+		}
+		e.printf("     %s\n", line)
+	}
 }
 
 // printf ignores the error here because errWriter records it for WriteText to return.

@@ -73,10 +73,11 @@ func promGet[T any](ctx context.Context, c *apiClient, path string, q url.Values
 
 // promAlert is one entry of /api/v1/alerts.
 type promAlert struct {
-	Labels   map[string]string `json:"labels"`
-	State    string            `json:"state"` // pending | firing
-	ActiveAt time.Time         `json:"activeAt"`
-	Value    string            `json:"value"`
+	Labels      map[string]string `json:"labels"`
+	Annotations map[string]string `json:"annotations"`
+	State       string            `json:"state"` // pending | firing
+	ActiveAt    time.Time         `json:"activeAt"`
+	Value       string            `json:"value"`
 }
 
 func (c *apiClient) alerts(ctx context.Context) ([]promAlert, error) {
@@ -138,8 +139,11 @@ func (k alertKey) String() string { return k.alert + "{" + k.on + "}" }
 // keyOf returns the alert's key: node for node alerts, subnet_id for subnet alerts.
 func keyOf(labels map[string]string) alertKey {
 	on := labels["node"]
-	if on == "" && labels["subnet_id"] != "" {
+	switch {
+	case on == "" && labels["subnet_id"] != "":
 		on = "subnet_id=" + labels["subnet_id"]
+	case on == "":
+		on = "cluster"
 	}
 	return alertKey{alert: labels["alertname"], on: on}
 }

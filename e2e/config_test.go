@@ -93,7 +93,7 @@ func writeAlertmanagerConfig(t *testing.T, dir, webhookURL string) string {
 	cfg := map[string]any{
 		"route": map[string]any{
 			"receiver":        "e2e",
-			"group_by":        []string{"alertname", "node", "subnet_id"},
+			"group_by":        []string{"alertname", "cluster", "subnet_id", "node"},
 			"group_wait":      "1s",
 			"group_interval":  "1s",
 			"repeat_interval": "1h",

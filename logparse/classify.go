@@ -12,36 +12,60 @@ import (
 // vocabulary: they appear as metric label values, in JSON output and in docs/classes.md.
 type Class uint8
 
-// The classes, from "nothing to report" to the catch-all for other error-level lines.
+// The classes, from "nothing to report" to the catch-all for other error-level lines. Each
+// class that signals exactly one cause carries that cause's name; the docs text of every class
+// is in docs/classes.md.
 const (
 	None Class = iota
 	SubnetExhausted
 	PrefixFragmented
+	SubnetDiscoveryExcluded
 	ENILimit
 	ENIQuota
+	CNIUnknownInstanceType
 	EC2Throttled
 	Unauthorized
-	IMDS
+	AWSNodeRBACDenied
+	IMDSFailure
+	ENIConfigUnavailable
+	ENISetupFailed
 	IPPoolEmpty
 	BranchENI
 	AllocFailed
+	AWSNodeAPIServerUnreachable
+	AWSNodeInitFailed
+	AWSNodePanic
+	AWSNodeNotReady
 	OtherError
 	numClasses
 )
 
+// NumClasses is the number of classes, None included: every Class value is below it, so
+// callers can size arrays indexed by Class.
+const NumClasses = int(numClasses)
+
 var classNames = [numClasses]string{
-	None:             "none",
-	SubnetExhausted:  "subnet_exhausted",
-	PrefixFragmented: "prefix_fragmented",
-	ENILimit:         "eni_limit",
-	ENIQuota:         "eni_quota",
-	EC2Throttled:     "ec2_throttled",
-	Unauthorized:     "unauthorized",
-	IMDS:             "imds",
-	IPPoolEmpty:      "ip_pool_empty",
-	BranchENI:        "branch_eni",
-	AllocFailed:      "alloc_failed",
-	OtherError:       "other_error",
+	None:                        "none",
+	SubnetExhausted:             "subnet_exhausted",
+	PrefixFragmented:            "prefix_fragmented",
+	SubnetDiscoveryExcluded:     "subnet_discovery_excluded",
+	ENILimit:                    "eni_limit",
+	ENIQuota:                    "eni_quota",
+	CNIUnknownInstanceType:      "cni_unknown_instance_type",
+	EC2Throttled:                "ec2_throttled",
+	Unauthorized:                "unauthorized",
+	AWSNodeRBACDenied:           "aws_node_rbac_denied",
+	IMDSFailure:                 "imds_failure",
+	ENIConfigUnavailable:        "eniconfig_unavailable",
+	ENISetupFailed:              "eni_setup_failed",
+	IPPoolEmpty:                 "ip_pool_empty",
+	BranchENI:                   "branch_eni",
+	AllocFailed:                 "alloc_failed",
+	AWSNodeAPIServerUnreachable: "aws_node_api_server_unreachable",
+	AWSNodeInitFailed:           "aws_node_init_failed",
+	AWSNodePanic:                "aws_node_panic",
+	AWSNodeNotReady:             "aws_node_not_ready",
+	OtherError:                  "other_error",
 }
 
 // String returns the class's stable name ("subnet_exhausted", ...); unknown values render

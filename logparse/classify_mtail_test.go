@@ -17,8 +17,8 @@ import (
 )
 
 // TestMtailProgramAgrees runs bench/mtail/ipamd.mtail, the benchmark's mtail version of the
-// taxonomy, over the zap lines of the corpus and checks that it counts what the classifier
-// counts. It keeps the benchmark an honest comparison of the same job.
+// taxonomy, over the zap lines of the corpus and of the real lines, and checks that it counts
+// what the classifier counts. It keeps the benchmark an honest comparison of the same job.
 func TestMtailProgramAgrees(t *testing.T) {
 	t.Parallel()
 	mtail := testtools.Lookup(t, "mtail")
@@ -27,8 +27,9 @@ func TestMtailProgramAgrees(t *testing.T) {
 	var lines []string
 	want := map[string]int{}
 	c := NewClassifier()
-	for _, r := range loadCorpus(t) {
-		if !zap.MatchString(r.line) {
+	recs := append(loadCorpus(t), loadRecords(t, "testdata/real.txt")...)
+	for _, r := range recs {
+		if len(r.lines) > 1 || !zap.MatchString(r.line) {
 			continue
 		}
 		lines = append(lines, r.line)

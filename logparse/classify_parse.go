@@ -32,7 +32,11 @@ func parseLine(line []byte, p *parsed, tc *tsCache) {
 	p.msgAt = -1
 	s := trimSpace(line)
 	var prefixTime time.Time
-	for range 3 {
+	for range 6 {
+		if r, ok := stripPasteMarkup(s); ok {
+			s = r
+			continue
+		}
 		if r, ok := stripPodPrefix(s); ok {
 			s = r
 			continue
@@ -53,7 +57,11 @@ func parseLine(line []byte, p *parsed, tc *tsCache) {
 	p.msg, p.region = s, s
 	switch {
 	case len(s) > 0 && s[0] == '{':
-		parseJSON(s, p, tc)
+		parseJSON(s, p, 1, tc)
+	case bracelessJSON(s):
+		// A JSON line whose leading "{" was lost in the copy: parse it as one, flagged.
+		p.malformed = true
+		parseJSON(s, p, 0, tc)
 	case parseTextFormat(s, p, tc):
 	case parseLogrus(s, p):
 	case parseKlog(s, p):
@@ -62,6 +70,69 @@ func parseLine(line []byte, p *parsed, tc *tsCache) {
 	if p.time.IsZero() {
 		p.time = prefixTime
 	}
+}
+
+// glogEarly is what glog writes before flag parsing in front of a klog line (aws-node's
+// entrypoint before CNI v1.6 printed ipamd's client-go lines this way).
+const glogEarly = "ERROR: logging before flag.Parse: "
+
+// stripPasteMarkup removes what a paste into an issue or chat adds around a log line: inline
+// code backticks around the whole line, a Markdown list bullet or quote ("* ", "- ", "> "),
+// an opening backtick whose closing one is on another line, a line number glued to a JSON
+// line (" 1{...}" from a numbered code view), or glog's early-logging prefix. A bullet, a
+// quote or a lone backtick is removed only in front of something that starts a log line (a
+// digit, "{", "[").
+func stripPasteMarkup(s []byte) ([]byte, bool) {
+	if len(s) < 3 {
+		return s, false
+	}
+	if s[0] == '`' && s[len(s)-1] == '`' {
+		return trimSpace(s[1 : len(s)-1]), true
+	}
+	if bytes.HasPrefix(s, []byte(glogEarly)) {
+		return trimSpace(s[len(glogEarly):]), true
+	}
+	if isDigit(s[0]) {
+		// A line number glued to a JSON object: digits, then `{"`.
+		i := 1
+		for i < len(s) && i < 8 && isDigit(s[i]) {
+			i++
+		}
+		if hasAt(s, i, `{"`) {
+			return s[i:], true
+		}
+		return s, false
+	}
+	var rest []byte
+	switch {
+	case s[0] == '`':
+		rest = s[1:]
+	case (s[0] == '*' || s[0] == '-' || s[0] == '>') && (s[1] == ' ' || s[1] == '\t'):
+		rest = trimSpace(s[2:])
+	default:
+		return s, false
+	}
+	if len(rest) > 0 && (isDigit(rest[0]) || rest[0] == '{' || rest[0] == '[') {
+		return rest, true
+	}
+	return s, false
+}
+
+// bracelessJSON reports whether s looks like a zap JSON line that lost its leading "{": it
+// starts with a quoted key zap writes first ("level", "ts", "msg", ...) and a colon.
+func bracelessJSON(s []byte) bool {
+	if len(s) < 8 || s[0] != '"' {
+		return false
+	}
+	j := bytes.IndexByte(s[1:min(len(s), 16)], '"')
+	if j < 1 || 1+j+1 >= len(s) || s[1+j+1] != ':' {
+		return false
+	}
+	switch keyKind(s[1 : 1+j]) {
+	case keyLevel, keyTime, keyMsg:
+		return true
+	}
+	return false
 }
 
 // stripPodPrefix removes `[pod/aws-node-x7k2p/aws-node] ` as written by kubectl logs --prefix.
@@ -102,31 +173,32 @@ func isMonth(b []byte) bool {
 	return false
 }
 
-// parseJSON starts walking one JSON object, taking level, ts (string or epoch number) and
-// msg. When the message is the first field that is not level/ts/caller (zap's layout), the
-// walk stops at the message's opening quote: the signature scan finds the closing quote in
-// the same pass (see matcher.scan), then finishJSON resumes the walk after it.
-func parseJSON(s []byte, p *parsed, tc *tsCache) {
+// parseJSON starts walking one JSON object whose first key starts at index first (1 after
+// the "{", 0 when the brace was lost), taking level, ts (string or epoch number) and msg.
+// When the message is the first field that is not level/ts/caller (zap's layout), the walk
+// stops at the message's opening quote: the signature scan finds the closing quote in the
+// same pass (see matcher.scan), then finishJSON resumes the walk after it.
+func parseJSON(s []byte, p *parsed, first int, tc *tsCache) {
 	p.json, p.regionStart, p.msgAt = s, -1, -1
-	if zapHeader(s, p, tc) {
+	if zapHeader(s, first, p, tc) {
 		return
 	}
-	walkJSON(s, 1, p, false, tc)
+	walkJSON(s, first, p, false, tc)
 }
 
 // zapHeader is the fast path for the exact header zap writes,
 // {"level":"L","ts":"T"[,"caller":"C"],"msg":" — anything else goes to the generic walk.
-func zapHeader(s []byte, p *parsed, tc *tsCache) bool {
+func zapHeader(s []byte, first int, p *parsed, tc *tsCache) bool {
 	const (
-		levelKey  = `{"level":"`
+		levelKey  = `"level":"`
 		tsKey     = `","ts":"`
 		callerKey = `","caller":"`
 		msgKey    = `","msg":"`
 	)
-	if !bytes.HasPrefix(s, []byte(levelKey)) {
+	if !hasAt(s, first, levelKey) {
 		return false
 	}
-	i := len(levelKey)
+	i := first + len(levelKey)
 	level, i, ok := plainValue(s, i, 12)
 	if !ok || !hasAt(s, i, tsKey) {
 		return false
@@ -432,11 +504,15 @@ func levelWord(v []byte) Level {
 	return LevelUnknown
 }
 
-// parseTextFormat handles `2019-07-30T15:31:53Z [ERROR] message` (ipamd before 2020).
+// parseTextFormat handles `2019-07-30T15:31:53Z [ERROR] message` (ipamd and the CNI plugin
+// before CNI v1.6, seelog), also when a paste dropped the time (`[ERROR] message`).
 func parseTextFormat(s []byte, p *parsed, tc *tsCache) bool {
 	t, n, ok := parseTimestamp(s, tc)
 	if !ok {
-		return false
+		n = 0
+		if len(s) < 3 || s[0] != '[' {
+			return false
+		}
 	}
 	rest := trimSpace(s[n:])
 	if len(rest) > 2 && rest[0] == '[' {
@@ -444,7 +520,11 @@ func parseTextFormat(s []byte, p *parsed, tc *tsCache) bool {
 			if l := levelWord(rest[1:j]); l != LevelUnknown {
 				p.level = l
 				rest = trimSpace(rest[j+1:])
+			} else if !ok {
+				return false
 			}
+		} else if !ok {
+			return false
 		}
 	}
 	p.time = t

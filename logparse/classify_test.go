@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -12,12 +13,15 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// corpusRecord is one labelled line of testdata/corpus.txt.
+// corpusRecord is one labelled record of testdata/corpus.txt or testdata/real.txt.
 type corpusRecord struct {
 	stream string
 	lineNo int
-	line   string
+	line   string   // the log line (the first one when the record spans several)
+	lines  []string // every line of the record (lines=N)
+	source string   // the "# source: " comment before the record, if any
 	want   wantEvent
+	has    string // the event's message must contain this (has=TOKEN)
 }
 
 // wantEvent is the comparable part of an Event.
@@ -33,14 +37,20 @@ type wantEvent struct {
 
 func loadCorpus(t *testing.T) []corpusRecord {
 	t.Helper()
-	data, err := os.ReadFile("testdata/corpus.txt")
+	return loadRecords(t, "testdata/corpus.txt")
+}
+
+// loadRecords reads a labelled record file (format in the header of testdata/corpus.txt).
+func loadRecords(t *testing.T, path string) []corpusRecord {
+	t.Helper()
+	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
 	var out []corpusRecord
-	stream := ""
+	stream, source := "", ""
 	n := 0
 	for sc.Scan() {
 		n++
@@ -48,19 +58,27 @@ func loadCorpus(t *testing.T) []corpusRecord {
 		switch {
 		case strings.HasPrefix(l, "== stream "):
 			stream = strings.TrimPrefix(l, "== stream ")
+		case strings.HasPrefix(l, "# source: "):
+			source = strings.TrimPrefix(l, "# source: ")
 		case l == "" || strings.HasPrefix(l, "#"):
 		case strings.HasPrefix(l, "expect "):
-			w, err := parseExpect(strings.TrimPrefix(l, "expect "))
+			w, nlines, has, err := parseExpect(strings.TrimPrefix(l, "expect "))
 			if err != nil {
-				t.Fatalf("corpus.txt:%d: %v", n, err)
+				t.Fatalf("%s:%d: %v", path, n, err)
 			}
-			if !sc.Scan() {
-				t.Fatalf("corpus.txt:%d: expect without a line", n)
+			r := corpusRecord{stream: stream, lineNo: n + 1, source: source, want: w, has: has}
+			for range nlines {
+				if !sc.Scan() {
+					t.Fatalf("%s:%d: expect without its %d line(s)", path, n, nlines)
+				}
+				n++
+				r.lines = append(r.lines, sc.Text())
 			}
-			n++
-			out = append(out, corpusRecord{stream: stream, lineNo: n, line: sc.Text(), want: w})
+			r.line = r.lines[0]
+			out = append(out, r)
+			source = ""
 		default:
-			t.Fatalf("corpus.txt:%d: unexpected line outside a record: %q", n, l)
+			t.Fatalf("%s:%d: unexpected line outside a record: %q", path, n, l)
 		}
 	}
 	if err := sc.Err(); err != nil {
@@ -69,15 +87,16 @@ func loadCorpus(t *testing.T) []corpusRecord {
 	return out
 }
 
-func parseExpect(s string) (wantEvent, error) {
+func parseExpect(s string) (w wantEvent, lines int, has string, err error) {
 	f := strings.Fields(s)
 	if len(f) == 0 {
-		return wantEvent{}, fmt.Errorf("empty expectation")
+		return w, 0, "", fmt.Errorf("empty expectation")
 	}
 	if _, ok := ParseClass(f[0]); !ok {
-		return wantEvent{}, fmt.Errorf("unknown class %q", f[0])
+		return w, 0, "", fmt.Errorf("unknown class %q", f[0])
 	}
-	w := wantEvent{Class: f[0], Level: "unknown"}
+	w = wantEvent{Class: f[0], Level: "unknown"}
+	lines = 1
 	for _, kv := range f[1:] {
 		k, v, _ := strings.Cut(kv, "=")
 		switch k {
@@ -93,11 +112,17 @@ func parseExpect(s string) (wantEvent, error) {
 			w.Malformed = true
 		case "time":
 			w.Time = v
+		case "has":
+			has = v
+		case "lines":
+			if lines, err = strconv.Atoi(v); err != nil || lines < 1 {
+				return w, 0, "", fmt.Errorf("bad lines=%q", v)
+			}
 		default:
-			return w, fmt.Errorf("unknown key %q", k)
+			return w, 0, "", fmt.Errorf("unknown key %q", k)
 		}
 	}
-	return w, nil
+	return w, lines, has, nil
 }
 
 func got(ev Event, wantTime bool) wantEvent {
@@ -151,8 +176,10 @@ func TestCorpusWithNewlines(t *testing.T) {
 
 func TestClassNames(t *testing.T) {
 	t.Parallel()
-	want := []string{"subnet_exhausted", "prefix_fragmented", "eni_limit", "eni_quota", "ec2_throttled",
-		"unauthorized", "imds", "ip_pool_empty", "branch_eni", "alloc_failed", "other_error"}
+	want := []string{"subnet_exhausted", "prefix_fragmented", "subnet_discovery_excluded", "eni_limit", "eni_quota",
+		"cni_unknown_instance_type", "ec2_throttled", "unauthorized", "aws_node_rbac_denied", "imds_failure",
+		"eniconfig_unavailable", "eni_setup_failed", "ip_pool_empty", "branch_eni", "alloc_failed",
+		"aws_node_api_server_unreachable", "aws_node_init_failed", "aws_node_panic", "aws_node_not_ready", "other_error"}
 	var gotNames []string
 	for _, c := range Classes() {
 		gotNames = append(gotNames, c.String())
@@ -201,8 +228,8 @@ func TestPatternTable(t *testing.T) {
 		if p.id == idNone && !p.followUp && p.class == None {
 			t.Errorf("literal %q has no class", p.lit)
 		}
-		if p.lit == "" {
-			t.Error("empty literal")
+		if len(p.lit) < 2 {
+			t.Errorf("literal %q: the scan's filter byte needs at least two bytes", p.lit)
 		}
 		if strings.ContainsAny(p.lit, "\"\\") {
 			t.Errorf("literal %q contains a JSON string delimiter, which the scan reserves", p.lit)
@@ -295,8 +322,11 @@ func TestLevelRules(t *testing.T) {
 	}{
 		{"debug code ignored", `{"level":"debug","msg":"x InsufficientCidrBlocks y"}`, None},
 		{"info code counts", `{"level":"info","msg":"x InsufficientCidrBlocks y"}`, PrefixFragmented},
-		{"info phrase ignored", `{"level":"info","msg":"failed to get Branch ENI resource"}`, None},
-		{"warn phrase counts", `{"level":"warn","msg":"failed to get Branch ENI resource"}`, BranchENI},
+		{"info phrase ignored", `{"level":"info","msg":"Unable to discover attached ENI from metadata service"}`, None},
+		{"warn phrase counts", `{"level":"warn","msg":"Unable to discover attached ENI from metadata service"}`, IMDSFailure},
+		// ipamd writes this one at INFO (pkg/ipamd/rpc_handler.go, v1.12 to v1.23): it counts there.
+		{"branch ENI at info counts", `{"level":"info","msg":"Send AddNetworkReply: failed to get Branch ENI resource"}`, BranchENI},
+		{"RBAC forbidden is not IAM", `{"level":"error","msg":"pods is forbidden: User "system:serviceaccount:kube-system:aws-node" cannot list resource "pods" in API group "" at the cluster scope"}`, AWSNodeRBACDenied},
 		{"error generic", `{"level":"error","msg":"something broke"}`, OtherError},
 		{"fatal generic", `{"level":"fatal","msg":"something broke"}`, OtherError},
 		{"error trap", `{"level":"error","msg":"Send AddNetworkReply: IPv4Addr: 10.0.0.1, err: <nil>"}`, None},
@@ -356,6 +386,11 @@ func FuzzClassify(f *testing.F) {
 		`{`, `{"`, `{"msg":`, `[pod/`, `[pod/a/b]`, `2019-07-30T15:31:53Z [`, `time="`, `level=`, `E0911 20:39:00.4`,
 		`Sep 11 20:39:00 h k[1]: `, `Warning`, `eni-`, `subnet-`, "\xff\xfe{\"level\":\"error\"}",
 		`{"level":"error","ts":"2024-09-11T20:39:00.479+","msg":"trunk"}`,
+		// Paste shapes (logparse/testdata/real.txt has the real lines they come from).
+		`"level":"error","ts":"2023-03-09T04:09:07.998Z","msg":"AttachmentLimitExceeded"}`, `"msg":`, `"level"`,
+		"* 2019-07-03T20:29:20Z [ERROR] unknown instance type", "- {", "> [", "`{\"level\":\"info\"}`", "```x```", "``",
+		"ERROR: logging before flag.Parse: E0831 00:44:45.185063 10 r.go:1] is forbidden: User ", " 1{\"level\"", "12345678",
+		"[ERROR] Failed to get pod ENI config", "[ERROR", "[]", "Found subnet-id: subnet-78f17f20", "eni-0000000",
 	} {
 		f.Add([]byte(s))
 	}

@@ -99,12 +99,16 @@ type LineStats struct {
 // not called; line numbers stay true). A final line without a newline is delivered: the
 // reader has ended, so the line is complete. fn may stop the read by returning an error,
 // which ReadLines returns. One-shot readers of whole files (the CLI, the bundle reader) use
-// it; it splits lines with the tailer's splitter.
+// it; it splits lines with the tailer's splitter. A JSON record that a paste split across
+// lines (a terminal's hard wrap, pretty-printing) reaches fn once, joined, with the number of
+// its first line (see recordJoiner); LineStats counts the physical lines.
 func ReadLines(r io.Reader, maxLine int, fn func(n uint64, line []byte) error) (LineStats, error) {
 	var st LineStats
 	if maxLine <= 0 {
 		maxLine = DefaultMaxLineBytes
 	}
+	joiner := newRecordJoiner(fn)
+	fn = joiner.add
 	// One byte beyond the limit is kept, so that a line of maxLine bytes that ends in \r\n is
 	// not taken for a long one.
 	split := lineSplitter{max: maxLine + 1}
@@ -128,9 +132,11 @@ func ReadLines(r io.Reader, maxLine int, fn func(n uint64, line []byte) error) (
 		}
 		if errors.Is(err, io.EOF) {
 			if line, cut, ok := split.last(); ok {
-				return st, deliver(line, cut)
+				if err := deliver(line, cut); err != nil {
+					return st, err
+				}
 			}
-			return st, nil
+			return st, joiner.flush()
 		}
 		if err != nil {
 			return st, fmt.Errorf("reading line %d: %w", st.Lines+1, err)

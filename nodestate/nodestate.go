@@ -62,6 +62,11 @@ type IPAMD struct {
 	NetworkUtilsEnv map[string]string
 }
 
+// HasDatastore reports whether ipamd's datastore (/v1/enis) was read: the other endpoints
+// can answer while /v1/enis fails or a bundle's enis.json is unusable, and then the ENIs and
+// their addresses are unknown, not zero.
+func (i *IPAMD) HasDatastore() bool { return i != nil && i.Shape != "" }
+
 // ENI is one elastic network interface in ipamd's datastore, with derived counts.
 type ENI struct {
 	ID           string
@@ -235,6 +240,10 @@ type SubnetView struct {
 	LargestFreeBlock int
 	// FragmentationRatio is the share (0-1) of free addresses that cannot form a free /28.
 	FragmentationRatio float64
+	// LeakedENIs counts detached ENIs the VPC CNI created and left behind in the subnet;
+	// LeakedAddresses is the addresses they hold.
+	LeakedENIs      int
+	LeakedAddresses int
 	// At is when the analysis last polled EC2 successfully.
 	At time.Time
 }

@@ -6,6 +6,7 @@ import (
 	"math/bits"
 	"net/netip"
 	"sort"
+	"time"
 )
 
 // AWS accepts IPv4 subnet sizes from /16 to /28; the bitmap covers at most 65,536 addresses.
@@ -14,7 +15,16 @@ const (
 	maxSubnetBits = 28
 	blockSize     = 16 // addresses in a /28, the unit of prefix delegation
 	maxAnomalies  = 10
+	// maxLeakedListed bounds the leaked ENIs a report names (all are counted).
+	maxLeakedListed = 20
 )
+
+// LeakedENI is a detached ENI the VPC CNI created for an instance and left behind.
+type LeakedENI struct {
+	ID         string `json:"eni_id"`
+	InstanceID string `json:"created_for_instance_id"`
+	Addresses  int    `json:"addresses"`
+}
 
 // ErrNoIPv4CIDR says the subnet has no IPv4 CIDR (an IPv6-only subnet): /28 prefixes and
 // IPv4 exhaustion do not apply, so the subnet is skipped with that reason.
@@ -37,6 +47,8 @@ type Input struct {
 	ENIs         []NetworkInterface // ENIs in the subnet (others are ignored with an anomaly)
 	Reservations []Reservation      // the subnet's IPv4 CIDR reservations
 	Cluster      Cluster
+	// Now is the poll's time, for the age of detached CNI ENIs (zero: age not checked).
+	Now time.Time
 }
 
 // Analysis is the block arithmetic of one subnet.
@@ -66,6 +78,11 @@ type Analysis struct {
 	// FragmentationRatio is (Free - 16*FreePrefixBlocks) / Free: the share of free addresses
 	// that cannot form a /28. 0 when nothing is free.
 	FragmentationRatio float64
+	// LeakedENIs lists detached ENIs the VPC CNI created and left behind (IsLeakedCNIENI), at
+	// most maxLeakedListed of them; LeakedENICount counts all, LeakedAddresses their addresses.
+	LeakedENIs      []LeakedENI
+	LeakedENICount  int
+	LeakedAddresses int
 	// Blocks holds one Block* state per /28, in address order.
 	Blocks []byte
 	// Anomalies lists inputs that were ignored (addresses outside the CIDR, unparsable
@@ -232,6 +249,14 @@ func Analyze(in Input) (*Analysis, error) {
 	for ei, e := range in.ENIs {
 		h := HolderOf(e, cluster)
 		a.holders[ei] = h
+		if IsLeakedCNIENI(e, in.Now) {
+			a.LeakedENICount++
+			n := len(e.PrivateIPs) + blockSize*len(e.Prefixes)
+			a.LeakedAddresses += n
+			if len(a.LeakedENIs) < maxLeakedListed {
+				a.LeakedENIs = append(a.LeakedENIs, LeakedENI{ID: e.ID, InstanceID: e.Tags[tagCNIInstanceID], Addresses: n})
+			}
+		}
 		if e.SubnetID != "" && in.Subnet.ID != "" && e.SubnetID != in.Subnet.ID {
 			anomaly("ENI %s is in %s, not %s", e.ID, e.SubnetID, in.Subnet.ID)
 			continue

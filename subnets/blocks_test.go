@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -390,4 +391,34 @@ func FuzzAnalyze(f *testing.F) {
 			t.Fatalf("bad analysis: %+v", Summarize(a))
 		}
 	})
+}
+
+// TestLeakedCNIENIs counts the detached ENIs ipamd would itself delete (getLeakedENIs in
+// amazon-vpc-cni-k8s v1.23.0: status available, the node tag, description aws-K8S-, older
+// than 5 minutes) and nothing else.
+func TestLeakedCNIENIs(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
+	cni := func(id, status, desc, created string, ips ...string) NetworkInterface {
+		tags := map[string]string{"node.k8s.amazonaws.com/instance_id": "i-0dead"}
+		if created != "" {
+			tags["node.k8s.amazonaws.com/createdAt"] = created
+		}
+		return NetworkInterface{ID: id, SubnetID: "subnet-l", InterfaceType: "interface", Status: status, Description: desc, PrivateIPs: ips, Tags: tags}
+	}
+	in := Input{Subnet: Subnet{ID: "subnet-l", CIDR: "10.9.0.0/24"}, Now: now, ENIs: []NetworkInterface{
+		cni("eni-leak1", "available", "aws-K8S-i-0dead", "2026-12-03T08:00:00Z", "10.9.0.10", "10.9.0.11"),
+		cni("eni-leak2", "available", "aws-K8S-i-0dead", "", "10.9.0.12"),
+		cni("eni-new", "available", "aws-K8S-i-0dead", "2026-12-03T09:58:00Z", "10.9.0.13"),
+		cni("eni-attached", "in-use", "aws-K8S-i-0dead", "2026-12-03T08:00:00Z", "10.9.0.14"),
+		cni("eni-other", "available", "my own ENI", "2026-12-03T08:00:00Z", "10.9.0.15"),
+	}}
+	in.ENIs[1].Prefixes = []string{"10.9.0.32/28"}
+	a, err := Analyze(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.LeakedENICount != 2 || a.LeakedAddresses != 2+1+16 || len(a.LeakedENIs) != 2 || a.LeakedENIs[0].ID != "eni-leak1" || a.LeakedENIs[1].InstanceID != "i-0dead" {
+		t.Fatalf("leaked = %d ENIs, %d addresses, %+v; want eni-leak1 and eni-leak2, 19 addresses", a.LeakedENICount, a.LeakedAddresses, a.LeakedENIs)
+	}
 }

@@ -16,6 +16,7 @@ var (
 	specs        = struct {
 		size, reserved, used, free, freePrefixOnly, freeBlocks, assignedBlocks, largest, frag, ec2Avail, analyzed,
 		errors, lastSuccess, duration, leader metricSpec
+		leaked, leakedAddrs metricSpec
 	}{
 		size:           metricSpec{"ipamwatch_subnet_size_addresses", "Addresses in the subnet's IPv4 CIDR.", prometheus.GaugeValue, subnetLabels},
 		reserved:       metricSpec{"ipamwatch_subnet_reserved_addresses", "Reserved addresses by kind: aws (first four and last), explicit and prefix (subnet CIDR reservations; addresses in both count as explicit).", prometheus.GaugeValue, append(subnetLabels[:2:2], "kind")},
@@ -31,6 +32,8 @@ var (
 		errors:         metricSpec{"ipamwatch_subnet_scrape_errors_total", "Failed polls of EC2 (after the SDK's retries).", prometheus.CounterValue, nil},
 		lastSuccess:    metricSpec{"ipamwatch_subnet_last_success_timestamp_seconds", "Unix time of the last successful poll (0 = never). The subnet series come from that poll: EC2 is polled slowly, not per scrape.", prometheus.GaugeValue, nil},
 		duration:       metricSpec{"ipamwatch_subnet_poll_duration_seconds", "Duration of the last successful poll.", prometheus.GaugeValue, nil},
+		leaked:         metricSpec{"ipamwatch_subnet_leaked_enis", "Detached ENIs the VPC CNI created and left behind (status available, tagged node.k8s.amazonaws.com/instance_id, older than 5 minutes): they hold addresses and count against the ENI quota.", prometheus.GaugeValue, subnetLabels},
+		leakedAddrs:    metricSpec{"ipamwatch_subnet_leaked_eni_addresses", "Addresses (private IPs, 16 per prefix) held by those leaked ENIs.", prometheus.GaugeValue, subnetLabels},
 		leader:         metricSpec{"ipamwatch_subnet_leader", "1 if this replica holds the leader Lease and polls EC2; only the leader exports subnet series.", prometheus.GaugeValue, nil},
 	}
 )
@@ -38,7 +41,7 @@ var (
 func allSpecs() []metricSpec {
 	s := specs
 	return []metricSpec{s.size, s.reserved, s.used, s.free, s.freePrefixOnly, s.freeBlocks, s.assignedBlocks,
-		s.largest, s.frag, s.ec2Avail, s.analyzed, s.errors, s.lastSuccess, s.duration, s.leader}
+		s.largest, s.frag, s.ec2Avail, s.analyzed, s.errors, s.lastSuccess, s.duration, s.leader, s.leaked, s.leakedAddrs}
 }
 
 func (m metricSpec) desc() *prometheus.Desc {
@@ -111,5 +114,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		emit(specs.assignedBlocks, float64(a.AssignedPrefixes), id, az)
 		emit(specs.largest, float64(a.LargestFreeBlock), id, az)
 		emit(specs.frag, a.FragmentationRatio, id, az)
+		emit(specs.leaked, float64(a.LeakedENICount), id, az)
+		emit(specs.leakedAddrs, float64(a.LeakedAddresses), id, az)
 	}
 }

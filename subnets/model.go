@@ -1,5 +1,10 @@
 package subnets
 
+import (
+	"strings"
+	"time"
+)
+
 // Subnet is one EC2 subnet as DescribeSubnets reports it.
 type Subnet struct {
 	ID                 string            `json:"subnet_id"`
@@ -71,7 +76,27 @@ func Holders() []string { return append([]string(nil), holderOrder...) }
 const (
 	tagCNIClusterName = "cluster.k8s.amazonaws.com/name"
 	tagCNIInstanceID  = "node.k8s.amazonaws.com/instance_id"
+	tagCNICreatedAt   = "node.k8s.amazonaws.com/createdAt"
+	// cniDescriptionPrefix starts the description of every ENI ipamd creates ("aws-K8S-i-...").
+	cniDescriptionPrefix = "aws-K8S-"
+	// leakedMinAge is how old a detached CNI ENI must be before ipamd itself deletes it.
+	leakedMinAge = 5 * time.Minute
 )
+
+// IsLeakedCNIENI reports whether an ENI is one the VPC CNI created and left behind: detached
+// (status available), tagged node.k8s.amazonaws.com/instance_id, described "aws-K8S-...", and
+// created at least 5 minutes before now (or without a creation tag). These are the ENIs ipamd's
+// own hourly cleanup deletes (getLeakedENIs in amazon-vpc-cni-k8s v1.23.0
+// pkg/awsutils/awsutils.go), unless DISABLE_LEAKED_ENI_CLEANUP is set.
+func IsLeakedCNIENI(e NetworkInterface, now time.Time) bool {
+	if e.Status != "available" || e.Tags[tagCNIInstanceID] == "" || !strings.HasPrefix(e.Description, cniDescriptionPrefix) {
+		return false
+	}
+	if created, err := time.Parse(time.RFC3339, e.Tags[tagCNICreatedAt]); err == nil && !now.IsZero() && now.Sub(created) < leakedMinAge {
+		return false
+	}
+	return true
+}
 
 // Cluster says which instances belong to the cluster, so their ENIs count as cluster nodes.
 type Cluster struct {

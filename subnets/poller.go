@@ -98,7 +98,7 @@ func (s *Source) Snapshot(ctx context.Context, now func() time.Time) (*Snapshot,
 		if err != nil {
 			return nil, err
 		}
-		a, err := Analyze(Input{Subnet: sub, ENIs: enis[sub.ID], Reservations: reservations, Cluster: cluster})
+		a, err := Analyze(Input{Subnet: sub, ENIs: enis[sub.ID], Reservations: reservations, Cluster: cluster, Now: snap.Time})
 		if err != nil {
 			res.Skipped = err.Error()
 		} else {

@@ -56,6 +56,9 @@ type JSONSubnet struct {
 	BlockMap             string           `json:"block_map,omitempty"`
 	Anomalies            []string         `json:"anomalies,omitempty"`
 	Recommendations      []Recommendation `json:"recommendations,omitempty"`
+	LeakedENICount       int              `json:"leaked_enis"`
+	LeakedAddresses      int              `json:"leaked_eni_addresses"`
+	LeakedENIs           []LeakedENI      `json:"leaked_eni_list,omitempty"`
 }
 
 // JSONReport is the whole --once JSON document.
@@ -80,6 +83,7 @@ func ToJSON(s *Snapshot) JSONReport {
 			j.FreePrefixBlocks, j.AssignedPrefixBlocks, j.LargestFreeBlock = a.FreePrefixBlocks, a.AssignedPrefixes, a.LargestFreeBlock
 			j.FragmentationRatio, j.Verdict, j.BlockMap, j.Anomalies = a.FragmentationRatio, Verdict(a), string(a.Blocks), a.Anomalies
 			j.Recommendations = r.Recommendations
+			j.LeakedENICount, j.LeakedAddresses, j.LeakedENIs = a.LeakedENICount, a.LeakedAddresses, a.LeakedENIs
 		}
 		rep.Subnets = append(rep.Subnets, j)
 	}
@@ -129,6 +133,15 @@ func WriteText(w io.Writer, s *Snapshot) error {
 		writeBlockRows(&b, a)
 		if a.AnomalyCount > 0 {
 			fmt.Fprintf(&b, "  ignored %d odd input(s), e.g.: %s\n", a.AnomalyCount, strings.Join(a.Anomalies, "; "))
+		}
+		if a.LeakedENICount > 0 {
+			fmt.Fprintf(&b, "  leaked CNI ENIs %d holding %d address(es) (detached, created by the VPC CNI; delete after checking the instance is gone: aws ec2 delete-network-interface --network-interface-id ENI):\n", a.LeakedENICount, a.LeakedAddresses)
+			for _, l := range a.LeakedENIs {
+				fmt.Fprintf(&b, "    %s  created for %s  %d address(es)\n", l.ID, orDash(l.InstanceID), l.Addresses)
+			}
+			if a.LeakedENICount > len(a.LeakedENIs) {
+				fmt.Fprintf(&b, "    ... and %d more\n", a.LeakedENICount-len(a.LeakedENIs))
+			}
 		}
 		if len(r.Recommendations) > 0 {
 			b.WriteString("  to free whole /28 blocks, drain and replace:\n")

@@ -350,7 +350,7 @@ func (g *gen) failure(w *bufio.Writer) error {
 		e := g.ec2Err("CreateNetworkInterface", "UnauthorizedOperation", "You are not authorized to perform this operation.", 403)
 		return g.emit(w, "error", "ipamd/ipamd.go:1010", "Failed to increase pool size due to not able to allocate ENI AllocENI: failed to create ENI: "+e, "unauthorized")
 	case k < 95:
-		return g.emit(w, "error", "awsutils/awsutils.go:510", "Failed to retrieve interface-id from instance metadata: operation error ec2imds: GetMetadata, http response error StatusCode: 500, request to EC2 IMDS failed", "imds")
+		return g.emit(w, "error", "awsutils/awsutils.go:510", "Failed to retrieve interface-id from instance metadata: operation error ec2imds: GetMetadata, http response error StatusCode: 500, request to EC2 IMDS failed", "imds_failure")
 	case k < 96:
 		e := g.ec2Err("CreateNetworkInterface", "NetworkInterfaceLimitExceeded", "The maximum number of network interfaces has been reached.", 400)
 		return g.emit(w, "error", "ipamd/ipamd.go:1010", "Failed to increase pool size due to not able to allocate ENI AllocENI: failed to create ENI: "+e, "eni_quota")

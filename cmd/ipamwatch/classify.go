@@ -93,7 +93,7 @@ type classifyRun struct {
 	out  *bufio.Writer
 	errW io.Writer
 
-	stats     [16]classStat
+	stats     [logparse.NumClasses]classStat
 	lines     uint64
 	bytes     uint64
 	tooLong   uint64

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/ipamwatch/ipamwatch/agent"
@@ -17,6 +19,8 @@ func cmdDiagnose(ctx context.Context, args []string, s streams) int {
 	fs.SetOutput(s.err)
 	cfg, lf := agentFlags(fs)
 	bundlePath := fs.String("bundle", "", "diagnose an EKS log-collector bundle (directory or .tar.gz) instead of this node")
+	var logs logFiles
+	fs.Var(&logs, "log", "diagnose a log on its own: ipamd.log, plugin.log, a rotated .gz or a pasted excerpt; - reads stdin (repeatable)")
 	format := fs.String("format", "text", "output format: text or json")
 	timeout := fs.Duration("timeout", 20*time.Second, "overall time limit of a live diagnosis")
 	lf.level, lf.format = "warn", "text"
@@ -36,8 +40,35 @@ func cmdDiagnose(ctx context.Context, args []string, s streams) int {
 		fmt.Fprintln(s.err, "ipamwatch diagnose:", err)
 		return 2
 	}
+	if *bundlePath != "" && len(logs) > 0 {
+		fmt.Fprintln(s.err, "ipamwatch diagnose: --bundle and --log exclude each other (a bundle holds its logs)")
+		return 2
+	}
 	var rep diagnosis.Report
-	if *bundlePath != "" {
+	if len(logs) > 0 {
+		inputs := make([]bundle.LogInput, 0, len(logs))
+		for _, name := range logs {
+			if name == "-" {
+				inputs = append(inputs, bundle.LogInput{Name: "stdin", R: s.in})
+				continue
+			}
+			f, err := os.Open(name)
+			if err != nil {
+				fmt.Fprintln(s.err, "ipamwatch diagnose:", err)
+				return 1
+			}
+			defer f.Close()
+			inputs = append(inputs, bundle.LogInput{Name: name, R: f})
+		}
+		res, err := bundle.LoadLogs(inputs, bundle.Options{})
+		if err != nil {
+			fmt.Fprintln(s.err, "ipamwatch diagnose:", err)
+			return 1
+		}
+		opts := cfg.Diagnosis
+		opts.Now = res.State.Time
+		rep = diagnosis.Diagnose(&res.State, opts)
+	} else if *bundlePath != "" {
 		res, err := bundle.Load(*bundlePath, bundle.Options{})
 		if err != nil {
 			fmt.Fprintln(s.err, "ipamwatch diagnose:", err)
@@ -76,3 +107,9 @@ func cmdDiagnose(ctx context.Context, args []string, s streams) int {
 	}
 	return 0
 }
+
+// logFiles is the repeatable --log flag.
+type logFiles []string
+
+func (l *logFiles) String() string     { return strings.Join(*l, ",") }
+func (l *logFiles) Set(v string) error { *l = append(*l, v); return nil }

@@ -372,3 +372,36 @@ func sortedUnique(s []string) []string {
 	}
 	return out
 }
+
+// LogInput is one log to diagnose on its own: its name (the kind comes from it: a name with
+// "plugin" is plugin.log, anything else ipamd.log) and its content, plain or gzip.
+type LogInput struct {
+	Name string
+	R    io.Reader
+}
+
+// LoadLogs reads logs without a bundle around them (`ipamwatch diagnose --log`): a pasted
+// excerpt, an ipamd.log or plugin.log, a rotated .gz. The state holds only the classified
+// logs; "now" is the newest line's time. Gzip is recognised by its magic bytes, so stdin
+// may be either.
+func LoadLogs(logs []LogInput, opts Options) (*Result, error) {
+	opts.defaults()
+	if len(logs) == 0 {
+		return nil, errors.New("no log to read")
+	}
+	l := newLoader(opts)
+	for _, in := range logs {
+		br := bufio.NewReader(in.R)
+		name := in.Name
+		if magic, err := br.Peek(2); err == nil && magic[0] == 0x1f && magic[1] == 0x8b && !strings.HasSuffix(name, ".gz") {
+			name += ".gz"
+		}
+		k := kIPAMDLog
+		if strings.Contains(path.Base(in.Name), "plugin") {
+			k = kPluginLog
+		}
+		l.logHits++
+		l.readLog(name, k, br)
+	}
+	return l.finish()
+}

@@ -279,3 +279,42 @@ func TestLoadLogFlood(t *testing.T) {
 		t.Errorf("example = %q", cs.Example)
 	}
 }
+
+// TestUndatedLinesCountNearTheirNeighbours: a line whose time could not be read still counts,
+// at the time of the dated line before it, or as recent when no line has a time (issue 12).
+func TestUndatedLinesCountNearTheirNeighbours(t *testing.T) {
+	t.Parallel()
+	write := func(t *testing.T, body string) string {
+		dir := t.TempDir()
+		p := filepath.Join(dir, "var_log", "aws-routed-eni")
+		if err := os.MkdirAll(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(p, "ipamd.log"), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+	unauth := "Unauthorized operation: failed to call ec2:CreateTags due to missing permissions.\n"
+	for _, tc := range []struct {
+		name       string
+		body       string
+		wantRecent int
+	}{
+		{"no line has a time: all recent", unauth + unauth, 2},
+		{"after a recent dated line", `{"level":"info","ts":"2026-11-26T02:00:00.000Z","msg":"x"}` + "\n" + unauth + `{"level":"info","ts":"2026-11-26T02:30:00.000Z","msg":"y"}` + "\n", 1},
+		{"after an old dated line: not recent", `{"level":"info","ts":"2026-11-26T00:00:00.000Z","msg":"x"}` + "\n" + unauth + `{"level":"info","ts":"2026-11-26T02:30:00.000Z","msg":"y"}` + "\n", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			res, err := Load(write(t, tc.body), Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			cs := res.State.Logs.Classes["unauthorized"]
+			if cs.Recent != tc.wantRecent {
+				t.Errorf("recent = %d (total %d), want %d", cs.Recent, cs.Total, tc.wantRecent)
+			}
+		})
+	}
+}

@@ -23,12 +23,16 @@ type classAcc struct {
 	// every log is read, and a count per minute stays small (a 30-day log is 43,200 keys at
 	// most) however many lines fail, with constant work per event.
 	perMinute map[int64]uint64
-	first     time.Time
-	last      time.Time
-	example   []byte
-	code      string
-	subnet    string
-	eni       string
+	// undated counts lines whose time could not be read (wrapped, mangled, pasted without
+	// it) before any dated line of their file; later undated lines take the time of the dated
+	// line before them, so they count near the lines around them.
+	undated uint64
+	first   time.Time
+	last    time.Time
+	example []byte
+	code    string
+	subnet  string
+	eni     string
 }
 
 type loader struct {
@@ -49,9 +53,13 @@ type loader struct {
 	cniImage string
 	cniTime  string
 
-	classes    map[logparse.Class]*classAcc
-	latest     time.Time // latest timestamp seen in any log line
-	hypervisor string    // "xen" when ipamd said the instance is not Nitro
+	classes  map[logparse.Class]*classAcc
+	latest   time.Time // latest timestamp seen in any log line
+	earliest time.Time // earliest timestamp seen in any log line
+	// lineTime is the time of the last dated line of the log being read (zero before the
+	// first one): the time an undated line is counted at.
+	lineTime   time.Time
+	hypervisor string // "xen" when ipamd said the instance is not Nitro
 	logFiles   []nodestate.LogFile
 	problems   []string
 }
@@ -265,6 +273,7 @@ func (l *loader) readLog(name string, k kind, r io.Reader) {
 		r = gz
 	}
 	clf := logparse.NewClassifier()
+	l.lineTime = time.Time{} // undated lines count near the dated lines of their own file
 	st, err := logparse.ReadLines(io.LimitReader(r, l.opts.MaxLogBytes), 0, func(_ uint64, line []byte) error {
 		l.observe(clf, line)
 		return nil
@@ -280,8 +289,14 @@ func (l *loader) readLog(name string, k kind, r io.Reader) {
 
 func (l *loader) observe(clf *logparse.Classifier, line []byte) {
 	ev := clf.Classify(line)
-	if !ev.Time.IsZero() && ev.Time.After(l.latest) {
-		l.latest = ev.Time
+	if !ev.Time.IsZero() {
+		if ev.Time.After(l.latest) {
+			l.latest = ev.Time
+		}
+		if l.earliest.IsZero() || ev.Time.Before(l.earliest) {
+			l.earliest = ev.Time
+		}
+		l.lineTime = ev.Time
 	}
 	if ev.Level >= logparse.LevelWarn && logparse.SaysNonNitro(line) {
 		l.hypervisor = "xen"
@@ -296,6 +311,15 @@ func (l *loader) observe(clf *logparse.Classifier, line []byte) {
 	}
 	a.total++
 	t := ev.Time
+	if t.IsZero() && !l.lineTime.IsZero() {
+		// Counted near the lines around it, without claiming a time of its own for first/last.
+		if a.perMinute == nil {
+			a.perMinute = map[int64]uint64{}
+		}
+		a.perMinute[l.lineTime.Unix()/60]++
+	} else if t.IsZero() {
+		a.undated++
+	}
 	if !t.IsZero() {
 		if a.first.IsZero() || t.Before(a.first) {
 			a.first = t
@@ -351,8 +375,17 @@ func (l *loader) finish() (*Result, error) {
 	if len(l.logFiles) > 0 {
 		sum := &nodestate.LogSummary{Classes: map[string]nodestate.ClassStats{}, Window: l.opts.Window, Files: l.logFiles, LastHypervisor: l.hypervisor}
 		cut := l.st.Time.Add(-l.opts.Window)
+		// Undated lines before any dated one count at the earliest time the logs show, or as
+		// recent when no line has a time at all (a pasted excerpt of events).
+		undatedAt := l.earliest
+		if undatedAt.IsZero() {
+			undatedAt = l.st.Time
+		}
 		for c, a := range l.classes {
 			recent := 0
+			if a.undated > 0 && !undatedAt.Before(cut) {
+				recent += int(a.undated)
+			}
 			// Minute resolution: the window may include up to a minute more.
 			for m, n := range a.perMinute {
 				if m >= cut.Unix()/60 {

@@ -26,6 +26,8 @@ const (
 	famBlocks      = "ipamwatch_subnet_free_prefix_blocks"
 	famLargest     = "ipamwatch_subnet_largest_free_block_addresses"
 	famFrag        = "ipamwatch_subnet_fragmentation_ratio"
+	famLeaked      = "ipamwatch_subnet_leaked_enis"
+	famLeakedAddrs = "ipamwatch_subnet_leaked_eni_addresses"
 	famAnalyzed    = "ipamwatch_subnet_analyzed"
 	famLastSuccess = "ipamwatch_subnet_last_success_timestamp_seconds"
 )
@@ -167,6 +169,8 @@ func Parse(r io.Reader, limit int64) (map[string]nodestate.SubnetView, error) {
 	get(famBlocks, func(v *nodestate.SubnetView, x float64) { v.FreePrefixBlocks = int(x) })
 	get(famLargest, func(v *nodestate.SubnetView, x float64) { v.LargestFreeBlock = int(x) })
 	get(famFrag, func(v *nodestate.SubnetView, x float64) { v.FragmentationRatio = x })
+	get(famLeaked, func(v *nodestate.SubnetView, x float64) { v.LeakedENIs = int(x) })
+	get(famLeakedAddrs, func(v *nodestate.SubnetView, x float64) { v.LeakedAddresses = int(x) })
 	for id := range skipped {
 		delete(out, id) // IPv6-only subnets: nothing to say about IPv4 space
 	}

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Helm chart checks: `helm lint --strict` and `helm template` with the default and the full
 # values (charts/ipamwatch/ci/full-values.yaml) and under another release name and namespace,
-# the packaged chart's contents, and the chart's copies of generated files
-# (dashboards/*.json, alerts/ipamwatch.rules.yaml) identical to their sources, because Helm can
-# only package files inside the chart. The strict decoding and policy assertions on the
+# the packaged chart's contents, and the chart's copies of the dashboards (dashboards/*.json)
+# identical to their sources, because Helm can only package files inside the chart. The rules
+# need no copy: templates/_rules.tpl renders them from the values (written by `go generate
+# ./alerts/...`, checked by go test ./alerts/). The strict decoding and policy assertions on the
 # rendered objects live in the Go test manifests/ (go test ./manifests/).
 #
 #   bash scripts/checks.d/20-helm.sh        # check
@@ -13,15 +14,12 @@ cd "$(dirname "$0")/../.."
 chart=charts/ipamwatch
 
 sync() {
-  mkdir -p "$chart/dashboards" "$chart/files"
+  mkdir -p "$chart/dashboards"
   find "$chart/dashboards" -maxdepth 1 -name '*.json' -delete
   for f in dashboards/*.json; do
     [ -e "$f" ] && cp "$f" "$chart/dashboards/"
   done
-  if [ -f alerts/ipamwatch.rules.yaml ]; then
-    cp alerts/ipamwatch.rules.yaml "$chart/files/ipamwatch.rules.yaml"
-  fi
-  echo "synced $chart/dashboards and $chart/files from dashboards/ and alerts/"
+  echo "synced $chart/dashboards from dashboards/"
 }
 [ "${1:-}" = sync ] && sync
 
@@ -39,15 +37,12 @@ for f in "$chart"/dashboards/*.json; do
     echo "FAIL: $f has no source in dashboards/" >&2; stale=1
   fi
 done
-if [ -f alerts/ipamwatch.rules.yaml ] && ! cmp -s alerts/ipamwatch.rules.yaml "$chart/files/ipamwatch.rules.yaml"; then
-  echo "FAIL: $chart/files/ipamwatch.rules.yaml differs from alerts/ipamwatch.rules.yaml" >&2; stale=1
-fi
 if [ "$stale" -ne 0 ]; then
   echo "fix: bash scripts/checks.d/20-helm.sh sync" >&2
   exit 1
 fi
 ndash=$(find "$chart/dashboards" -maxdepth 1 -name '*.json' | wc -l)
-echo "ok: chart copies in sync ($ndash dashboards, rules file $( [ -f alerts/ipamwatch.rules.yaml ] && echo present || echo 'not generated yet'))"
+echo "ok: chart copies in sync ($ndash dashboards)"
 
 # 2. Lint and render.
 if ! command -v helm >/dev/null 2>&1; then
@@ -90,13 +85,13 @@ if helm template ipamwatch "$chart" --kube-version v1.24.0 >/dev/null 2>&1; then
 fi
 echo "ok: kubeVersion refuses v1.24.0"
 
-# 3. The packaged chart carries the schema, the README and the copies, and nothing from ci/.
+# 3. The packaged chart carries the schema, the README and the rules template, and nothing from ci/.
 # (go test ./manifests/ checks that the README's values table is generated from values.yaml.)
 helm package "$chart" --destination "$tmp/pkg" >/dev/null
 tgz=$(ls "$tmp"/pkg/*.tgz)
 tar -tzf "$tgz" >"$tmp/contents"
 grep -qx 'ipamwatch/values.schema.json' "$tmp/contents" || { echo "FAIL: package lacks values.schema.json" >&2; exit 1; }
-grep -qx 'ipamwatch/files/ipamwatch.rules.yaml' "$tmp/contents" || { echo "FAIL: package lacks files/ipamwatch.rules.yaml" >&2; exit 1; }
+grep -qx 'ipamwatch/templates/_rules.tpl' "$tmp/contents" || { echo "FAIL: package lacks templates/_rules.tpl" >&2; exit 1; }
 grep -qx 'ipamwatch/README.md' "$tmp/contents" || { echo "FAIL: package lacks README.md (Artifact Hub shows it)" >&2; exit 1; }
 if grep -q '^ipamwatch/ci/' "$tmp/contents"; then echo "FAIL: package ships ci/" >&2; exit 1; fi
 echo "ok: helm package $(basename "$tgz") ($(wc -l <"$tmp/contents") files)"

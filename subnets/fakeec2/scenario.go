@@ -44,6 +44,11 @@ func (s *Server) LoadProdCluster() {
 		{ID: "eni-c1", SubnetID: "subnet-c", Type: "interface", InstanceID: "i-node3", PrimaryIP: "10.2.0.10",
 			Prefixes: []string{"10.2.0.16/28", "10.2.0.32/28", "10.2.128.0/28"}, Tags: nodeTags("i-node3")},
 		{ID: "eni-c2", SubnetID: "subnet-c", Type: "lambda", PrimaryIP: "10.2.255.100"},
+		// Left behind by a node that is gone: detached, created by the CNI (its tags and
+		// description, as ipamd's getLeakedENIs looks for them), older than 5 minutes.
+		{ID: "eni-c3", SubnetID: "subnet-c", Type: "interface", Status: "available", PrimaryIP: "10.2.200.10",
+			SecondaryIPs: []string{"10.2.200.11"}, Description: "aws-K8S-i-gone",
+			Tags: map[string]string{"node.k8s.amazonaws.com/instance_id": "i-gone", "node.k8s.amazonaws.com/createdAt": "2026-01-01T00:00:00Z", "cluster.k8s.amazonaws.com/name": "prod"}},
 		{ID: "eni-x1", SubnetID: "subnet-x", Type: "interface", InstanceID: "i-far", PrimaryIP: "10.9.0.9"},
 	}
 	s.Reservations = []Reservation{
