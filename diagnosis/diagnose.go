@@ -99,6 +99,7 @@ func Diagnose(st *nodestate.State, opts Options) Report {
 
 	r := Report{Node: d.node, Capacity: d.cap, Config: d.cfg, Findings: make([]Finding, 0, len(d.found)), Missing: d.missing()}
 	r.Headroom, r.BindingCeiling, r.NearestCeiling = d.headroom()
+	r.Forecast = d.forecast()
 	for _, f := range d.found {
 		r.Findings = append(r.Findings, f)
 	}

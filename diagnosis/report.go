@@ -17,6 +17,11 @@ type Options struct {
 	// MaxPodsMargin is how far the prefix-mode target must exceed kubelet max-pods before
 	// max_pods_not_raised fires. Default 10.
 	MaxPodsMargin int
+	// SubnetLowRatio and SubnetLowNodes say when the report carries the what-if of the node's
+	// pod subnet: free addresses below this share of the subnet, or room for fewer than this
+	// many more nodes like this one (exact counts of the cluster view). Defaults 0.2 and 10.
+	SubnetLowRatio float64
+	SubnetLowNodes int
 }
 
 // Defaults for Options.
@@ -38,6 +43,12 @@ func (o Options) withDefaults(st time.Time) Options {
 	}
 	if o.MaxPodsMargin <= 0 {
 		o.MaxPodsMargin = DefaultMaxPodsMargin
+	}
+	if o.SubnetLowRatio <= 0 {
+		o.SubnetLowRatio = DefaultSubnetLowRatio
+	}
+	if o.SubnetLowNodes <= 0 {
+		o.SubnetLowNodes = DefaultSubnetLowNodes
 	}
 	return o
 }
@@ -61,6 +72,9 @@ type Report struct {
 	// Missing names the node sources the report had to do without, each with what a person
 	// can add to be sure (empty when the agent or a full bundle saw everything).
 	Missing []MissingSource `json:"missing_sources,omitempty"`
+	// Forecast is what one more node like this one claims, and the what-if of the node's pod
+	// subnet when it is low (docs/forecast.md); absent without the numbers it needs.
+	Forecast *Forecast `json:"forecast,omitempty"`
 }
 
 // MissingSource is a source the diagnosis lacked and how to get it.

@@ -50,6 +50,18 @@ func WriteText(w io.Writer, r Report) error {
 		ew.err = err
 	}
 	ew.printf("\nHEADROOM %s more pod(s)   BINDING CEILING %s   (nearest: %s)\n", fmtInt(r.Headroom), r.BindingCeiling, orDash(string(r.NearestCeiling)))
+	if f := r.Forecast; f != nil && f.Subnet != nil {
+		o := f.Subnet
+		ew.printf("\nSUBNET %s IS LOW: %s (basis %s)\n", o.SubnetID, o.Why, o.Space.Basis)
+		ew.printf("  what-if    %s\n", o.Sentence)
+		for _, c := range f.Claims {
+			for _, sc := range c.Subnets {
+				if sc.SubnetID == o.SubnetID {
+					ew.printf("  per node   %d addresses at %d pods with %s (%s)\n", sc.Addresses, f.Pods, c.Settings, c.Scenario)
+				}
+			}
+		}
+	}
 
 	if len(r.Findings) == 0 {
 		ew.printf("\nFINDINGS none\n")

@@ -18,6 +18,9 @@ const (
 	// without the agent) are invisible, so the free count is an upper bound and the headroom
 	// optimistic; /28 fragmentation is unknown.
 	BasisNodeLocal Basis = "node_local"
+	// BasisRefused: EC2 refused a node addresses in the subnet (InsufficientFreeAddressesInSubnet,
+	// InsufficientCidrBlocks) and nothing better is known: no more nodes fit.
+	BasisRefused Basis = "ec2_refused"
 )
 
 // AWSReservedAddresses are the first four and the last address of every subnet.
@@ -89,9 +92,10 @@ const (
 
 // Scenario is one way of running a group's new nodes, and what the subnet then takes.
 type Scenario struct {
-	Settings Settings `json:"settings"`
-	Label    string   `json:"label"`
-	Claim    Claim    `json:"claim"`
+	Name     ScenarioName `json:"scenario"`
+	Settings Settings     `json:"settings"`
+	Label    string       `json:"label"`
+	Claim    Claim        `json:"claim"`
 	// PerNode is what one more node takes in the subnet (the claim's worst case), of which
 	// PrefixesPerNode are /28 prefixes.
 	PerNode         int `json:"per_node_addresses"`
@@ -133,14 +137,30 @@ func (h GroupHeadroom) Sentence() string {
 	if cur.Bound == BoundNone {
 		return fmt.Sprintf("%s nodes (%s) take no addresses from this subnet", g.Limits.InstanceType, cur.Label)
 	}
-	s := fmt.Sprintf("%d more %s nodes at %d pods each (%d pods), %d addresses per node with %s",
-		cur.Nodes, g.Limits.InstanceType, h.PodsPerNode, cur.Pods, cur.PerNode, cur.Label)
+	var s string
+	if cur.Nodes == 0 {
+		s = fmt.Sprintf("no more %s nodes at %d pods each fit: one takes %d addresses with %s",
+			g.Limits.InstanceType, h.PodsPerNode, cur.PerNode, cur.Label)
+	} else {
+		s = fmt.Sprintf("%d more %s nodes at %d pods each (%d pods), %d addresses per node with %s",
+			cur.Nodes, g.Limits.InstanceType, h.PodsPerNode, cur.Pods, cur.PerNode, cur.Label)
+	}
 	if best, ok := h.Best(); ok {
 		s += fmt.Sprintf("; with %s it takes %d more instead of %d (%d addresses per node", best.Label, best.Nodes, cur.Nodes, best.PerNode)
 		if best.GiveBack > 0 {
 			s += fmt.Sprintf(", %d given back by the current nodes", best.GiveBack)
 		}
-		s += ")"
+		return s + ")"
+	}
+	// No alternative fits a node more, but one may still hold less.
+	for _, a := range h.Alternatives {
+		if a.PerNode < cur.PerNode {
+			s += fmt.Sprintf("; with %s a node would take %d", a.Label, a.PerNode)
+			if a.GiveBack > 0 {
+				s += fmt.Sprintf(" and the current nodes would give back %d", a.GiveBack)
+			}
+			break
+		}
 	}
 	return s
 }
@@ -152,7 +172,7 @@ type Headroom struct {
 }
 
 // SubnetHeadroom works out, for each group, how many more nodes like its current ones the
-// subnet can take, and the same under the alternative warm settings of Alternatives. Each
+// subnet can take, and the same under the alternative warm settings of Scenarios. Each
 // group is taken alone: the nodes of all groups compete for the same free addresses.
 func SubnetHeadroom(space Space, groups []Group) (Headroom, error) {
 	if space.Free < 0 {
@@ -167,12 +187,13 @@ func SubnetHeadroom(space Space, groups []Group) (Headroom, error) {
 			return Headroom{}, fmt.Errorf("%w: group %s uses the subnet neither as node nor as pod subnet", ErrInvalidInput, g.Limits.InstanceType)
 		}
 		p := g.PodsPerNode()
-		cur, err := scenario(space, g, g.Settings, p, 0, 0)
+		scs := Scenarios(g.Settings, p)
+		cur, err := scenario(space, g, scs[0], p, 0, 0)
 		if err != nil {
 			return Headroom{}, err
 		}
 		gh := GroupHeadroom{Group: g, PodsPerNode: p, Current: cur}
-		for _, alt := range Alternatives(g.Settings, p) {
+		for _, alt := range scs[1:] {
 			a, err := scenario(space, g, alt, p, 0, 0)
 			if err != nil {
 				return Headroom{}, err
@@ -192,7 +213,8 @@ func SubnetHeadroom(space Space, groups []Group) (Headroom, error) {
 	return out, nil
 }
 
-func scenario(space Space, g Group, s Settings, pods, giveBack, giveBackPrefixes int) (Scenario, error) {
+func scenario(space Space, g Group, ns NamedSettings, pods, giveBack, giveBackPrefixes int) (Scenario, error) {
+	s := ns.Settings
 	c, err := NodeClaim(s, g.Limits, pods)
 	if err != nil {
 		return Scenario{}, fmt.Errorf("group %s: %w", g.Limits.InstanceType, err)
@@ -200,7 +222,7 @@ func scenario(space Space, g Group, s Settings, pods, giveBack, giveBackPrefixes
 	gs := g
 	gs.Settings = s
 	per, prefixes := gs.in(c.Worst)
-	sc := Scenario{Settings: s, Label: s.String(), Claim: c, PerNode: per, PrefixesPerNode: prefixes, GiveBack: giveBack}
+	sc := Scenario{Name: ns.Name, Settings: s, Label: s.String(), Claim: c, PerNode: per, PrefixesPerNode: prefixes, GiveBack: giveBack}
 	free := space.Free + giveBack
 	blocks := space.FreeBlocks
 	if blocks >= 0 {
@@ -247,35 +269,56 @@ func NodesThatFit(free, blocks, per, prefixes int) (int, Bound) {
 	return lo, BoundAddresses
 }
 
-// Alternatives are the warm settings the what-if compares with s for nodes running pods pods:
-// the CNI docs' advice for small subnets, WARM_IP_TARGET=2 with MINIMUM_IP_TARGET a little
-// above the expected pods (docs/eni-and-ip-target.md: "like 12" for 10 pods), and the
-// default WARM_ENI_TARGET=1 / the manifest's WARM_PREFIX_TARGET=1 where s keeps more. Each
-// differs from s in the warm settings only.
-func Alternatives(s Settings, pods int) []Settings {
-	var out []Settings
-	add := func(a Settings) {
+// ScenarioName names one way of running a node in the what-if; the names are metric label
+// values (bounded), the settings behind them depend on the node.
+type ScenarioName string
+
+// Scenarios.
+const (
+	// ScenarioCurrent is the node's own settings.
+	ScenarioCurrent ScenarioName = "current"
+	// ScenarioDocsAdvice is the CNI docs' advice for small subnets: WARM_IP_TARGET=2 and
+	// MINIMUM_IP_TARGET a little above the pods a node runs (docs/eni-and-ip-target.md: "like
+	// 12" for 10 pods), here pods per node + 2.
+	ScenarioDocsAdvice ScenarioName = "docs_advice"
+	// ScenarioDefaultWarm is WARM_ENI_TARGET=1 (or WARM_PREFIX_TARGET=1 under prefix
+	// delegation) for a node that keeps more.
+	ScenarioDefaultWarm ScenarioName = "default_warm"
+)
+
+// NamedSettings is a scenario's settings.
+type NamedSettings struct {
+	Name     ScenarioName
+	Settings Settings
+}
+
+// Scenarios are the current settings, then the alternatives the what-if compares with them for
+// nodes running pods pods (see the ScenarioName constants); an alternative equal to the current
+// settings is left out. Alternatives differ from s in the warm settings only.
+func Scenarios(s Settings, pods int) []NamedSettings {
+	out := []NamedSettings{{ScenarioCurrent, s}}
+	add := func(n ScenarioName, a Settings) {
 		if a.Mode() == s.Mode() && a.WarmENITarget == s.WarmENITarget && a.WarmIPTarget == s.WarmIPTarget &&
 			a.MinimumIPTarget == s.MinimumIPTarget && a.WarmPrefixTarget == s.WarmPrefixTarget {
 			return
 		}
-		out = append(out, a)
+		out = append(out, NamedSettings{n, a})
 	}
 	tight := s
 	tight.WarmIPTarget, tight.MinimumIPTarget = 2, pods+2
-	add(tight)
+	add(ScenarioDocsAdvice, tight)
 	switch s.Mode() {
 	case ModeWarmENI:
 		if s.WarmENITarget > 1 {
 			a := s
 			a.WarmENITarget = 1
-			add(a)
+			add(ScenarioDefaultWarm, a)
 		}
 	case ModeWarmPrefix:
 		if s.WarmPrefixTarget > 1 {
 			a := s
 			a.WarmPrefixTarget = 1
-			add(a)
+			add(ScenarioDefaultWarm, a)
 		}
 	}
 	return out
