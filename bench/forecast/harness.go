@@ -19,7 +19,7 @@ import (
 
 	"github.com/prometheus/common/model"
 
-	"github.com/ipamwatch/ipamwatch/forecast"
+	"github.com/ipamwatch/ipamwatch/alerts"
 	"github.com/ipamwatch/ipamwatch/forecast/trace"
 )
 
@@ -145,19 +145,16 @@ func run(ctx context.Context, name string, args ...string) error {
 // layers orders the recording rules for `promtool tsdb create-blocks-from rules`, which
 // evaluates each rule against the server: a rule over recorded series needs those loaded
 // first. Layer 0 reads only scraped series, layer k the recordings of layers below k.
-func layers(rules []forecast.Rule) ([][]forecast.Rule, error) {
+func layers(rules []alerts.Recording) ([][]alerts.Recording, error) {
 	level := map[string]int{}
-	var out [][]forecast.Rule
+	var out [][]alerts.Recording
 	for pending := rules; len(pending) > 0; {
-		var next []forecast.Rule
-		var layer []forecast.Rule
+		var next []alerts.Recording
+		var layer []alerts.Recording
 		for _, r := range pending {
-			if r.Record == "" {
-				continue
-			}
 			ready := true
 			for _, o := range rules {
-				if o.Record != "" && o.Record != r.Record && strings.Contains(r.Expr, o.Record) {
+				if o.Record != r.Record && strings.Contains(r.Expr, o.Record) {
 					if _, done := level[o.Record]; !done {
 						ready = false
 					}
@@ -205,11 +202,7 @@ func setup(ctx context.Context, cfg config, dir string, traces []*trace.Trace, s
 	if err := p.start(ctx); err != nil {
 		return err
 	}
-	rules, err := forecast.Rules(cfg.params)
-	if err != nil {
-		return err
-	}
-	ls, err := layers(rules)
+	ls, err := layers(forecastRecordings(alerts.Build(cfg.params)))
 	if err != nil {
 		return err
 	}
@@ -247,7 +240,54 @@ func setup(ctx context.Context, cfg config, dir string, traces []*trace.Trace, s
 	return nil
 }
 
-func writeRules(path string, rules []forecast.Rule) error {
+// forecastRecordings are the recording rules the forecast alert and its what-if read, and
+// those they read in turn (the catalog's others need series the traces do not have).
+func forecastRecordings(c alerts.Catalog) []alerts.Recording {
+	seeds := []string{forecastAlert(c).Expr, alerts.RecordHeadroomPods, alerts.RecordFix, alerts.RecordIdleShare, alerts.RecordNodesDelta}
+	need := map[string]bool{}
+	for changed := true; changed; {
+		changed = false
+		for _, r := range c.Recordings {
+			if need[r.Record] {
+				continue
+			}
+			for _, e := range seeds {
+				if strings.Contains(e, r.Record) {
+					need[r.Record], changed = true, true
+					seeds = append(seeds, r.Expr)
+					break
+				}
+			}
+		}
+	}
+	var out []alerts.Recording
+	for _, r := range c.Recordings {
+		if need[r.Record] {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func forecastAlert(c alerts.Catalog) alerts.Alert {
+	for _, a := range c.Alerts {
+		if a.Name == alerts.AlertExhaustionForecast {
+			return a
+		}
+	}
+	panic("the catalog has no " + alerts.AlertExhaustionForecast)
+}
+
+// dur reads a threshold of the catalog (validated Prometheus durations).
+func dur(s string) time.Duration {
+	d, err := model.ParseDuration(s)
+	if err != nil {
+		panic(fmt.Sprintf("threshold %q: %v", s, err))
+	}
+	return time.Duration(d)
+}
+
+func writeRules(path string, rules []alerts.Recording) error {
 	var b strings.Builder
 	b.WriteString("groups:\n- name: backfill\n  rules:\n")
 	for _, r := range rules {
@@ -285,9 +325,9 @@ func evaluateRules(ctx context.Context, cfg config, p *prom, tr *trace.Trace, st
 	// The alert looks only at subnets observed for the whole window, and the numbers after the
 	// subnet ran out say nothing about the forecast.
 	before := func(at time.Duration) bool {
-		return at >= cfg.params.Window && (tr.Exhausted == 0 || at < tr.Exhausted)
+		return at >= dur(cfg.params.ForecastWindow) && (tr.Exhausted == 0 || at < tr.Exhausted)
 	}
-	tte, err := p.queryRange(ctx, forecast.RecordExhaustion+sel, start, end, time.Minute)
+	tte, err := p.queryRange(ctx, alerts.RecordExhaustion+sel, start, end, time.Minute)
 	if err != nil {
 		return r, err
 	}
@@ -296,7 +336,7 @@ func evaluateRules(ctx context.Context, cfg config, p *prom, tr *trace.Trace, st
 			r.MinTTE = min(r.MinTTE, time.Duration(s.Value*float64(time.Second)))
 		}
 	}
-	rate, err := p.queryRange(ctx, forecast.RecordRate+sel, start, end, time.Minute)
+	rate, err := p.queryRange(ctx, alerts.RecordConsumption+sel, start, end, time.Minute)
 	if err != nil {
 		return r, err
 	}
@@ -305,17 +345,9 @@ func evaluateRules(ctx context.Context, cfg config, p *prom, tr *trace.Trace, st
 			r.MaxPerHour = max(r.MaxPerHour, s.Value*3600)
 		}
 	}
-	rules, err := forecast.Rules(cfg.params)
-	if err != nil {
-		return r, err
-	}
-	var alert forecast.Rule
-	for _, rl := range rules {
-		if rl.Alert == forecast.AlertExhaustion {
-			alert = rl
-		}
-	}
-	cond, err := p.queryRange(ctx, fmt.Sprintf("(%s) and on (subnet_id) %s%s", alert.Expr, forecast.RecordHeld, sel), start, end, time.Minute)
+	alert := forecastAlert(alerts.Build(cfg.params))
+	forDur := dur(alert.For)
+	cond, err := p.queryRange(ctx, fmt.Sprintf("(%s) and on (subnet_id) %s%s", alert.Expr, alerts.RecordHeld, sel), start, end, time.Minute)
 	if err != nil {
 		return r, err
 	}
@@ -326,7 +358,7 @@ func evaluateRules(ctx context.Context, cfg config, p *prom, tr *trace.Trace, st
 			since, firing = s.At, false // a gap: the alert resolved
 		}
 		prev = s.At
-		if !firing && s.At-since >= cfg.params.For {
+		if !firing && s.At-since >= forDur {
 			firing = true
 			r.Episodes++
 			if tr.Exhausted > 0 && s.At < tr.Exhausted && r.Lead == 0 {
@@ -338,10 +370,10 @@ func evaluateRules(ctx context.Context, cfg config, p *prom, tr *trace.Trace, st
 }
 
 var methods = []method{
-	{"deriv(node-local held)", `deriv(` + forecast.RecordHeld + `%s[%s])`},
-	{"deriv(exact used)", `deriv(` + forecast.RecordUsedExact + `%s[%s])`},
-	{"deriv(15m average)", `deriv(avg_over_time(` + forecast.RecordHeld + `%s[15m])[%s:1m])`},
-	{"deriv(10m max)", `deriv(max_over_time(` + forecast.RecordHeld + `%s[10m])[%s:1m])`},
+	{"deriv(node-local held)", `deriv(` + alerts.RecordHeld + `%s[%s])`},
+	{"-deriv(exact free)", `-deriv(` + alerts.RecordFreeExact + `%s[%s])`},
+	{"deriv(15m average)", `deriv(avg_over_time(` + alerts.RecordHeld + `%s[15m])[%s:1m])`},
+	{"deriv(10m max)", `deriv(max_over_time(` + alerts.RecordHeld + `%s[10m])[%s:1m])`},
 }
 
 // result is one trace x method x window.
@@ -389,11 +421,11 @@ func evaluate(ctx context.Context, cfg config, p *prom, tr *trace.Trace, start t
 			tte := time.Duration(free / s.Value * float64(time.Second))
 			r.MinTTE = min(r.MinTTE, tte)
 			// The alert: below RunsOutWithin for For (evaluated each minute).
-			if tte < cfg.params.RunsOutWithin {
+			if tte < dur(cfg.params.RunsOutWithin) {
 				if since < 0 {
 					since = t
 				}
-				if !firing && t-since >= cfg.params.For {
+				if !firing && t-since >= dur(forecastAlert(alerts.Build(cfg.params)).For) {
 					firing = true
 					r.AlertEpisodes++
 					if tr.Exhausted > 0 && t < tr.Exhausted && r.Lead == 0 {

@@ -25,7 +25,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ipamwatch/ipamwatch/forecast"
+	"github.com/ipamwatch/ipamwatch/alerts"
 	"github.com/ipamwatch/ipamwatch/forecast/trace"
 )
 
@@ -37,7 +37,7 @@ type config struct {
 	methods              []int
 	traces               []string
 	horizon              time.Duration
-	params               forecast.RuleParams
+	params               alerts.Params
 }
 
 func main() {
@@ -51,15 +51,18 @@ func main() {
 
 func cli(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("forecast", flag.ContinueOnError)
-	cfg := config{params: forecast.DefaultRuleParams()}
+	cfg := config{params: alerts.DefaultParams()}
 	windows := fs.String("windows", "30m,1h,2h,3h,6h", "rate windows to compare")
 	methodList := fs.String("methods", "", "indexes of the rate methods to compare (default all)")
 	traceList := fs.String("traces", "", "trace names (default all)")
 	fs.StringVar(&cfg.addr, "listen", "127.0.0.1:0", "address for Prometheus (port 0: a free one)")
 	fs.StringVar(&cfg.keep, "keep", "", "keep the TSDB, rules and logs in this directory")
 	fs.DurationVar(&cfg.horizon, "horizon", time.Hour, "forecast horizon")
-	fs.DurationVar(&cfg.params.ConfirmWithin, "confirm-within", cfg.params.ConfirmWithin, "the alert's horizon at the long window's rate")
+	fs.StringVar(&cfg.params.ConfirmWithin, "confirm-within", cfg.params.ConfirmWithin, "the alert's horizon at the long window's rate (threshold confirmWithin)")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := cfg.params.Validate(); err != nil {
 		return err
 	}
 	for _, w := range strings.Split(*windows, ",") {
@@ -163,9 +166,9 @@ func measure(ctx context.Context, cfg config) (rules []ruleResult, out []result,
 }
 
 func printRules(w io.Writer, cfg config, rs []ruleResult) {
-	p := cfg.params
+	t := cfg.params.Thresholds
 	fmt.Fprintf(w, "The forecast rules (rate window %s, long window %s, alert: runs out within %s, and within %s at the long window's rate, for %s):\n\n",
-		p.Window, p.LongWindow, p.RunsOutWithin, p.ConfirmWithin, p.For)
+		t.ForecastWindow, t.ForecastLongWindow, t.RunsOutWithin, t.ConfirmWithin, forecastAlert(alerts.Build(cfg.params)).For)
 	fmt.Fprintln(w, "| trace | ran out after | highest rate (addresses/h) | shortest time to exhaustion | alert firings | first firing before running out |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|")
 	for _, r := range rs {
@@ -185,7 +188,7 @@ func printRules(w io.Writer, cfg config, rs []ruleResult) {
 }
 
 func printTable(w io.Writer, cfg config, rs []result) {
-	fmt.Fprintf(w, "horizon %s; alert: runs out within %s for %s\n\n", cfg.horizon, cfg.params.RunsOutWithin, cfg.params.For)
+	fmt.Fprintf(w, "horizon %s; one window alone: runs out within %s for %s\n\n", cfg.horizon, cfg.params.RunsOutWithin, forecastAlert(alerts.Build(cfg.params)).For)
 	fmt.Fprintln(w, "| trace | method | window | points | 1h increase MAPE | p90 | bias | max predicted 1h increase | shortest time to exhaustion | alert episodes | alert lead |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range rs {

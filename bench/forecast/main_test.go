@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ipamwatch/ipamwatch/forecast"
+	"github.com/ipamwatch/ipamwatch/alerts"
 	"github.com/ipamwatch/ipamwatch/internal/testtools"
 )
 
@@ -22,8 +22,8 @@ func TestAccuracy(t *testing.T) {
 		prometheus: testtools.Lookup(t, "prometheus"),
 		addr:       "127.0.0.1:0",
 		horizon:    time.Hour,
-		params:     forecast.DefaultRuleParams(),
-		windows:    []time.Duration{forecast.DefaultRuleParams().Window},
+		params:     alerts.DefaultParams(),
+		windows:    []time.Duration{dur(alerts.DefaultParams().ForecastWindow)},
 		methods:    []int{0, 1},
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
@@ -48,8 +48,8 @@ func TestAccuracy(t *testing.T) {
 				t.Errorf("%s: the alert fired %s before the subnet ran out, want at least an hour", r.Trace, r.Lead)
 			}
 		case "churn", "recycle", "large":
-			if r.Episodes != 0 || r.MinTTE < cfg.params.RunsOutWithin {
-				t.Errorf("%s: %d firings, shortest time to exhaustion %s: want none, and never below %s", r.Trace, r.Episodes, r.MinTTE, cfg.params.RunsOutWithin)
+			if within := dur(cfg.params.RunsOutWithin); r.Episodes != 0 || r.MinTTE < within {
+				t.Errorf("%s: %d firings, shortest time to exhaustion %s: want none, and never below %s", r.Trace, r.Episodes, r.MinTTE, within)
 			}
 		}
 	}
@@ -57,10 +57,7 @@ func TestAccuracy(t *testing.T) {
 
 func TestLayers(t *testing.T) {
 	t.Parallel()
-	rules, err := forecast.Rules(forecast.DefaultRuleParams())
-	if err != nil {
-		t.Fatal(err)
-	}
+	rules := forecastRecordings(alerts.Build(alerts.DefaultParams()))
 	ls, err := layers(rules)
 	if err != nil {
 		t.Fatal(err)
@@ -69,7 +66,7 @@ func TestLayers(t *testing.T) {
 	for i, layer := range ls {
 		for _, r := range layer {
 			for _, o := range rules {
-				if o.Record != "" && o.Record != r.Record && containsRecord(r.Expr, o.Record) && !seen[o.Record] {
+				if o.Record != r.Record && containsRecord(r.Expr, o.Record) && !seen[o.Record] {
 					t.Errorf("layer %d: %s reads %s, which is not loaded yet", i, r.Record, o.Record)
 				}
 			}
@@ -79,8 +76,13 @@ func TestLayers(t *testing.T) {
 			n++
 		}
 	}
-	if want := len(rules) - 1; n != want { // every recording rule, not the alert
-		t.Errorf("%d rules in the layers, want %d", n, want)
+	if n != len(rules) {
+		t.Errorf("%d rules in the layers, want %d", n, len(rules))
+	}
+	for _, name := range []string{alerts.RecordExhaustion, alerts.RecordFix, alerts.RecordHeadroomPods, alerts.RecordHeld} {
+		if !seen[name] {
+			t.Errorf("%s is not backfilled", name)
+		}
 	}
 	if len(ls) < 3 {
 		t.Errorf("%d layers: the rules chain at least three deep", len(ls))

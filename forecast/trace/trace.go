@@ -480,6 +480,13 @@ func (c *cluster) scrape() {
 		}
 		c.record("ipamwatch_node_info", 1, nl, Label{"instance_type", s.Limits.InstanceType}, Label{"subnet_id", s.SubnetID})
 		c.record("ipamwatch_pods", float64(n.pods()), nl, Label{"network", "pod"})
+		// The agent's what-if: what one more node like this one would hold, per scenario.
+		for _, sc := range forecast.Scenarios(s.Settings, n.sim.Pods()) {
+			if cl, err := forecast.NodeClaim(sc.Settings, s.Limits, n.sim.Pods()); err == nil {
+				c.record("ipamwatch_forecast_claim_addresses", float64(cl.Worst.NodeSubnet), nl,
+					Label{"subnet_id", s.SubnetID}, Label{"scenario", string(sc.Name)})
+			}
+		}
 		for _, e := range n.sim.ENIs() {
 			if e.Trunk {
 				continue

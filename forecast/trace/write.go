@@ -20,6 +20,7 @@ var help = map[string]string{
 	"ipamwatch_subnet_size_addresses":      "Addresses in the subnet's IPv4 CIDR.",
 	"ipamwatch_subnet_free_addresses":      "Addresses EC2 may still assign automatically.",
 	"ipamwatch_subnet_used_addresses":      "Addresses held by ENIs by holder.",
+	"ipamwatch_forecast_claim_addresses":   "Addresses one more node like this one would hold in the subnet.",
 }
 
 func labelString(s *Series) string {
