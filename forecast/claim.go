@@ -67,6 +67,33 @@ func (r RawSettings) Resolve() Settings {
 	return s
 }
 
+// RawSettingsFromEnv reads the settings from the aws-node container's env the way ipamd does
+// (strconv.Atoi for the numbers, strconv.ParseBool for the switches; what does not parse is
+// unset). It is for callers that know only the env, such as the cluster view; the node agent
+// reports its own reading (diagnosis.Config).
+func RawSettingsFromEnv(env map[string]string) RawSettings {
+	num := func(k string) *int {
+		if v, err := strconv.Atoi(strings.TrimSpace(env[k])); err == nil {
+			return &v
+		}
+		return nil
+	}
+	on := func(k string) bool {
+		b, err := strconv.ParseBool(strings.TrimSpace(env[k]))
+		return err == nil && b
+	}
+	return RawSettings{
+		PrefixDelegation: on("ENABLE_PREFIX_DELEGATION"),
+		CustomNetworking: on("AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG"),
+		PodENI:           on("ENABLE_POD_ENI"),
+		WarmENITarget:    num("WARM_ENI_TARGET"),
+		WarmIPTarget:     num("WARM_IP_TARGET"),
+		MinimumIPTarget:  num("MINIMUM_IP_TARGET"),
+		WarmPrefixTarget: num("WARM_PREFIX_TARGET"),
+		MaxENI:           num("MAX_ENI"),
+	}
+}
+
 // DefaultSettings is ipamd with an empty env: secondary IPs, WARM_ENI_TARGET=1.
 func DefaultSettings() Settings { return Settings{WarmENITarget: 1} }
 

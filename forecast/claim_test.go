@@ -375,3 +375,15 @@ func heldSum(st ipamdsim.State) int {
 	}
 	return t
 }
+
+func TestRawSettingsFromEnv(t *testing.T) {
+	t.Parallel()
+	got := forecast.RawSettingsFromEnv(map[string]string{
+		"ENABLE_PREFIX_DELEGATION": "true", "WARM_PREFIX_TARGET": "1", "WARM_IP_TARGET": " 5 ",
+		"MINIMUM_IP_TARGET": "ten", "AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG": "TRUE", "ENABLE_POD_ENI": "yes",
+	}).Resolve()
+	want := forecast.Settings{PrefixDelegation: true, CustomNetworking: true, WarmENITarget: 1, WarmIPTarget: 5, WarmPrefixTarget: 1}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
