@@ -2,8 +2,10 @@ package diagnosis
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/ipamwatch/ipamwatch/forecast"
+	"github.com/ipamwatch/ipamwatch/nodestate"
 )
 
 // Forecast is what the node tells about the next scale-up (docs/forecast.md): what one more
@@ -36,17 +38,25 @@ type SubnetClaim struct {
 type SubnetOutlook struct {
 	SubnetID string `json:"subnet_id"`
 	// Why says what makes the subnet low.
-	Why      string                 `json:"why"`
-	Space    forecast.Space         `json:"space"`
-	Headroom forecast.GroupHeadroom `json:"headroom"`
+	Why   string         `json:"why"`
+	Space forecast.Space `json:"space"`
+	// PerHour is how fast the subnet fills (the cluster view's recent polls, TrendPolls of them
+	// over TrendSpanSeconds), and RunsOutInSeconds when it runs out at that rate (0 when it
+	// does not fill).
+	PerHour          float64                `json:"addresses_per_hour,omitempty"`
+	TrendPolls       int                    `json:"trend_polls,omitempty"`
+	TrendSpanSeconds float64                `json:"trend_span_seconds,omitempty"`
+	RunsOutInSeconds float64                `json:"runs_out_in_seconds,omitempty"`
+	Headroom         forecast.GroupHeadroom `json:"headroom"`
 	// Sentence is the what-if for a person.
 	Sentence string `json:"sentence"`
 }
 
-// Defaults of the low-subnet test (Options.SubnetLowRatio, Options.SubnetLowNodes).
+// Defaults of the low-subnet test (Options.SubnetLowRatio, SubnetLowNodes, SubnetRunsOutWithin).
 const (
-	DefaultSubnetLowRatio = 0.2
-	DefaultSubnetLowNodes = 10
+	DefaultSubnetLowRatio      = 0.2
+	DefaultSubnetLowNodes      = 10
+	DefaultSubnetRunsOutWithin = 4 * time.Hour
 )
 
 // forecastInputs turns what the diagnosis knows into the claim model's inputs. ok is false
@@ -119,6 +129,17 @@ func (d *diag) forecast() *Forecast {
 		return f
 	}
 	space, why, low := d.subnetSpace(podSub)
+	var trend *nodestate.SubnetTrend
+	var runsOut time.Duration
+	if v, ok := d.st.Subnets[podSub]; ok && v.Trend != nil {
+		trend = v.Trend
+		if trend.PerHour > 0 {
+			runsOut = time.Duration(float64(v.FreeAddresses) / trend.PerHour * float64(time.Hour))
+			if !low && runsOut < d.opts.SubnetRunsOutWithin {
+				low, why = true, fmt.Sprintf("it runs out within %s at its current rate", d.opts.SubnetRunsOutWithin)
+			}
+		}
+	}
 	if !low {
 		return f
 	}
@@ -127,7 +148,10 @@ func (d *diag) forecast() *Forecast {
 	if err != nil || len(h.Groups) == 0 {
 		return f
 	}
-	f.Subnet = &SubnetOutlook{SubnetID: podSub, Why: why, Space: space, Headroom: h.Groups[0], Sentence: h.Groups[0].Sentence()}
+	f.Subnet = &SubnetOutlook{SubnetID: podSub, Why: why, Space: space, Headroom: h.Groups[0], Sentence: h.Groups[0].Sentence(), RunsOutInSeconds: runsOut.Seconds()}
+	if trend != nil {
+		f.Subnet.PerHour, f.Subnet.TrendPolls, f.Subnet.TrendSpanSeconds = trend.PerHour, trend.Polls, trend.Span.Seconds()
+	}
 	return f
 }
 

@@ -3,6 +3,7 @@ package diagnosis
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ipamwatch/ipamwatch/forecast"
 	"github.com/ipamwatch/ipamwatch/nodestate"
@@ -84,5 +85,33 @@ func TestForecastUnknownInputs(t *testing.T) {
 	}
 	if r.Forecast != nil {
 		t.Errorf("forecast %+v without ENI limits", r.Forecast)
+	}
+}
+
+// TestForecastTrend: the cluster view's trend makes a subnet low when it runs out within the
+// horizon, even with plenty of addresses free, and the report says when.
+func TestForecastTrend(t *testing.T) {
+	t.Parallel()
+	st := healthySecondary()
+	st.Subnets = map[string]nodestate.SubnetView{"subnet-node": {
+		SubnetID: "subnet-node", Size: 1024, FreeAddresses: 600, FreePrefixBlocks: 30,
+		Trend: &nodestate.SubnetTrend{PerHour: 200, Span: 40 * time.Minute, Polls: 9},
+	}}
+	r := Diagnose(st, Options{Now: st.Time})
+	o := r.Forecast.Subnet
+	if o == nil || o.RunsOutInSeconds != 3*3600 || o.PerHour != 200 || !strings.Contains(o.Why, "runs out within 4h0m0s") {
+		t.Fatalf("outlook %+v", o)
+	}
+	var text strings.Builder
+	if err := WriteText(&text, r); err != nil {
+		t.Fatal(err)
+	}
+	if want := "trend      600 free, 200 more used per hour over 40m0s (9 polls of the cluster view): runs out in 3h0m0s"; !strings.Contains(text.String(), want) {
+		t.Errorf("text lacks %q:\n%s", want, text.String())
+	}
+	st.Subnets["subnet-node"] = nodestate.SubnetView{SubnetID: "subnet-node", Size: 1024, FreeAddresses: 600, FreePrefixBlocks: 30,
+		Trend: &nodestate.SubnetTrend{PerHour: 100, Span: time.Hour, Polls: 12}}
+	if r := Diagnose(st, Options{Now: st.Time}); r.Forecast.Subnet != nil {
+		t.Errorf("6 hours left and 20 nodes' room: not low, got %+v", r.Forecast.Subnet)
 	}
 }

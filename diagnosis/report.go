@@ -22,6 +22,9 @@ type Options struct {
 	// many more nodes like this one (exact counts of the cluster view). Defaults 0.2 and 10.
 	SubnetLowRatio float64
 	SubnetLowNodes int
+	// SubnetRunsOutWithin: a pod subnet that runs out sooner at the cluster view's trend is low
+	// too. Default 4h.
+	SubnetRunsOutWithin time.Duration
 }
 
 // Defaults for Options.
@@ -49,6 +52,9 @@ func (o Options) withDefaults(st time.Time) Options {
 	}
 	if o.SubnetLowNodes <= 0 {
 		o.SubnetLowNodes = DefaultSubnetLowNodes
+	}
+	if o.SubnetRunsOutWithin <= 0 {
+		o.SubnetRunsOutWithin = DefaultSubnetRunsOutWithin
 	}
 	return o
 }

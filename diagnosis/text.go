@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+	"time"
 )
 
 // WriteText writes the triage report a person reads at 02:14: node facts, the capacity
@@ -53,6 +54,14 @@ func WriteText(w io.Writer, r Report) error {
 	if f := r.Forecast; f != nil && f.Subnet != nil {
 		o := f.Subnet
 		ew.printf("\nSUBNET %s IS LOW: %s (basis %s)\n", o.SubnetID, o.Why, o.Space.Basis)
+		if o.TrendPolls > 0 {
+			out := "does not fill"
+			if o.RunsOutInSeconds > 0 {
+				out = "runs out in " + seconds(o.RunsOutInSeconds).Round(time.Minute).String()
+			}
+			ew.printf("  trend      %d free, %.0f more used per hour over %s (%d polls of the cluster view): %s\n",
+				o.Space.Free, o.PerHour, seconds(o.TrendSpanSeconds).Round(time.Second), o.TrendPolls, out)
+		}
 		ew.printf("  what-if    %s\n", o.Sentence)
 		for _, c := range f.Claims {
 			for _, sc := range c.Subnets {
@@ -93,6 +102,8 @@ func WriteText(w io.Writer, r Report) error {
 	}
 	return ew.err
 }
+
+func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
 
 // errWriter keeps the first write error so the report code stays linear.
 type errWriter struct {

@@ -323,3 +323,27 @@ func Scenarios(s Settings, pods int) []NamedSettings {
 	}
 	return out
 }
+
+// Slope is the least-squares slope of ys over xs (the same estimate as PromQL's deriv), and
+// false with fewer than two distinct xs.
+func Slope(xs, ys []float64) (float64, bool) {
+	n := float64(len(xs))
+	if len(xs) < 2 || len(xs) != len(ys) {
+		return 0, false
+	}
+	var mx, my float64
+	for i := range xs {
+		mx += xs[i]
+		my += ys[i]
+	}
+	mx, my = mx/n, my/n
+	var num, den float64
+	for i := range xs {
+		num += (xs[i] - mx) * (ys[i] - my)
+		den += (xs[i] - mx) * (xs[i] - mx)
+	}
+	if den == 0 {
+		return 0, false
+	}
+	return num / den, true
+}
