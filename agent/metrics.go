@@ -50,6 +50,7 @@ const (
 	mENIAddresses      = "ipamwatch_eni_ip_addresses"
 	mSubnetCIDR        = "ipamwatch_subnet_cidr_addresses"
 	mSubnetHeld        = "ipamwatch_subnet_node_held_addresses"
+	mForecastClaim     = "ipamwatch_forecast_claim_addresses"
 	mLogEvents         = "ipamwatch_log_events_total"
 	mLogEventLast      = "ipamwatch_log_event_last_timestamp_seconds"
 	mCNIAPIErrors      = "ipamwatch_cni_aws_api_errors_total"
@@ -92,6 +93,7 @@ func metricDefs() []metricDef {
 		{mENIAddresses, "gauge", []string{"eni", "subnet_id", "state"}, "Pod addresses on the ENI by state."},
 		{mSubnetCIDR, "gauge", []string{"subnet_id"}, "Size of the subnet's IPv4 CIDR."},
 		{mSubnetHeld, "gauge", []string{"subnet_id"}, "Addresses this node holds in the subnet."},
+		{mForecastClaim, "gauge", []string{"subnet_id", "scenario"}, "Addresses one more node like this one (instance type, pods now) would hold in the subnet, under the node's warm settings (scenario current) or an alternative."},
 		{mLogEvents, "counter", []string{"log", "class"}, "Classified allocation-failure log lines."},
 		{mLogEventLast, "gauge", []string{"class"}, "Unix time of the last line of the class (0 = never)."},
 		{mCNIAPIErrors, "counter", []string{"code"}, "Increases of the CNI's awscni_aws_api_error_count between polls, by EC2 error code."},
@@ -352,6 +354,13 @@ func (c *collector) collectDiagnosis(ch chan<- prometheus.Metric, rep *diagnosis
 			v = 1
 		}
 		c.emit(ch, mFinding, v, string(cause), string(cause.Severity()))
+	}
+	if f := rep.Forecast; f != nil {
+		for _, cl := range f.Claims {
+			for _, sc := range cl.Subnets {
+				c.emit(ch, mForecastClaim, float64(sc.Addresses), sc.SubnetID, string(cl.Scenario))
+			}
+		}
 	}
 }
 

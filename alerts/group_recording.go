@@ -37,5 +37,5 @@ func (x builder) recordingRules() []Recording {
 	rec("cluster:ipamwatch_cni_no_available_ip:rate5m", x.agg("sum", perCluster, fmt.Sprintf("rate(%s[5m])", x.s("ipamwatch_cni_no_available_ip_total"))))
 	rec("source:ipamwatch_source_up:sum", x.agg("sum", perCluster, x.s("ipamwatch_source_up"), "source"))
 	rec("source:ipamwatch_source_up:count", x.agg("count", perCluster, x.s("ipamwatch_source_up"), "source"))
-	return out
+	return append(out, x.forecastRecordings()...)
 }

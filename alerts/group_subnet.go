@@ -56,5 +56,6 @@ func (x builder) subnetAlerts() []Alert {
 				x.count(sc, "max("+x.sq(sc, "subnet_id:ipamwatch_subnet_cidr_addresses:max")+")", "unknown")),
 			Meaning: "The addresses nodes hold in a subnet (ENI primaries, secondary IPs, prefixes) exceed the held share of its size: a lower bound, the subnet is at least this full.",
 		},
+		x.forecastAlert(),
 	}
 }

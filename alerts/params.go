@@ -80,6 +80,14 @@ type Thresholds struct {
 	SubnetFreePrefixBlocksMin int
 	// SubnetStale: the subnet analysis' last success older than this is stale.
 	SubnetStale string
+	// ForecastWindow is the look-back of a subnet's consumption rate (deriv's least-squares
+	// slope); ForecastLongWindow the confirming one (docs/forecast.md measures both).
+	ForecastWindow     string
+	ForecastLongWindow string
+	// RunsOutWithin: a subnet that runs out sooner than this at the window's rate (and within
+	// ConfirmWithin at the long window's) fires IpamwatchSubnetExhaustionForecast.
+	RunsOutWithin string
+	ConfirmWithin string
 }
 
 // tunable is one threshold as the chart exposes it: its values key, what it means, and how the
@@ -103,6 +111,10 @@ var tunables = []tunable{
 	{"subnetFreeRatio", "share of a subnet free below which it is low (cluster-level subnet view)", "ratio", func(t Thresholds) string { return ratio(t.SubnetFreeRatio) }},
 	{"subnetFreePrefixBlocksMin", "fewer whole free /28 blocks than this means fragmentation (cluster-level subnet view)", "count", func(t Thresholds) string { return strconv.Itoa(t.SubnetFreePrefixBlocksMin) }},
 	{"subnetStale", "the subnet analysis' last success older than this is stale", "duration", func(t Thresholds) string { return t.SubnetStale }},
+	{"forecastWindow", "look-back of a subnet's consumption rate (least-squares slope)", "duration", func(t Thresholds) string { return t.ForecastWindow }},
+	{"forecastLongWindow", "look-back of the confirming consumption rate", "duration", func(t Thresholds) string { return t.ForecastLongWindow }},
+	{"runsOutWithin", "a subnet that runs out sooner than this at the current rate fires the forecast alert", "duration", func(t Thresholds) string { return t.RunsOutWithin }},
+	{"confirmWithin", "and sooner than this at the long window's rate", "duration", func(t Thresholds) string { return t.ConfirmWithin }},
 }
 
 func ratio(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
@@ -146,6 +158,10 @@ func DefaultParams() Params {
 			SubnetFreeRatio:           0.1,
 			SubnetFreePrefixBlocksMin: 4,
 			SubnetStale:               "30m",
+			ForecastWindow:            "2h",
+			ForecastLongWindow:        "6h",
+			RunsOutWithin:             "4h",
+			ConfirmWithin:             "8h",
 		},
 		SubnetMetrics: SubnetMetricNames{
 			Size:               "ipamwatch_subnet_size_addresses",
@@ -224,10 +240,23 @@ func (p Params) Validate() error {
 	if v, err := model.ParseDuration(t.FailureWindow); err != nil || v <= 0 {
 		bad("failure window %q: want a positive Prometheus duration such as 10m", t.FailureWindow)
 	}
-	for _, d := range []struct{ name, v string }{{"log stall", t.LogStall}, {"subnet stale", t.SubnetStale}} {
+	for _, d := range []struct{ name, v string }{
+		{"log stall", t.LogStall}, {"subnet stale", t.SubnetStale},
+		{"forecast window", t.ForecastWindow}, {"forecast long window", t.ForecastLongWindow},
+		{"runs out within", t.RunsOutWithin}, {"confirm within", t.ConfirmWithin},
+	} {
 		if !simpleDurationRE.MatchString(d.v) {
 			bad("%s %q: want a positive duration with one unit (s, m, h or d) such as 10m", d.name, d.v)
 		}
+	}
+	if simpleDurationRE.MatchString(t.ForecastWindow) && simpleDurationRE.MatchString(t.ForecastLongWindow) {
+		if w := durationSeconds(t.ForecastWindow); w < 600 || durationSeconds(t.ForecastLongWindow) < w {
+			bad("forecast windows %s and %s: want a window of at least 10m and a long window at least as long", t.ForecastWindow, t.ForecastLongWindow)
+		}
+	}
+	if simpleDurationRE.MatchString(t.RunsOutWithin) && simpleDurationRE.MatchString(t.ConfirmWithin) &&
+		durationSeconds(t.ConfirmWithin) < durationSeconds(t.RunsOutWithin) {
+		bad("confirm within %s: want at least runs out within (%s)", t.ConfirmWithin, t.RunsOutWithin)
 	}
 	for _, r := range []struct {
 		name string

@@ -95,7 +95,18 @@ func (p Params) source(a Alert) (runbookSource, error) {
 	if err != nil {
 		return nil, fmt.Errorf("alert %s has no runbook source runbooks/%s.md", a.Name, a.Name)
 	}
-	t, err := template.New(a.Name).Option("missingkey=error").Parse(string(raw))
+	t, err := template.New(a.Name).Option("missingkey=error").Funcs(template.FuncMap{
+		// adviceFix is a cause's Fix from the advice table, for runbooks whose fix is a
+		// cause's (the forecast alert's fixes), with the words the advice gives its values.
+		"adviceFix": func(cause string) (string, error) {
+			c := diagnosis.Cause(cause)
+			adv := diagnosis.AdviceFor(c)
+			if adv.Fix == "" {
+				return "", fmt.Errorf("no advice with a fix for cause %q", cause)
+			}
+			return strings.TrimSpace(adv.FixWith(nil, diagnosis.Bindings{})), nil
+		},
+	}).Parse(string(raw))
 	if err != nil {
 		return nil, fmt.Errorf("runbooks/%s.md: %w", a.Name, err)
 	}
@@ -165,7 +176,8 @@ func (a Alert) bindings() (diagnosis.Bindings, map[string]string) {
 		"NODE": fmt.Sprintf(`: "${NODE:?no node found for a firing %s alert in $%s: set NODE to the node to look at}"`, a.Name, promVar),
 	}
 	if a.Scope.name == perSubnet.name {
-		if a.Group == GroupSubnets {
+		// The forecast's subnet may be a pod subnet (custom networking), not a node's own.
+		if a.Group == GroupSubnets || a.Name == AlertExhaustionForecast {
 			b.Exprs["SUBNET"] = fmt.Sprintf(`${SUBNET:-$(%s)}`, promQuery(fmt.Sprintf(`ALERTS{alertname=%q,alertstate="firing"}`, a.Name), "subnet_id"))
 		} else {
 			b.Exprs["SUBNET"] = fmt.Sprintf(`${SUBNET:-$(%s)}`, promQuery(`ipamwatch_node_info{node="$NODE"}`, "subnet_id"))

@@ -66,6 +66,30 @@ func Overview(o Options) *Dashboard {
 		now(`sum by (node) (ipamwatch_pods_pending_ip) > 0`, ""),
 		now(`max by (node, ceiling) (ipamwatch_binding_ceiling == 1) and on (node) (sum by (node) (ipamwatch_pods_pending_ip) > 0)`, "")))
 
+	b.row("Before it runs out: forecast and what-if", "When does each subnet run out at its current rate, and how many more nodes and pods can it take, now and with the CNI docs' warm settings?")
+	b.add(24, 8, units(table("Subnet forecast", "Per subnet: time to exhaustion at the consumption rate (least-squares slope over the forecast window), free addresses (basis exact from `ipamwatch subnets`, else node_local: the CIDR less what nodes hold), the rate, nodes added over the window, the share of the subnet idle in warm pools, and the fix that buys the most time (the runbook of IpamwatchSubnetExhaustionForecast).",
+		[]string{"Value #F"}, map[string]string{
+			"Value #A": "runs out in", "Value #B": "free", "Value #C": "addresses per hour", "Value #D": "nodes added",
+			"Value #E": "idle share", "fix": "fix that buys most time",
+		}, nil,
+		now(`subnet_id:ipamwatch_subnet_exhaustion_seconds:forecast{subnet_id=~"$subnet"}`, ""),
+		now(`subnet_id:ipamwatch_subnet_free_addresses:best{subnet_id=~"$subnet"}`, ""),
+		now(`subnet_id:ipamwatch_subnet_consumption_addresses_per_second:deriv{subnet_id=~"$subnet"} * 3600`, ""),
+		now(`subnet_id:ipamwatch_nodes:delta{subnet_id=~"$subnet"}`, ""),
+		now(`subnet_id:ipamwatch_subnet_idle_addresses:ratio{subnet_id=~"$subnet"}`, ""),
+		now(`subnet_id:ipamwatch_forecast_fix:info{subnet_id=~"$subnet"}`, ""),
+	), map[string]string{"runs out in": "s", "idle share": "percentunit"}))
+	b.add(12, 8, timeseries("Time to exhaustion per subnet", "Free addresses over the consumption rate, while the subnet's use grows; IpamwatchSubnetExhaustionForecast fires below its threshold (default 4h) when the long window agrees.", "s", false,
+		series(`subnet_id:ipamwatch_subnet_exhaustion_seconds:forecast{subnet_id=~"$subnet"}`, "{{subnet_id}} ({{basis}})")))
+	b.add(12, 8, timeseries("Consumption rate per subnet", "Addresses per hour the subnet's use grows (negative: shrinks), over the forecast window and the long window.", "short", false,
+		series(`subnet_id:ipamwatch_subnet_consumption_addresses_per_second:deriv{subnet_id=~"$subnet"} * 3600`, "{{subnet_id}}"),
+		series(`subnet_id:ipamwatch_subnet_consumption_addresses_per_second:deriv_long{subnet_id=~"$subnet"} * 3600`, "{{subnet_id}} (long window)")))
+	b.add(24, 8, table("What-if: more nodes per instance type and warm setting", "How many more nodes like the current ones (same instance type, the group's pods per node) each subnet takes, and the pods on them, under the nodes' warm settings (current), the CNI docs' advice for small subnets (docs_advice: WARM_IP_TARGET=2, MINIMUM_IP_TARGET a little above the pods) and WARM_ENI_TARGET/WARM_PREFIX_TARGET=1 (default_warm). From the agents' ipamwatch_forecast_claim_addresses.",
+		nil, map[string]string{"Value #A": "more nodes", "Value #B": "more pods", "Value #C": "addresses per node"}, nil,
+		now(`subnet_id_instance_type_scenario:ipamwatch_forecast_headroom_nodes:floor{subnet_id=~"$subnet"}`, ""),
+		now(`subnet_id_instance_type_scenario:ipamwatch_forecast_headroom_pods:mul{subnet_id=~"$subnet"}`, ""),
+		now(`subnet_id_instance_type_scenario:ipamwatch_forecast_claim_addresses:max{subnet_id=~"$subnet"}`, "")))
+
 	b.row("Which ceiling binds?", "What stops the next pod from getting an IP, node by node: max-pods, ENIs, the subnet, fragmentation, throttling, branch ENIs?")
 	b.add(8, 8, bargauge("Nodes per binding ceiling", "How many nodes each ceiling binds first.", "short", nil, steps("blue"),
 		nowValue(`ceiling:ipamwatch_binding_ceiling:count > 0`, "{{ceiling}}")))

@@ -50,6 +50,10 @@ type Spec struct {
 
 	// NoiseLinesPerSecond is routine ipamd debug output besides what the simulation itself logs.
 	NoiseLinesPerSecond int
+
+	// ViewSpeedup makes the simulated cluster view (`ipamwatch subnets`) poll EC2 this many times
+	// faster than real time (0 = real time), so a trend over its polls shows within a minute.
+	ViewSpeedup float64
 }
 
 // Subnet is a simulated VPC subnet.
@@ -60,6 +64,9 @@ type Subnet struct {
 	FreeAddresses int
 	// FreeBlocks is how many aligned /28 blocks are free (-1 = plenty); fragmentation = free addresses but no blocks.
 	FreeBlocks int
+	// DrainPerHour is how many addresses other holders take per hour of the cluster view's
+	// clock (Spec.ViewSpeedup), so that the subnet runs out at a known rate.
+	DrainPerHour float64
 }
 
 // steady returns a function that ramps to n over the first 20 s, then wobbles by +-w pods.
@@ -192,6 +199,15 @@ func Scenarios() []Spec {
 			Mode: "ipv6", Env: with(baseEnv(), "ENABLE_IPv6", "true", "ENABLE_IPv4", "false", "ENABLE_PREFIX_DELEGATION", "true"),
 			KubeletMaxPods: 110, HostNetworkPods: 2, TargetPods: steady(30, 3), NodeSubnet: nodeSubnet,
 		},
+		m5large(Spec{
+			Name: "subnet-hours-left",
+			Description: "a /22 with 180 free addresses that others take at 50 an hour (the cluster view runs 60x faster): " +
+				"hours left, and the warm-setting what-if (WARM_ENI_TARGET=1 vs the CNI docs' WARM_IP_TARGET=2)",
+			Mode: "secondary", Env: baseEnv(), KubeletMaxPods: 29, HostNetworkPods: 2,
+			TargetPods:  steady(12, 0),
+			NodeSubnet:  Subnet{ID: "subnet-0b7a6c5d4e3f21098", CIDR: "10.20.72.0/22", FreeAddresses: 180, FreeBlocks: -1, DrainPerHour: 50},
+			ViewSpeedup: 60,
+		}),
 		{
 			Name:         "large",
 			Description:  "a 15-ENI node (c5n.18xlarge-like) in secondary-IP mode with hundreds of pods and busy logs",

@@ -419,6 +419,9 @@ func (s *sim) subnetsText() []byte {
 		frag                        float64
 	}
 	var rows []row
+	// The view's clock: real time, or faster (Spec.ViewSpeedup) so a trend shows quickly.
+	speed := max(s.spec.ViewSpeedup, 1)
+	viewNow := s.start.Add(time.Duration(float64(s.now.Sub(s.start)) * speed))
 	for _, id := range ids {
 		sub := s.subnets[id]
 		p := netip.MustParsePrefix(sub.CIDR)
@@ -426,7 +429,7 @@ func (s *sim) subnetsText() []byte {
 		r := row{id: id, az: "us-west-2a", size: size}
 		switch {
 		case sub.FreeAddresses >= 0:
-			r.free = sub.FreeAddresses
+			r.free = max(sub.FreeAddresses-int(sub.DrainPerHour*viewNow.Sub(s.start).Hours()), 0)
 		default:
 			r.free = size - 5 - 64 // others hold a little
 		}
@@ -457,6 +460,6 @@ func (s *sim) subnetsText() []byte {
 	fam("ipamwatch_subnet_largest_free_block_addresses", "Largest aligned free block.", func(r row) float64 { return float64(r.largest) })
 	fam("ipamwatch_subnet_fragmentation_ratio", "Share of free addresses that cannot form a /28.", func(r row) float64 { return r.frag })
 	fam("ipamwatch_subnet_analyzed", "1 if analysed.", func(row) float64 { return 1 })
-	fmt.Fprintf(&b, "# HELP ipamwatch_subnet_last_success_timestamp_seconds Last successful poll.\n# TYPE ipamwatch_subnet_last_success_timestamp_seconds gauge\nipamwatch_subnet_last_success_timestamp_seconds %d\n", s.now.Unix())
+	fmt.Fprintf(&b, "# HELP ipamwatch_subnet_last_success_timestamp_seconds Last successful poll.\n# TYPE ipamwatch_subnet_last_success_timestamp_seconds gauge\nipamwatch_subnet_last_success_timestamp_seconds %d\n", viewNow.Unix())
 	return []byte(b.String())
 }

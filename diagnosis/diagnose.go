@@ -105,6 +105,7 @@ func Diagnose(st *nodestate.State, opts Options) Report {
 	}
 	sort.Strings(r.Partial)
 	r.Headroom, r.BindingCeiling, r.NearestCeiling = d.headroom()
+	r.Forecast = d.forecast()
 	for _, f := range d.found {
 		r.Findings = append(r.Findings, f)
 	}

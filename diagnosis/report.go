@@ -17,6 +17,14 @@ type Options struct {
 	// MaxPodsMargin is how far the prefix-mode target must exceed kubelet max-pods before
 	// max_pods_not_raised fires. Default 10.
 	MaxPodsMargin int
+	// SubnetLowRatio and SubnetLowNodes say when the report carries the what-if of the node's
+	// pod subnet: free addresses below this share of the subnet, or room for fewer than this
+	// many more nodes like this one (exact counts of the cluster view). Defaults 0.2 and 10.
+	SubnetLowRatio float64
+	SubnetLowNodes int
+	// SubnetRunsOutWithin: a pod subnet that runs out sooner at the cluster view's trend is low
+	// too. Default 4h.
+	SubnetRunsOutWithin time.Duration
 }
 
 // Defaults for Options.
@@ -38,6 +46,15 @@ func (o Options) withDefaults(st time.Time) Options {
 	}
 	if o.MaxPodsMargin <= 0 {
 		o.MaxPodsMargin = DefaultMaxPodsMargin
+	}
+	if o.SubnetLowRatio <= 0 {
+		o.SubnetLowRatio = DefaultSubnetLowRatio
+	}
+	if o.SubnetLowNodes <= 0 {
+		o.SubnetLowNodes = DefaultSubnetLowNodes
+	}
+	if o.SubnetRunsOutWithin <= 0 {
+		o.SubnetRunsOutWithin = DefaultSubnetRunsOutWithin
 	}
 	return o
 }
@@ -65,6 +82,9 @@ type Report struct {
 	// (ipamd's optional routes that failed), "source: why"; absent when every source that
 	// answered did so in full.
 	Partial []string `json:"partial,omitempty"`
+	// Forecast is what one more node like this one claims, and the what-if of the node's pod
+	// subnet when it is low (docs/forecast.md); absent without the numbers it needs.
+	Forecast *Forecast `json:"forecast,omitempty"`
 }
 
 // MissingSource is a source the diagnosis lacked and how to get it.

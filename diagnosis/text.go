@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/ipamwatch/ipamwatch/internal/termsafe"
 )
@@ -56,6 +57,26 @@ func WriteText(w io.Writer, r Report) error {
 		ew.err = err
 	}
 	ew.printf("\nHEADROOM %s more pod(s)   BINDING CEILING %s   (nearest: %s)\n", fmtInt(r.Headroom), r.BindingCeiling, orDash(string(r.NearestCeiling)))
+	if f := r.Forecast; f != nil && f.Subnet != nil {
+		o := f.Subnet
+		ew.printf("\nSUBNET %s IS LOW: %s (basis %s)\n", o.SubnetID, o.Why, o.Space.Basis)
+		if o.TrendPolls > 0 {
+			out := "does not fill"
+			if o.RunsOutInSeconds > 0 {
+				out = "runs out in " + seconds(o.RunsOutInSeconds).Round(time.Minute).String()
+			}
+			ew.printf("  trend      %d free, %.0f more used per hour over %s (%d polls of the cluster view): %s\n",
+				o.Space.Free, o.PerHour, seconds(o.TrendSpanSeconds).Round(time.Second), o.TrendPolls, out)
+		}
+		ew.printf("  what-if    %s\n", o.Sentence)
+		for _, c := range f.Claims {
+			for _, sc := range c.Subnets {
+				if sc.SubnetID == o.SubnetID {
+					ew.printf("  per node   %d addresses at %d pods with %s (%s)\n", sc.Addresses, f.Pods, c.Settings, c.Scenario)
+				}
+			}
+		}
+	}
 
 	if len(r.Findings) == 0 {
 		ew.printf("\nFINDINGS none\n")
@@ -87,6 +108,8 @@ func WriteText(w io.Writer, r Report) error {
 	}
 	return ew.err
 }
+
+func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
 
 // errWriter keeps the first write error so the report code stays linear.
 type errWriter struct {

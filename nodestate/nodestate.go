@@ -252,4 +252,17 @@ type SubnetView struct {
 	LeakedAddresses int
 	// At is when the analysis last polled EC2 successfully.
 	At time.Time
+	// Trend is how fast the subnet fills, from the analysis' recent EC2 polls as the agent saw
+	// them (nil until there are enough).
+	Trend *SubnetTrend
+}
+
+// SubnetTrend is a subnet's consumption rate over the cluster view's recent polls.
+type SubnetTrend struct {
+	// PerHour is the least-squares slope of the used addresses (the negative of the free ones),
+	// addresses per hour; negative when the subnet empties.
+	PerHour float64
+	// Span is the time between the first and the last poll used; Polls how many there were.
+	Span  time.Duration
+	Polls int
 }

@@ -21,6 +21,10 @@ type Source struct {
 	Nodes func(ctx context.Context) (map[string]string, error)
 	// RecommendLimit caps the recommendations per subnet (default 5).
 	RecommendLimit int
+	// Workload, when set, reads the nodes' instance types, max pods and pods and the aws-node
+	// env from Kubernetes for the what-if (ReadWorkload). Without it the what-if counts what
+	// nodes hold now.
+	Workload func(ctx context.Context) (Workload, []string, error)
 }
 
 // SubnetResult is the outcome for one subnet.
@@ -29,6 +33,8 @@ type SubnetResult struct {
 	Analysis        *Analysis // nil when Skipped
 	Skipped         string    // why the subnet was not analysed
 	Recommendations []Recommendation
+	// WhatIf is how many more nodes of each kind the subnet takes (nil without cluster nodes).
+	WhatIf *WhatIf
 }
 
 // Snapshot is one complete poll.
@@ -73,6 +79,26 @@ func (s *Source) Snapshot(ctx context.Context, now func() time.Time) (*Snapshot,
 			cluster.Nodes[id] = name
 		}
 	}
+	var work Workload
+	limits := map[string]InstanceType{}
+	if s.Workload != nil {
+		w, warns, err := s.Workload(ctx)
+		snap.Warnings = append(snap.Warnings, warns...)
+		if err != nil {
+			snap.Warnings = append(snap.Warnings, fmt.Sprintf("reading the workload: %v (the what-if counts what nodes hold now)", err))
+		} else {
+			work = w
+		}
+		if types := instanceTypesOf(work); len(types) > 0 && work.Env != nil {
+			its, err := DescribeInstanceTypes(ctx, s.API, types)
+			if err != nil {
+				snap.Warnings = append(snap.Warnings, fmt.Sprintf("describing instance types: %v (the what-if counts what nodes hold now)", err))
+			}
+			for _, it := range its {
+				limits[it.Name] = it
+			}
+		}
+	}
 	var ids []string
 	for _, sub := range subnets {
 		if sub.CIDR != "" {
@@ -104,6 +130,7 @@ func (s *Source) Snapshot(ctx context.Context, now func() time.Time) (*Snapshot,
 		} else {
 			res.Analysis = a
 			res.Recommendations = Recommend(a, limit)
+			res.WhatIf = computeWhatIf(a, work, limits)
 		}
 		snap.Results = append(snap.Results, res)
 	}

@@ -61,6 +61,7 @@ type JSONSubnet struct {
 	LeakedENICount       int              `json:"leaked_enis"`
 	LeakedAddresses      int              `json:"leaked_eni_addresses"`
 	LeakedENIs           []LeakedENI      `json:"leaked_eni_list,omitempty"`
+	WhatIf               *WhatIf          `json:"what_if,omitempty"`
 }
 
 // JSONReport is the whole --once JSON document.
@@ -85,6 +86,7 @@ func ToJSON(s *Snapshot) JSONReport {
 			j.FreePrefixBlocks, j.AssignedPrefixBlocks, j.LargestFreeBlock = a.FreePrefixBlocks, a.AssignedPrefixes, a.LargestFreeBlock
 			j.FragmentationRatio, j.Verdict, j.BlockMap, j.Anomalies = a.FragmentationRatio, Verdict(a), string(a.Blocks), a.Anomalies
 			j.Recommendations = r.Recommendations
+			j.WhatIf = r.WhatIf
 			j.LeakedENICount, j.LeakedAddresses, j.LeakedENIs = a.LeakedENICount, a.LeakedAddresses, a.LeakedENIs
 		}
 		rep.Subnets = append(rep.Subnets, j)
@@ -132,6 +134,7 @@ func WriteText(w io.Writer, s *Snapshot) error {
 		if len(holders) > 0 {
 			fmt.Fprintf(&b, "  used by: %s\n", strings.Join(holders, ", "))
 		}
+		whatIfText(&b, r.WhatIf)
 		fmt.Fprintf(&b, "  block map, one character per /28 (%s):\n", BlockLegend)
 		writeBlockRows(&b, a)
 		if a.AnomalyCount > 0 {

@@ -92,6 +92,11 @@ func runSubnets(ctx context.Context, o *subnetsOptions, s streams) int {
 	}
 	if kube != nil && o.useKubeNodes {
 		src.Nodes = func(ctx context.Context) (map[string]string, error) { return subnets.NodeInstances(ctx, kube) }
+		if o.once { // the what-if lists every pod: once, not every poll
+			src.Workload = func(ctx context.Context) (subnets.Workload, []string, error) {
+				return subnets.ReadWorkload(ctx, kube, "kube-system")
+			}
+		}
 	}
 
 	if o.once {

@@ -10,12 +10,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/ipamwatch/ipamwatch/forecast"
 	"github.com/ipamwatch/ipamwatch/nodestate"
 )
 
@@ -54,11 +56,31 @@ type Options struct {
 	HTTPClient   *http.Client
 }
 
-// Client fetches the subnet analysis.
+// Trend window and bounds: the same look-back as the forecast rules' default window
+// (docs/forecast.md), and at least this many distinct EC2 polls over at least this span
+// before a trend is reported.
+const (
+	TrendWindow   = 2 * time.Hour
+	trendMinPolls = 3
+	trendMinSpan  = 10 * time.Minute
+	trendMaxPolls = 256
+)
+
+// Client fetches the subnet analysis. It remembers each subnet's free count at the analysis'
+// recent EC2 polls (bounded by TrendWindow and trendMaxPolls) to report the trend.
 type Client struct {
 	url  string
 	opts Options
 	hc   *http.Client
+
+	mu      sync.Mutex
+	history map[string][]poll
+}
+
+// poll is one EC2 poll of the analysis as the agent saw it.
+type poll struct {
+	at   time.Time
+	free int
 }
 
 // NewClient returns a client for the exporter's metrics URL.
@@ -76,7 +98,7 @@ func NewClient(url string, opts Options) (*Client, error) {
 	if hc == nil {
 		hc = &http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
 	}
-	return &Client{url: url, opts: opts, hc: hc}, nil
+	return &Client{url: url, opts: opts, hc: hc, history: map[string][]poll{}}, nil
 }
 
 // Fetch returns the analysis of every subnet the exporter reports, asking again (a few times)
@@ -87,10 +109,50 @@ func (c *Client) Fetch(ctx context.Context) (map[string]nodestate.SubnetView, er
 		var v map[string]nodestate.SubnetView
 		v, err = c.fetchOnce(ctx)
 		if !errors.Is(err, ErrNotLeader) {
+			if err == nil {
+				c.trend(v)
+			}
 			return v, err
 		}
 	}
 	return nil, err
+}
+
+// trend records each subnet's free count at a new EC2 poll (the analysis' At) and attaches
+// the trend over the polls of the last TrendWindow.
+func (c *Client) trend(views map[string]nodestate.SubnetView) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for id, v := range views {
+		if v.At.IsZero() {
+			continue
+		}
+		h := c.history[id]
+		if len(h) == 0 || v.At.After(h[len(h)-1].at) {
+			h = append(h, poll{v.At, v.FreeAddresses})
+		}
+		for len(h) > 0 && (v.At.Sub(h[0].at) > TrendWindow || len(h) > trendMaxPolls) {
+			h = h[1:]
+		}
+		c.history[id] = h
+		span := h[len(h)-1].at.Sub(h[0].at)
+		if len(h) < trendMinPolls || span < trendMinSpan {
+			continue
+		}
+		xs, ys := make([]float64, len(h)), make([]float64, len(h))
+		for i, p := range h {
+			xs[i], ys[i] = p.at.Sub(h[0].at).Hours(), float64(p.free)
+		}
+		if slope, ok := forecast.Slope(xs, ys); ok {
+			v.Trend = &nodestate.SubnetTrend{PerHour: -slope, Span: span, Polls: len(h)}
+			views[id] = v
+		}
+	}
+	for id := range c.history {
+		if _, ok := views[id]; !ok {
+			delete(c.history, id) // a subnet the analysis no longer reports
+		}
+	}
 }
 
 func (c *Client) fetchOnce(ctx context.Context) (map[string]nodestate.SubnetView, error) {

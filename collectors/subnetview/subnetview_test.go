@@ -3,13 +3,18 @@ package subnetview
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/ipamwatch/ipamwatch/nodestate"
 )
 
 func serve(t *testing.T, h http.HandlerFunc) string {
@@ -141,5 +146,54 @@ func TestFetchSkipsStandbyReplica(t *testing.T) {
 	c2, _ := NewClient(always, Options{})
 	if _, err := c2.Fetch(context.Background()); !errors.Is(err, ErrNotLeader) {
 		t.Fatalf("only standbys: %v, want ErrNotLeader", err)
+	}
+}
+
+// TestTrend: the client reports how fast a subnet fills from the analysis' EC2 polls it saw,
+// once there are three polls over ten minutes; a repeated poll (same last-success time) counts
+// once, and polls older than the window fall out.
+func TestTrend(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	at, free := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC), 500
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprintf(w, "ipamwatch_subnet_size_addresses{availability_zone=\"a\",subnet_id=\"subnet-t\"} 1024\n"+
+			"ipamwatch_subnet_free_addresses{availability_zone=\"a\",subnet_id=\"subnet-t\"} %d\n"+
+			"ipamwatch_subnet_last_success_timestamp_seconds %d\n", free, at.Unix())
+	}))
+	t.Cleanup(srv.Close)
+	c, err := NewClient(srv.URL, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	step := func(d time.Duration, used int) *nodestate.SubnetTrend {
+		t.Helper()
+		mu.Lock()
+		at, free = at.Add(d), free-used
+		mu.Unlock()
+		v, err := c.Fetch(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v["subnet-t"].Trend
+	}
+	if tr := step(0, 0); tr != nil {
+		t.Fatalf("trend after one poll: %+v", tr)
+	}
+	step(5*time.Minute, 5)
+	if tr := step(0, 0); tr != nil { // the same poll again
+		t.Fatalf("trend after two polls: %+v", tr)
+	}
+	tr := step(5*time.Minute, 5) // 10 addresses in 10 minutes
+	if tr == nil || tr.Polls != 3 || tr.Span != 10*time.Minute || math.Abs(tr.PerHour-60) > 1e-9 {
+		t.Fatalf("trend %+v, want 60 addresses an hour over 3 polls and 10 minutes", tr)
+	}
+	for range 30 { // two and a half hours flat: the filling polls leave the window
+		tr = step(5*time.Minute, 0)
+	}
+	if tr == nil || tr.PerHour != 0 || tr.Span != TrendWindow {
+		t.Fatalf("trend %+v after a flat window", tr)
 	}
 }

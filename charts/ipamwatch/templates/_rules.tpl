@@ -22,7 +22,7 @@ dict: root (the chart's context), job (regular expression of the agent's scrape 
 {{- $off := $r.disabled | default dict }}
 {{- $for := $r.for | default dict }}
 {{- $extra := $r.additionalRuleLabels | default dict }}
-{{- $alerts := list "IpamwatchPodIPAllocationFailing" "IpamwatchENIQuotaExceeded" "IpamwatchEC2Throttled" "IpamwatchIAMDenied" "IpamwatchAWSNodeRBACDenied" "IpamwatchWarmTargetConflict" "IpamwatchCustomNetworkingMisconfigured" "IpamwatchSubnetDiscoveryExcluded" "IpamwatchCNIUnknownInstanceType" "IpamwatchWarmPoolCapped" "IpamwatchSubnetExhausted" "IpamwatchPrefixFragmented" "IpamwatchLeakedENIs" "IpamwatchWarmPoolHoarding" "IpamwatchSubnetNodeHeldHigh" "IpamwatchENILimitPodsWaiting" "IpamwatchIPPoolEmpty" "IpamwatchIPPoolNearCeiling" "IpamwatchMaxPodsNotRaised" "IpamwatchMaxPodsAboveIPCapacity" "IpamwatchIMDSFailing" "IpamwatchIpamdUnreachable" "IpamwatchBranchENIBudgetLow" "IpamwatchCustomNetworkingNotApplied" "IpamwatchAWSNodeNotReady" "IpamwatchIPCooldownStarvation" "IpamwatchPrefixDelegationUnsupported" "IpamwatchAgentAbsent" "IpamwatchAgentDown" "IpamwatchSourceDown" "IpamwatchLogTailStalled" "IpamwatchSubnetFreeAddressesLow" "IpamwatchSubnetFreePrefixBlocksLow" "IpamwatchSubnetAnalysisStale" }}
+{{- $alerts := list "IpamwatchPodIPAllocationFailing" "IpamwatchENIQuotaExceeded" "IpamwatchEC2Throttled" "IpamwatchIAMDenied" "IpamwatchAWSNodeRBACDenied" "IpamwatchWarmTargetConflict" "IpamwatchCustomNetworkingMisconfigured" "IpamwatchSubnetDiscoveryExcluded" "IpamwatchCNIUnknownInstanceType" "IpamwatchWarmPoolCapped" "IpamwatchSubnetExhausted" "IpamwatchPrefixFragmented" "IpamwatchLeakedENIs" "IpamwatchWarmPoolHoarding" "IpamwatchSubnetNodeHeldHigh" "IpamwatchSubnetExhaustionForecast" "IpamwatchENILimitPodsWaiting" "IpamwatchIPPoolEmpty" "IpamwatchIPPoolNearCeiling" "IpamwatchMaxPodsNotRaised" "IpamwatchMaxPodsAboveIPCapacity" "IpamwatchIMDSFailing" "IpamwatchIpamdUnreachable" "IpamwatchBranchENIBudgetLow" "IpamwatchCustomNetworkingNotApplied" "IpamwatchAWSNodeNotReady" "IpamwatchIPCooldownStarvation" "IpamwatchPrefixDelegationUnsupported" "IpamwatchAgentAbsent" "IpamwatchAgentDown" "IpamwatchSourceDown" "IpamwatchLogTailStalled" "IpamwatchSubnetFreeAddressesLow" "IpamwatchSubnetFreePrefixBlocksLow" "IpamwatchSubnetAnalysisStale" }}
 {{- range $k, $_ := merge (dict) $off $for }}
 {{- if not (has $k $alerts) }}
 {{- fail (printf "prometheusRule.disabled / prometheusRule.for: %s is not an ipamwatch alert" $k) }}
@@ -82,6 +82,67 @@ dict: root (the chart's context), job (regular expression of the agent's scrape 
     expr: 'sum by ({{ if $cl }}{{ $cl }}, {{ else }}{{ end }}source) (ipamwatch_source_up)'
   - record: source:ipamwatch_source_up:count
     expr: 'count by ({{ if $cl }}{{ $cl }}, {{ else }}{{ end }}source) (ipamwatch_source_up)'
+  - record: subnet_id:ipamwatch_subnet_free_addresses:node_local
+    expr: 'clamp_min(subnet_id:ipamwatch_subnet_cidr_addresses:max - 5 - on ({{ if $cl }}{{ $cl }}, {{ else }}{{ end }}subnet_id) subnet_id:ipamwatch_subnet_node_held_addresses:sum, 0)'
+  - record: subnet_id:ipamwatch_subnet_free_addresses:exact
+    expr: 'max by ({{ if $cl }}{{ $cl }}, {{ else }}{{ end }}subnet_id) (ipamwatch_subnet_free_addresses)'
+  - record: subnet_id:ipamwatch_subnet_free_addresses:best
+    expr: |-
+      label_replace(subnet_id:ipamwatch_subnet_free_addresses:exact, "basis", "exact", "", "")
+      or on ({{ if $cl }}{{ $cl }}, {{ else }}{{ end }}subnet_id)
+      label_replace(subnet_id:ipamwatch_subnet_free_addresses:node_local, "basis", "node_local", "", "")
+  - record: subnet_id:ipamwatch_subnet_consumption_addresses_per_second:deriv
+    expr: |-
+      -deriv(subnet_id:ipamwatch_subnet_free_addresses:exact[{{ $t.forecastWindow }}])
+      or on ({{ if $cl }}{{ $cl }}, {{ else }}{{ end }}subnet_id)
+      deriv(subnet_id:ipamwatch_subnet_node_held_addresses:sum[{{ $t.forecastWindow }}])
+  - record: subnet_id:ipamwatch_subnet_consumption_addresses_per_second:deriv_long
+    expr: |-
+      -deriv(subnet_id:ipamwatch_subnet_free_addresses:exact[{{ $t.forecastLongWindow }}])
+      or on ({{ if $cl }}{{ $cl }}, {{ else }}{{ end }}subnet_id)
+      deriv(subnet_id:ipamwatch_subnet_node_held_addresses:sum[{{ $t.forecastLongWindow }}])
+  - record: subnet_id:ipamwatch_subnet_exhaustion_seconds:forecast
+    expr: 'subnet_id:ipamwatch_subnet_free_addresses:best / on ({{ if $cl }}{{ $cl }}, {{ else }}{{ end }}subnet_id) group_left () (subnet_id:ipamwatch_subnet_consumption_addresses_per_second:deriv > 0)'
+  - record: subnet_id:ipamwatch_nodes:delta
+    expr: 'subnet_id:ipamwatch_nodes:count - subnet_id:ipamwatch_nodes:count offset {{ $t.forecastWindow }}'
+  - record: subnet_id:ipamwatch_subnet_idle_addresses:ratio
+    expr: |-
+      sum by ({{ if $cl }}{{ $cl }}, {{ else }}{{ end }}subnet_id) (subnet_id_state:ipamwatch_eni_ip_addresses:sum{state!="assigned"})
+      / on ({{ if $cl }}{{ $cl }}, {{ else }}{{ end }}subnet_id)
+      subnet_id:ipamwatch_subnet_cidr_addresses:max
+  - record: subnet_id_instance_type_scenario:ipamwatch_forecast_claim_addresses:max
+    expr: |-
+      max by ({{ if $cl }}{{ $cl }}, {{ else }}{{ end }}subnet_id, instance_type, scenario) (
+            ipamwatch_forecast_claim_addresses
+            * on ({{ if $cl }}{{ $cl }}, {{ else }}{{ end }}node) group_left (instance_type)
+            max by ({{ if $cl }}{{ $cl }}, {{ else }}{{ end }}node, instance_type) (ipamwatch_node_info)
+          )
+  - record: subnet_id_instance_type:ipamwatch_pods_per_node:avg
+    expr: |-
+      avg by ({{ if $cl }}{{ $cl }}, {{ else }}{{ end }}subnet_id, instance_type) (
+            (
+              max by ({{ if $cl }}{{ $cl }}, {{ else }}{{ end }}node, subnet_id) (ipamwatch_forecast_claim_addresses{scenario="current"}) * 0
+              + on ({{ if $cl }}{{ $cl }}, {{ else }}{{ end }}node) group_left (instance_type)
+              max by ({{ if $cl }}{{ $cl }}, {{ else }}{{ end }}node, instance_type) (ipamwatch_node_info)
+            ) * 0
+            + on ({{ if $cl }}{{ $cl }}, {{ else }}{{ end }}node) group_left
+            max by ({{ if $cl }}{{ $cl }}, {{ else }}{{ end }}node) (ipamwatch_pods{network="pod"})
+          )
+  - record: subnet_id_instance_type_scenario:ipamwatch_forecast_headroom_nodes:floor
+    expr: 'floor(subnet_id:ipamwatch_subnet_free_addresses:best / on ({{ if $cl }}{{ $cl }}, {{ else }}{{ end }}subnet_id) group_right (basis) (subnet_id_instance_type_scenario:ipamwatch_forecast_claim_addresses:max > 0))'
+  - record: subnet_id_instance_type_scenario:ipamwatch_forecast_headroom_pods:mul
+    expr: |-
+      subnet_id_instance_type_scenario:ipamwatch_forecast_headroom_nodes:floor
+      * on ({{ if $cl }}{{ $cl }}, {{ else }}{{ end }}subnet_id, instance_type) group_left
+      ceil(subnet_id_instance_type:ipamwatch_pods_per_node:avg)
+  - record: subnet_id:ipamwatch_forecast_fix:info
+    expr: |-
+      label_replace(
+        sum by ({{ if $cl }}{{ $cl }}, {{ else }}{{ end }}subnet_id) (subnet_id_instance_type_scenario:ipamwatch_forecast_headroom_nodes:floor{scenario="docs_advice"})
+        > 1.25 * sum by ({{ if $cl }}{{ $cl }}, {{ else }}{{ end }}subnet_id) (subnet_id_instance_type_scenario:ipamwatch_forecast_headroom_nodes:floor{scenario="current"}),
+        "fix", "warm_pool_hoarding", "", "") * 0 + 1
+      or on ({{ if $cl }}{{ $cl }}, {{ else }}{{ end }}subnet_id)
+      label_replace(max by ({{ if $cl }}{{ $cl }}, {{ else }}{{ end }}subnet_id) (subnet_id:ipamwatch_subnet_free_addresses:best) * 0 + 1, "fix", "subnet_exhausted", "", "")
 {{- if not (and (index $off "IpamwatchPodIPAllocationFailing") (index $off "IpamwatchENIQuotaExceeded") (index $off "IpamwatchEC2Throttled") (index $off "IpamwatchIAMDenied") (index $off "IpamwatchAWSNodeRBACDenied") (index $off "IpamwatchWarmTargetConflict") (index $off "IpamwatchCustomNetworkingMisconfigured") (index $off "IpamwatchSubnetDiscoveryExcluded") (index $off "IpamwatchCNIUnknownInstanceType") (index $off "IpamwatchWarmPoolCapped")) }}
 - name: ipamwatch.cluster.alerts
   rules:
@@ -247,7 +308,7 @@ dict: root (the chart's context), job (regular expression of the agent's scrape 
       summary: 'MINIMUM_IP_TARGET without WARM_IP_TARGET freezes the node''s pool at the minimum.'
 {{- end }}
 {{- end }}
-{{- if not (and (index $off "IpamwatchSubnetExhausted") (index $off "IpamwatchPrefixFragmented") (index $off "IpamwatchLeakedENIs") (index $off "IpamwatchWarmPoolHoarding") (index $off "IpamwatchSubnetNodeHeldHigh")) }}
+{{- if not (and (index $off "IpamwatchSubnetExhausted") (index $off "IpamwatchPrefixFragmented") (index $off "IpamwatchLeakedENIs") (index $off "IpamwatchWarmPoolHoarding") (index $off "IpamwatchSubnetNodeHeldHigh") (index $off "IpamwatchSubnetExhaustionForecast")) }}
 - name: ipamwatch.subnet.alerts
   rules:
 {{- if not (index $off "IpamwatchSubnetExhausted") }}
@@ -340,6 +401,25 @@ dict: root (the chart's context), job (regular expression of the agent's scrape 
       description: 'Nodes hold at least {{ "{{" }} $value | humanizePercentage {{ "}}" }} of the {{ "{{" }} with printf `max(subnet_id:ipamwatch_subnet_cidr_addresses:max{{ "{" }}{{ if $cl }}{{ $cl }}=%q,{{ else }}{{ end }}subnet_id=%q})`{{ if $cl }} $labels.{{ $cl }}{{ else }}{{ end }} $labels.subnet_id | query {{ "}}" }}{{ "{{" }} . | first | value | printf "%.0f" {{ "}}" }}{{ "{{" }} else {{ "}}" }}unknown{{ "{{" }} end {{ "}}" }} addresses of subnet {{ "{{" }} $labels.subnet_id {{ "}}" }}; AWS reserves 5 more and other users of the subnet are not counted. New ENIs and prefixes there will soon fail.'
       runbook_url: '{{ $url }}IpamwatchSubnetNodeHeldHigh.md'
       summary: 'Nodes hold most of a subnet''s addresses.'
+{{- end }}
+{{- if not (index $off "IpamwatchSubnetExhaustionForecast") }}
+  - alert: IpamwatchSubnetExhaustionForecast
+    expr: |-
+      subnet_id:ipamwatch_subnet_exhaustion_seconds:forecast < {{ include "ipamwatch.rules.seconds" $t.runsOutWithin }}
+      and on ({{ if $cl }}{{ $cl }}, {{ else }}{{ end }}subnet_id)
+      subnet_id:ipamwatch_subnet_free_addresses:best / on ({{ if $cl }}{{ $cl }}, {{ else }}{{ end }}subnet_id) group_left () (subnet_id:ipamwatch_subnet_consumption_addresses_per_second:deriv_long > 0) < {{ include "ipamwatch.rules.seconds" $t.confirmWithin }}
+      and on ({{ if $cl }}{{ $cl }}, {{ else }}{{ end }}subnet_id)
+      subnet_id:ipamwatch_subnet_node_held_addresses:sum offset {{ $t.forecastWindow }}
+    for: '{{ index $for "IpamwatchSubnetExhaustionForecast" | default "15m" }}'
+    labels:
+      severity: warning
+      {{- with $extra }}
+      {{- toYaml . | nindent 6 }}
+      {{- end }}
+    annotations:
+      description: 'Subnet {{ "{{" }} $labels.subnet_id {{ "}}" }} runs out in {{ "{{" }} $value | humanizeDuration {{ "}}" }} at the current rate (free count basis: {{ "{{" }} $labels.basis {{ "}}" }}): it uses {{ "{{" }} with printf `subnet_id:ipamwatch_subnet_consumption_addresses_per_second:deriv{{ "{" }}{{ if $cl }}{{ $cl }}=%q,{{ else }}{{ end }}subnet_id=%q} * 3600`{{ if $cl }} $labels.{{ $cl }}{{ else }}{{ end }} $labels.subnet_id | query {{ "}}" }}{{ "{{" }} . | first | value | printf "%.0f" {{ "}}" }}{{ "{{" }} else {{ "}}" }}unknown{{ "{{" }} end {{ "}}" }} more addresses per hour (slope over {{ $t.forecastWindow }}); nodes holding addresses there: {{ "{{" }} with printf `subnet_id:ipamwatch_nodes:delta{{ "{" }}{{ if $cl }}{{ $cl }}=%q,{{ else }}{{ end }}subnet_id=%q}`{{ if $cl }} $labels.{{ $cl }}{{ else }}{{ end }} $labels.subnet_id | query {{ "}}" }}{{ "{{" }} . | first | value | printf "%.0f" {{ "}}" }}{{ "{{" }} else {{ "}}" }}unknown{{ "{{" }} end {{ "}}" }} more than {{ $t.forecastWindow }} ago; warm pools keep {{ "{{" }} with printf `subnet_id:ipamwatch_subnet_idle_addresses:ratio{{ "{" }}{{ if $cl }}{{ $cl }}=%q,{{ else }}{{ end }}subnet_id=%q}`{{ if $cl }} $labels.{{ $cl }}{{ else }}{{ end }} $labels.subnet_id | query {{ "}}" }}{{ "{{" }} . | first | value | humanizePercentage {{ "}}" }}{{ "{{" }} else {{ "}}" }}unknown{{ "{{" }} end {{ "}}" }} of it idle. The fix that buys the most time here is {{ "{{" }} with printf `subnet_id:ipamwatch_forecast_fix:info{{ "{" }}{{ if $cl }}{{ $cl }}=%q,{{ else }}{{ end }}subnet_id=%q}`{{ if $cl }} $labels.{{ $cl }}{{ else }}{{ end }} $labels.subnet_id | query {{ "}}" }}{{ "{{" }} $fix := . | first | label "fix" {{ "}}" }}{{ "{{" }} $fix {{ "}}" }} in the runbook ({{ "{{" }} if eq $fix "warm_pool_hoarding" {{ "}}" }}hold smaller warm pools{{ "{{" }} else {{ "}}" }}give pods more address space{{ "{{" }} end {{ "}}" }}){{ "{{" }} else {{ "}}" }}subnet_exhausted in the runbook (give pods more address space){{ "{{" }} end {{ "}}" }}.'
+      runbook_url: '{{ $url }}IpamwatchSubnetExhaustionForecast.md'
+      summary: 'A subnet runs out of addresses within hours at the current rate.'
 {{- end }}
 {{- end }}
 {{- if not (and (index $off "IpamwatchENILimitPodsWaiting") (index $off "IpamwatchIPPoolEmpty") (index $off "IpamwatchIPPoolNearCeiling") (index $off "IpamwatchMaxPodsNotRaised") (index $off "IpamwatchMaxPodsAboveIPCapacity") (index $off "IpamwatchIMDSFailing") (index $off "IpamwatchIpamdUnreachable") (index $off "IpamwatchBranchENIBudgetLow") (index $off "IpamwatchCustomNetworkingNotApplied") (index $off "IpamwatchAWSNodeNotReady") (index $off "IpamwatchIPCooldownStarvation") (index $off "IpamwatchPrefixDelegationUnsupported")) }}
