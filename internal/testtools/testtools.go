@@ -1,14 +1,18 @@
 // Package testtools helps tests that drive real external programs (Prometheus, promtool,
-// Alertmanager, mtail, the EC2 metadata mock, helm, buildah). Locally a missing program skips
-// the test; in CI (IPAMWATCH_REQUIRE_TOOLS=1, set by .ci/run) it fails it, so a missing
-// install step can never turn into a silently green run.
+// Alertmanager, mtail, the EC2 metadata mock, helm, buildah, awscli, and through
+// internal/kubetest kube-apiserver, etcd, kubectl and prometheus-operator). Locally a missing
+// program skips the test; in CI (IPAMWATCH_REQUIRE_TOOLS=1, set by .ci/run) it fails it, so a
+// missing install step can never turn into a silently green run.
 package testtools
 
 import (
+	"fmt"
+	"go/build"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -61,4 +65,66 @@ func Golden(t testing.TB, path string, got []byte, update bool) {
 	if diff := cmp.Diff(string(want), string(got)); diff != "" {
 		t.Errorf("%s differs (-want +got); if intended, rerun with -update:\n%s", path, diff)
 	}
+}
+
+// missing skips the test locally, or fails it when IPAMWATCH_REQUIRE_TOOLS=1.
+func missing(t testing.TB, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...)
+	if Required() {
+		t.Fatalf("%s (IPAMWATCH_REQUIRE_TOOLS=1): run scripts/install-tools.sh", msg)
+	}
+	t.Skipf("%s; run scripts/install-tools.sh", msg)
+}
+
+// LookupBin is Lookup that also looks in $(go env GOPATH)/bin, where scripts/install-tools.sh
+// puts what it builds, so that `go test` finds those programs without that directory on PATH.
+func LookupBin(t testing.TB, name string) string {
+	t.Helper()
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	for _, dir := range filepath.SplitList(build.Default.GOPATH) {
+		p := filepath.Join(dir, "bin", name)
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return p
+		}
+	}
+	missing(t, "%s not found on PATH nor in GOPATH/bin", name)
+	return ""
+}
+
+// AWSCLIPath is where Debian's awscli v2 installs aws. Tests call it by this path, never
+// through PATH, where some machines have a pip-installed awscli v1 first.
+const AWSCLIPath = "/usr/bin/aws"
+
+// AWSCLI returns the path of Debian's awscli v2 and an environment to run it in against a local
+// fake: dummy static credentials, region us-east-1, no config or credentials file of the user,
+// no IMDS lookups, no pager. Pass `--endpoint-url http://127.0.0.1:PORT` on the command line.
+// Append to the environment to override a value (the last one wins, as in os/exec).
+func AWSCLI(t testing.TB) (path string, env []string) {
+	t.Helper()
+	fi, err := os.Stat(AWSCLIPath)
+	if err != nil || fi.Mode()&0o111 == 0 {
+		missing(t, "%s (Debian's awscli v2) not installed", AWSCLIPath)
+	}
+	dir := t.TempDir()
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "AWS_") {
+			continue // the user's profile, keys or endpoint must not reach the fake
+		}
+		env = append(env, kv)
+	}
+	env = append(env,
+		"AWS_ACCESS_KEY_ID=AKIDIPAMWATCHTEST", // dummies: the fake does not check signatures
+		"AWS_SECRET_ACCESS_KEY=ipamwatch-test-not-a-secret",
+		"AWS_REGION=us-east-1",
+		"AWS_DEFAULT_REGION=us-east-1",
+		"AWS_CONFIG_FILE="+filepath.Join(dir, "config"),
+		"AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(dir, "credentials"),
+		"AWS_EC2_METADATA_DISABLED=true",
+		"AWS_PAGER=",
+		"AWS_CLI_AUTO_PROMPT=off",
+	)
+	return AWSCLIPath, env
 }
