@@ -1,0 +1,447 @@
+package commandtest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/ipamwatch/ipamwatch/demo"
+	"github.com/ipamwatch/ipamwatch/diagnosis"
+	"github.com/ipamwatch/ipamwatch/internal/kubetest"
+	"github.com/ipamwatch/ipamwatch/subnets/fakeec2"
+)
+
+// wrappers come before every script. They make it fail on the first failing command (the
+// scripts as printed go on after one; a test must not), send aws to the fake, and give
+// ipamwatch's EC2 lookups the fake's endpoint. kubectl is the real one on PATH.
+const wrappers = `set -euo pipefail
+trap 'echo "commandtest: exit status $? from: $BASH_COMMAND" >&2' ERR
+` + awsFunc + `ipamwatch() {
+  case " $* " in
+  *" subnets "*|*" --instance-type "*|*" --all "*) "$COMMANDTEST_IPAMWATCH" "$@" --ec2-endpoint "$COMMANDTEST_AWS_ENDPOINT" ;;
+  *) "$COMMANDTEST_IPAMWATCH" "$@" ;;
+  esac
+}
+`
+
+// scriptRig is everything a script runs against.
+type scriptRig struct {
+	w       world
+	kube    *kubetest.Server
+	aws     *fakeec2.Server
+	kubelet *kubelet
+	env     []string
+	demos   map[string]*demoNode // by demo scenario
+	dir     string
+}
+
+func newRig(t *testing.T) *scriptRig {
+	t.Helper()
+	awsEnvironment := awsEnv(t)
+	w := demoWorld(t)
+	srv := kubetest.Start(t)
+	kl := startKubelet(t, w.Node, srv.Client())
+	w.loadCluster(t, srv, kl.port())
+	fake := fakeec2.New(t)
+	r := &scriptRig{w: w, kube: srv, aws: fake, kubelet: kl, demos: map[string]*demoNode{}, dir: t.TempDir()}
+	bin := buildIpamwatch(t, r.dir)
+	env := awsEnvironment
+	for _, kv := range srv.Env() {
+		if strings.HasPrefix(kv, "KUBECONFIG=") || strings.HasPrefix(kv, "KUBECACHEDIR=") || strings.HasPrefix(kv, "PATH=") {
+			env = append(env, kv)
+		}
+	}
+	r.env = append(env, "COMMANDTEST_AWS_ENDPOINT="+fake.URL, "COMMANDTEST_IPAMWATCH="+bin)
+	healthy := r.demo(t, "healthy")
+	log, err := os.ReadFile(healthy.ipamdLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kl.setLog("kube-system", awsNodePod, "aws-node", string(log))
+	return r
+}
+
+// buildIpamwatch builds the CLI from this module.
+func buildIpamwatch(t *testing.T, dir string) string {
+	t.Helper()
+	bin := filepath.Join(dir, "ipamwatch")
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/ipamwatch")
+	cmd.Dir = repoRoot(t)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/ipamwatch: %v\n%s", err, out)
+	}
+	return bin
+}
+
+type demoNode struct {
+	nodeEndpoints
+	ipamdLog string
+}
+
+// demo starts (once) a demo node of the scenario, stepped 60 simulated seconds so that its
+// failure has shown, and returns its endpoints.
+func (r *scriptRig) demo(t *testing.T, scenario string) *demoNode {
+	t.Helper()
+	if d, ok := r.demos[scenario]; ok {
+		return d
+	}
+	spec, err := demo.Lookup(scenario)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := time.Date(2026, 11, 26, 2, 14, 0, 0, time.UTC)
+	dir := filepath.Join(r.dir, "demo-"+scenario)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	n, err := demo.Start(context.Background(), spec, dir, demo.Options{Manual: true, Now: func() time.Time { return clock }})
+	if err != nil {
+		t.Fatalf("demo %s: %v", scenario, err)
+	}
+	t.Cleanup(n.Close)
+	for range 60 {
+		clock = clock.Add(time.Second)
+		n.Step(context.Background(), clock)
+	}
+	root := filepath.Join(dir, "host")
+	logs := filepath.Join(root, "var", "log", "aws-routed-eni")
+	if err := os.MkdirAll(logs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{n.IPAMDLog, n.PluginLog} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(logs, filepath.Base(f)), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d := &demoNode{nodeEndpoints{metrics: strings.TrimSuffix(n.CNIMetricsURL, "/metrics"), ipamd: n.IPAMDAddress, imds: n.IMDSEndpoint,
+		hostRoot: root}, n.IPAMDLog}
+	r.demos[scenario] = d
+	return d
+}
+
+// scenarioFor is the demo scenario whose node shows cause (healthy when none does).
+func scenarioFor(c diagnosis.Cause) string {
+	for _, s := range demo.Scenarios() {
+		if slices.Contains(s.Expect, string(c)) {
+			return s.Name
+		}
+	}
+	return "healthy"
+}
+
+// runResult is what one script did.
+type runResult struct {
+	stdout, stderr string
+	err            error
+	debugs         []debugRun
+	kubeletCalls   []string
+}
+
+// run runs a script whole with bash in the world, the debug pods' host network reaching the
+// demo node of scenario.
+func (r *scriptRig) run(t *testing.T, s script, scenario string) runResult {
+	t.Helper()
+	r.kubelet.setTarget(&r.demo(t, scenario).nodeEndpoints)
+	r.kubelet.takeDebugs()
+	r.kubelet.takeRequests()
+	r.w.loadAWS(r.aws) // fixes change the fake: every script starts from the world
+	env := append(slices.Clone(r.env), "CLUSTER="+r.w.Cluster, "CIDR="+r.w.FreeCIDR)
+	if s.Situation == "runbook" {
+		env = append(env, "NODE="+r.w.Node) // the person sets it from the alert's node label
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	defer cancel()
+	out, errs, err := bash(ctx, wrappers+s.Text, env)
+	if testing.Verbose() {
+		t.Logf("script:\n%s\nstdout:\n%s\nstderr:\n%s", s.Text, out, errs)
+	}
+	return runResult{stdout: out, stderr: errs, err: err, debugs: r.kubelet.takeDebugs(), kubeletCalls: r.kubelet.takeRequests()}
+}
+
+var imageRe = regexp.MustCompile(`--image[= ](\S+)`)
+
+// checkCommon checks what holds for every script: it exits 0, prints something and no None
+// or null (an empty --query or JSONPath answer), every node debugging pod was bound to the
+// node with the host's network and the script's image, and its command succeeded and printed
+// something.
+func checkCommon(t *testing.T, w world, s script, res runResult) {
+	t.Helper()
+	if res.err != nil {
+		t.Errorf("%s: %v\nstderr:\n%s\nstdout:\n%s\nscript:\n%s", s.Name, res.err, res.stderr, res.stdout, s.Text)
+		return
+	}
+	if strings.TrimSpace(res.stdout) == "" || noneRe.MatchString(res.stdout) {
+		t.Errorf("%s: printed nothing or None/null:\n%s\nscript:\n%s", s.Name, res.stdout, s.Text)
+	}
+	debugs := strings.Count(s.Text, "kubectl debug node/")
+	if len(res.debugs) != debugs {
+		t.Errorf("%s: %d node debugging pods ran, the script has %d kubectl debug commands", s.Name, len(res.debugs), debugs)
+	}
+	images := imageRe.FindAllStringSubmatch(s.Text, -1)
+	for i, d := range res.debugs {
+		p := d.Pod
+		if p.Spec.NodeName != w.Node || !p.Spec.HostNetwork || !p.Spec.HostPID || len(p.Spec.Containers) != 1 {
+			t.Errorf("%s: debug pod %s: node %q hostNetwork %v hostPID %v containers %d", s.Name, p.Name, p.Spec.NodeName,
+				p.Spec.HostNetwork, p.Spec.HostPID, len(p.Spec.Containers))
+			continue
+		}
+		if i < len(images) && p.Spec.Containers[0].Image != strings.Trim(images[i][1], `'"`) {
+			t.Errorf("%s: debug pod image %q, the script asks for %s", s.Name, p.Spec.Containers[0].Image, images[i][1])
+		}
+		if d.ExitCode != 0 || strings.TrimSpace(d.Output) == "" {
+			t.Errorf("%s: the debug pod's command %q exited %d on the node's host network, printing:\n%s", s.Name,
+				p.Spec.Containers[0].Command, d.ExitCode, d.Output)
+		}
+		if !strings.Contains(res.stdout, strings.TrimSpace(d.Output)) {
+			t.Errorf("%s: kubectl debug did not print the debug pod's output %q:\n%s", s.Name, d.Output, res.stdout)
+		}
+	}
+	if strings.Contains(s.Text, "kubectl") && strings.Contains(s.Text, " logs ") && !slices.ContainsFunc(res.kubeletCalls, func(c string) bool {
+		return strings.HasPrefix(c, "GET /containerLogs/")
+	}) {
+		t.Errorf("%s: kubectl logs never reached the kubelet; the kubelet saw %q", s.Name, res.kubeletCalls)
+	}
+}
+
+// TestScriptsRun runs every confirm script (in the live, bundle and runbook situations), then
+// every fix block, then every runbook block, whole, with bash, against the real API server, the
+// fake AWS and the ipamwatch binary. Confirms must print the world's facts (confirmWants);
+// fixes must change what they say they change (fixEffects).
+func TestScriptsRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a kube-apiserver and runs ~100 scripts")
+	}
+	r := newRig(t)
+	w := r.w
+	all := adviceScripts(w)
+	start := time.Now()
+	for _, s := range all {
+		if s.Kind != "confirm" {
+			continue
+		}
+		t.Run(s.Name, func(t *testing.T) {
+			cause := causeOf(s)
+			res := r.run(t, s, scenarioFor(cause))
+			checkCommon(t, w, s, res)
+			if res.err != nil {
+				return
+			}
+			wants, ok := confirmWants[cause]
+			if !ok {
+				t.Fatalf("confirmWants has no entry for %s", cause)
+			}
+			for _, want := range wants(w) {
+				if !containsAnswer(res.stdout, want) {
+					t.Errorf("output lacks %q:\n%s", want, res.stdout)
+				}
+			}
+		})
+	}
+	t.Logf("confirm scripts ran in %s", time.Since(start).Round(time.Second))
+	t.Run("unauthorized confirm finds each role", func(t *testing.T) { r.roleFinders(t, all) })
+	for _, s := range all {
+		if s.Kind != "fix" {
+			continue
+		}
+		t.Run(s.Name, func(t *testing.T) {
+			cause := causeOf(s)
+			res := r.run(t, s, scenarioFor(cause))
+			if res.err != nil {
+				t.Fatalf("%v\nstderr:\n%s\nstdout:\n%s\nscript:\n%s", res.err, res.stderr, res.stdout, s.Text)
+			}
+			effect, ok := fixEffects[cause]
+			if !ok {
+				t.Fatalf("fixEffects has no entry for %s", cause)
+			}
+			if err := effect(t, r); err != nil {
+				t.Errorf("ran but did not take effect: %v\nstdout:\n%s", err, res.stdout)
+			}
+		})
+	}
+	for _, s := range runbookScripts(t) {
+		t.Run(s.Name, func(t *testing.T) {
+			res := r.run(t, s, "healthy")
+			checkCommon(t, w, s, res)
+		})
+	}
+}
+
+// causeOf is the cause of an advice script ("advice/eni_limit.md confirm (live)").
+func causeOf(s script) diagnosis.Cause {
+	return diagnosis.Cause(strings.TrimSuffix(strings.TrimPrefix(strings.Fields(s.Name)[0], "advice/"), ".md"))
+}
+
+// confirmWants are the facts of the world each cause's confirm script must print.
+var confirmWants = map[diagnosis.Cause]func(w world) []string{
+	"aws_node_rbac_denied": func(w world) []string { return []string{"yes\nyes\nyes\nyes\n", "aws-node kube-system/aws-node"} },
+	"branch_eni_exhausted": func(w world) []string { return []string{"9\n", "shop/" + branchPod, "FailedCreatePodSandBox"} },
+	"custom_networking_not_applied": func(w world) []string {
+		return []string{w.PodSubnet + "\n", w.eni(0) + "\t" + w.NodeSubnet + "\t0"}
+	},
+	"ec2_throttled": func(w world) []string {
+		return []string{"RequestLimitExceeded", "WARM_IP_TARGET=5\n", "CLUSTER_NAME=" + w.Cluster + "\n"}
+	},
+	"eni_limit": func(w world) []string {
+		return []string{"29\n", `"IPv4PerENI": 10`, "2\n", "awscni_eni_max "}
+	},
+	"eni_quota":     func(w world) []string { return []string{"5000.0\n", "3\n", availableENI} },
+	"imds_failure":  func(w world) []string { return []string{`"HttpEndpoint": "enabled"`, "02:"} },
+	"ip_pool_empty": func(w world) []string { return []string{`"ENIs"`, "FailedCreatePodSandBox"} },
+	"ipamd_unreachable": func(w world) []string {
+		return []string{awsNodePod, "WARM_PREFIX_TARGET=1\n"}
+	},
+	"ipv6_mode":                     func(w world) []string { return []string{"29\n", "false\n"} },
+	"max_pods_exceeds_ip_capacity":  func(w world) []string { return []string{"29\n", "max-pods", "awscni_ip_max "} },
+	"max_pods_not_raised":           func(w world) []string { return []string{"29\n", "true\n", "max-pods"} },
+	"prefix_delegation_unsupported": func(w world) []string { return []string{"nitro\n", "max-pods"} },
+	"prefix_fragmented": func(w world) []string {
+		return []string{w.NodeCIDR + "\t3980\n", "scr-0demo000000000001", w.NodeSubnet}
+	},
+	"subnet_exhausted": func(w world) []string { return []string{w.NodeCIDR + "\t3980\n", availableENI + "\t10.20.35.9\n"} },
+	"unauthorized": func(w world) []string {
+		return []string{"aws-node uses " + w.roleARN(w.IRSARole) + "\n", "eks-demo-readonly\n", "deny-eni-writes\n", w.Boundary + "\n",
+			"ec2:AssignPrivateIpAddresses\texplicitDeny\n"}
+	},
+	"warm_pool_capped": func(w world) []string {
+		return []string{"MINIMUM_IP_TARGET=10\nWARM_IP_TARGET=5\n", "awscni_total_ip_addresses "}
+	},
+	"warm_pool_hoarding":   func(w world) []string { return []string{"awscni_assigned_ip_addresses ", "WARM_PREFIX_TARGET=1\n"} },
+	"warm_target_conflict": func(w world) []string { return []string{"WARM_PREFIX_TARGET=1\n", "MINIMUM_IP_TARGET=10\n"} },
+}
+
+// fixEffects check that a fix block changed what it says it changes.
+var fixEffects = map[diagnosis.Cause]func(t *testing.T, r *scriptRig) error{
+	"custom_networking_not_applied": func(t *testing.T, r *scriptRig) error {
+		ctx := t.Context()
+		node, err := r.kube.Client().CoreV1().Nodes().Get(ctx, r.w.Node, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if !node.Spec.Unschedulable {
+			return fmt.Errorf("node %s is still schedulable", r.w.Node)
+		}
+		pods, err := r.kube.Client().CoreV1().Pods("shop").List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return err
+		}
+		if len(pods.Items) != 0 {
+			return fmt.Errorf("drain left %d workload pods on the node", len(pods.Items))
+		}
+		return nil
+	},
+	"imds_failure": func(t *testing.T, r *scriptRig) error {
+		pods, err := r.kube.Client().CoreV1().Pods("kube-system").List(t.Context(), metav1.ListOptions{LabelSelector: "k8s-app=aws-node"})
+		if err != nil {
+			return err
+		}
+		if len(pods.Items) != 0 {
+			return fmt.Errorf("aws-node pod %s was not deleted", pods.Items[0].Name)
+		}
+		return requestSeen(r.aws, "ModifyInstanceMetadataOptions", "HttpEndpoint", "enabled")
+	},
+	"warm_pool_capped":     envEffect("WARM_IP_TARGET", "2"),
+	"warm_pool_hoarding":   envEffect("WARM_IP_TARGET", "5", "MINIMUM_IP_TARGET", "10"),
+	"warm_target_conflict": envEffect("WARM_PREFIX_TARGET", "1"),
+	"aws_node_rbac_denied": func(t *testing.T, r *scriptRig) error {
+		r.aws.Lock()
+		defer r.aws.Unlock()
+		for _, a := range r.aws.Addons {
+			if a.Name == "vpc-cni" && len(a.Updates) > 0 && a.Updates[len(a.Updates)-1]["resolveConflicts"] == "OVERWRITE" {
+				return nil
+			}
+		}
+		return fmt.Errorf("the vpc-cni add-on got no update with resolveConflicts OVERWRITE")
+	},
+	"prefix_fragmented": func(t *testing.T, r *scriptRig) error {
+		r.aws.Lock()
+		defer r.aws.Unlock()
+		for _, res := range r.aws.Reservations {
+			if res.CIDR == r.w.FreeCIDR && res.Type == "prefix" && res.SubnetID == r.w.NodeSubnet {
+				return nil
+			}
+		}
+		return fmt.Errorf("no prefix reservation of %s in %s", r.w.FreeCIDR, r.w.NodeSubnet)
+	},
+}
+
+func envEffect(kv ...string) func(t *testing.T, r *scriptRig) error {
+	return func(t *testing.T, r *scriptRig) error {
+		ds, err := r.kube.Client().AppsV1().DaemonSets("kube-system").Get(t.Context(), "aws-node", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		have := map[string]string{}
+		for _, c := range ds.Spec.Template.Spec.Containers {
+			if c.Name == "aws-node" {
+				for _, e := range c.Env {
+					have[e.Name] = e.Value
+				}
+			}
+		}
+		for i := 0; i+1 < len(kv); i += 2 {
+			if have[kv[i]] != kv[i+1] {
+				return fmt.Errorf("aws-node env %s=%q, want %q", kv[i], have[kv[i]], kv[i+1])
+			}
+		}
+		return nil
+	}
+}
+
+// requestSeen reports whether the fake got action with form value key=value.
+func requestSeen(srv *fakeec2.Server, action, key, value string) error {
+	for _, req := range srv.Requests() {
+		if req.Get("Action") == action && req.Get(key) == value {
+			return nil
+		}
+	}
+	return fmt.Errorf("the fake got no %s with %s=%s", action, key, value)
+}
+
+// roleFinders runs the unauthorized confirm script (live) as the role aws-node uses moves from
+// IRSA to EKS Pod Identity to the node's instance role, and checks that the script finds each.
+func (r *scriptRig) roleFinders(t *testing.T, all []script) {
+	t.Helper()
+	i := slices.IndexFunc(all, func(s script) bool { return s.Name == "advice/unauthorized.md confirm (live)" })
+	if i < 0 {
+		t.Fatal("no unauthorized confirm script")
+	}
+	kubectl := func(args ...string) {
+		t.Helper()
+		if out, errs, err := r.kube.Kubectl(t, args...); err != nil {
+			t.Fatalf("kubectl %s: %v\n%s%s", strings.Join(args, " "), err, out, errs)
+		}
+	}
+	w := r.w
+	for _, step := range []struct {
+		name   string
+		change []string
+		role   string
+	}{
+		{"EKS Pod Identity (no IRSA annotation)", []string{"-n", "kube-system", "annotate", "serviceaccount", "aws-node", "eks.amazonaws.com/role-arn-"}, w.PodIdentityRole},
+		{"instance role (no IRSA, no cluster name to look up Pod Identity)", []string{"-n", "kube-system", "set", "env", "daemonset/aws-node", "-c", "aws-node", "CLUSTER_NAME-"}, w.NodeRole},
+	} {
+		kubectl(step.change...)
+		res := r.run(t, all[i], "healthy")
+		checkCommon(t, w, all[i], res)
+		if want := "aws-node uses " + w.roleARN(step.role) + "\n"; !strings.Contains(res.stdout, want) {
+			t.Errorf("%s: %s: output lacks %q:\n%s", all[i].Name, step.name, want, res.stdout)
+		}
+	}
+	kubectl("-n", "kube-system", "annotate", "serviceaccount", "aws-node", "eks.amazonaws.com/role-arn="+w.roleARN(w.IRSARole))
+	kubectl("-n", "kube-system", "set", "env", "daemonset/aws-node", "-c", "aws-node", "CLUSTER_NAME="+w.Cluster)
+}
