@@ -111,4 +111,23 @@ build_cached e2e/promoperator \
   "prometheus-operator-$OPERATOR_VERSION=github.com/prometheus-operator/prometheus-operator/cmd/operator"
 # The operator's CRDs ship in its module (example/prometheus-operator-crd); the build above put
 # the module in the cache, where internal/kubetest finds them with `go mod download -json`.
+# Debian's awscli 2.9.19 predates EKS Pod Identity. internal/commandtest runs the printed
+# `aws eks ...` commands with that awscli after `aws configure add-model` of AWS's newer EKS
+# model, which the aws-sdk npm package ships; only that file is kept, cached by version.
+AWS_SDK_JS_VERSION=2.1693.0 # internal/commandtest awsSDKJSVersion
+model_dir="${XDG_CACHE_HOME:-$HOME/.cache}/ipamwatch/aws-sdk-js-$AWS_SDK_JS_VERSION"
+if [[ ! -s "$model_dir/eks-2017-11-01.min.json" ]]; then
+  if ! command -v npm >/dev/null 2>&1; then
+    log "apt-get install npm"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm >/dev/null ||
+      { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm >/dev/null; }
+  fi
+  log "npm pack aws-sdk@$AWS_SDK_JS_VERSION (keeping apis/eks-2017-11-01.min.json)"
+  tmp="$(mktemp -d)"
+  (cd "$tmp" && npm pack --silent "aws-sdk@$AWS_SDK_JS_VERSION" >/dev/null &&
+    tar -xzf "aws-sdk-$AWS_SDK_JS_VERSION.tgz" package/apis/eks-2017-11-01.min.json)
+  mkdir -p "$model_dir"
+  mv "$tmp/package/apis/eks-2017-11-01.min.json" "$model_dir/eks-2017-11-01.min.json"
+  rm -rf "$tmp"
+fi
 log "tools ready"

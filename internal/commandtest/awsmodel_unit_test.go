@@ -3,6 +3,8 @@ package commandtest
 import (
 	"encoding/json"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -122,5 +124,17 @@ func TestBotocoreModelEKS(t *testing.T) {
 		}
 		check(o.Input["shape"].(string), 0)
 		check(o.Output["shape"].(string), 0)
+	}
+}
+
+// TestModelVersionAgrees: scripts/install-tools.sh fetches the aws-sdk version the tests look for.
+func TestModelVersionAgrees(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile(filepath.Join(repoRoot(t), "scripts", "install-tools.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "\nAWS_SDK_JS_VERSION=" + awsSDKJSVersion + " "; !strings.Contains(string(b), want) {
+		t.Errorf("scripts/install-tools.sh does not set AWS_SDK_JS_VERSION=%s", awsSDKJSVersion)
 	}
 }
