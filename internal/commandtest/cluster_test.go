@@ -10,6 +10,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	k8stypes "k8s.io/apimachinery/pkg/types"
@@ -132,6 +133,22 @@ spec:
 ---
 apiVersion: apps/v1
 kind: ReplicaSet
+metadata: {name: ipamwatch-subnets-6c9f8d7b5, namespace: ipamwatch, labels: {app.kubernetes.io/name: ipamwatch, app.kubernetes.io/component: subnets}}
+spec:
+  replicas: 0
+  selector: {matchLabels: {app.kubernetes.io/name: ipamwatch, app.kubernetes.io/component: subnets}}
+  template:
+    metadata: {labels: {app.kubernetes.io/name: ipamwatch, app.kubernetes.io/component: subnets}}
+    spec:
+      containers: [{name: subnets, image: ghcr.io/ipamwatch/ipamwatch:dev, args: [subnets]}]
+---
+apiVersion: coordination.k8s.io/v1
+kind: Lease
+metadata: {name: ipamwatch-subnets, namespace: ipamwatch}
+spec: {holderIdentity: ipamwatch-subnets-6c9f8d7b5-x7k2d, leaseDurationSeconds: 15}
+---
+apiVersion: apps/v1
+kind: ReplicaSet
 metadata: {name: web-5d8f7c9b4, namespace: shop, labels: {app: web}}
 spec:
   replicas: 0
@@ -191,6 +208,7 @@ const (
 	awsNodePod   = "aws-node-7xk2p"
 	ipamwatchPod = "ipamwatch-4hq9z"
 	branchPod    = "web-5d8f7c9b4-branch1"
+	subnetsPod   = "ipamwatch-subnets-6c9f8d7b5-x7k2d"
 )
 
 // loadCluster puts the world into the API server: the node with its labels, providerID,
@@ -205,6 +223,9 @@ func (w world) loadCluster(t testing.TB, srv *kubetest.Server, kubeletPort int) 
 		srv.CreateNamespace(t, ns)
 	}
 	srv.Apply(t, w.render(t, clusterYAML))
+	// The Prometheus Operator's CRDs: the runbooks look for ipamwatch's ServiceMonitor,
+	// PodMonitor and PrometheusRule.
+	srv.InstallOperatorCRDs(t)
 	if out, errs, err := srv.Kubectl(t, "wait", "--for=condition=established", "--timeout=60s", "crd/eniconfigs.crd.k8s.amazonaws.com"); err != nil {
 		t.Fatalf("waiting for the ENIConfig CRD: %v\n%s%s", err, out, errs)
 	}
@@ -236,6 +257,38 @@ func (w world) loadCluster(t testing.TB, srv *kubetest.Server, kubeletPort int) 
 		t.Fatalf("node status: %v", err)
 	}
 
+	w.ensurePods(t, srv)
+
+	// The MissingIAMPermissions message has the format of amazon-vpc-cni-k8s v1.23.0
+	// pkg/awsutils/awsutils.go checkAPIErrorAndBroadcastEvent; the sandbox event's is the
+	// kubelet's with the CNI's error, written for the test (not a captured line).
+	now := metav1.NewTime(time.Now())
+	for _, ev := range []corev1.Event{
+		{ObjectMeta: metav1.ObjectMeta{Name: "web-5d8f7c9b4-pending.sandbox", Namespace: "shop"},
+			InvolvedObject: corev1.ObjectReference{Kind: "Pod", Namespace: "shop", Name: "web-5d8f7c9b4-pending"},
+			Reason:         "FailedCreatePodSandBox", Type: corev1.EventTypeWarning, Count: 3, FirstTimestamp: now, LastTimestamp: now,
+			Source:  corev1.EventSource{Component: "kubelet", Host: w.Node},
+			Message: `Failed to create pod sandbox: rpc error: code = Unknown desc = failed to setup network for sandbox: plugin type="aws-cni" name="aws-cni" failed (add): add cmd: failed to assign an IP address to container`},
+		{ObjectMeta: metav1.ObjectMeta{Name: awsNodePod + ".iam", Namespace: "kube-system"},
+			InvolvedObject: corev1.ObjectReference{Kind: "Pod", Namespace: "kube-system", Name: awsNodePod},
+			Reason:         "MissingIAMPermissions", Type: corev1.EventTypeWarning, Count: 1, FirstTimestamp: now, LastTimestamp: now,
+			Source:  corev1.EventSource{Component: "aws-node"},
+			Message: "Unauthorized operation: failed to call ec2:AssignPrivateIpAddresses due to missing permissions. Please refer https://github.com/aws/amazon-vpc-cni-k8s/blob/master/docs/iam-policy.md to attach relevant policy to IAM role"},
+	} {
+		if _, err := cs.CoreV1().Events(ev.Namespace).Create(ctx, &ev, metav1.CreateOptions{}); err != nil {
+			t.Fatalf("creating event %s: %v", ev.Name, err)
+		}
+	}
+}
+
+func typesUID(s string) k8stypes.UID { return k8stypes.UID(s) }
+
+// ensurePods creates the world's pods that are missing (a fix or runbook block deleted or
+// evicted them), Running with their addresses, owned by their controllers.
+func (w world) ensurePods(t testing.TB, srv *kubetest.Server) {
+	t.Helper()
+	ctx := context.Background()
+	cs := srv.Client()
 	owner := func(kind, ns, name string) []metav1.OwnerReference {
 		var uid string
 		var api string
@@ -282,6 +335,10 @@ func (w world) loadCluster(t testing.TB, srv *kubetest.Server, kubeletPort int) 
 		{"kube-system", "kube-proxy-m2x8w", map[string]string{"k8s-app": "kube-proxy"}, owner("DaemonSet", "kube-system", "kube-proxy"),
 			corev1.PodSpec{NodeName: w.Node, HostNetwork: true, Containers: []corev1.Container{{Name: "kube-proxy", Image: "kube-proxy"}}}, "10.20.33.17", nil},
 		{"ipamwatch", ipamwatchPod, map[string]string{"app.kubernetes.io/name": "ipamwatch"}, owner("DaemonSet", "ipamwatch", "ipamwatch"), fromTemplate(ipamwatchDS), "10.20.33.17", nil},
+		{"ipamwatch", subnetsPod, map[string]string{"app.kubernetes.io/name": "ipamwatch", "app.kubernetes.io/component": "subnets"},
+			owner("ReplicaSet", "ipamwatch", "ipamwatch-subnets-6c9f8d7b5"),
+			corev1.PodSpec{NodeName: w.Node, Containers: []corev1.Container{{Name: "subnets", Image: "ghcr.io/ipamwatch/ipamwatch:dev", Args: []string{"subnets"}}}},
+			"10.20.33.90", nil},
 	}
 	web := func(name, ip string, ann map[string]string) podDef {
 		return podDef{"shop", name, map[string]string{"app": "web"}, owner("ReplicaSet", "shop", "web-5d8f7c9b4"),
@@ -295,6 +352,9 @@ func (w world) loadCluster(t testing.TB, srv *kubetest.Server, kubeletPort int) 
 	for _, p := range pods {
 		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: p.name, Namespace: p.ns, Labels: p.labels, Annotations: p.annotations, OwnerReferences: p.owner}, Spec: p.spec}
 		created, err := cs.CoreV1().Pods(p.ns).Create(ctx, pod, metav1.CreateOptions{})
+		if apierrors.IsAlreadyExists(err) {
+			continue
+		}
 		if err != nil {
 			t.Fatalf("creating pod %s/%s: %v", p.ns, p.name, err)
 		}
@@ -306,34 +366,30 @@ func (w world) loadCluster(t testing.TB, srv *kubetest.Server, kubeletPort int) 
 		created.Status.PodIPs = []corev1.PodIP{{IP: p.ip}}
 		created.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
 		for _, c := range created.Spec.Containers {
-			created.Status.ContainerStatuses = append(created.Status.ContainerStatuses, corev1.ContainerStatus{Name: c.Name, Image: c.Image, Ready: true,
-				State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.Now()}}})
+			cs := corev1.ContainerStatus{Name: c.Name, Image: c.Image, Ready: true,
+				State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.Now()}}}
+			if p.name == ipamwatchPod {
+				// Restarted once: `kubectl logs --previous` has a container to show.
+				cs.RestartCount = 1
+				cs.LastTerminationState = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 1, Reason: "Error",
+					StartedAt: metav1.NewTime(time.Now().Add(-10 * time.Minute)), FinishedAt: metav1.NewTime(time.Now().Add(-5 * time.Minute))}}
+			}
+			created.Status.ContainerStatuses = append(created.Status.ContainerStatuses, cs)
 		}
 		if _, err := cs.CoreV1().Pods(p.ns).UpdateStatus(ctx, created, metav1.UpdateOptions{}); err != nil {
 			t.Fatalf("status of pod %s/%s: %v", p.ns, p.name, err)
 		}
 	}
 
-	// The MissingIAMPermissions message has the format of amazon-vpc-cni-k8s v1.23.0
-	// pkg/awsutils/awsutils.go checkAPIErrorAndBroadcastEvent; the sandbox event's is the
-	// kubelet's with the CNI's error, written for the test (not a captured line).
-	now := metav1.NewTime(time.Now())
-	for _, ev := range []corev1.Event{
-		{ObjectMeta: metav1.ObjectMeta{Name: "web-5d8f7c9b4-pending.sandbox", Namespace: "shop"},
-			InvolvedObject: corev1.ObjectReference{Kind: "Pod", Namespace: "shop", Name: "web-5d8f7c9b4-pending"},
-			Reason:         "FailedCreatePodSandBox", Type: corev1.EventTypeWarning, Count: 3, FirstTimestamp: now, LastTimestamp: now,
-			Source:  corev1.EventSource{Component: "kubelet", Host: w.Node},
-			Message: `Failed to create pod sandbox: rpc error: code = Unknown desc = failed to setup network for sandbox: plugin type="aws-cni" name="aws-cni" failed (add): add cmd: failed to assign an IP address to container`},
-		{ObjectMeta: metav1.ObjectMeta{Name: awsNodePod + ".iam", Namespace: "kube-system"},
-			InvolvedObject: corev1.ObjectReference{Kind: "Pod", Namespace: "kube-system", Name: awsNodePod},
-			Reason:         "MissingIAMPermissions", Type: corev1.EventTypeWarning, Count: 1, FirstTimestamp: now, LastTimestamp: now,
-			Source:  corev1.EventSource{Component: "aws-node"},
-			Message: "Unauthorized operation: failed to call ec2:AssignPrivateIpAddresses due to missing permissions. Please refer https://github.com/aws/amazon-vpc-cni-k8s/blob/master/docs/iam-policy.md to attach relevant policy to IAM role"},
-	} {
-		if _, err := cs.CoreV1().Events(ev.Namespace).Create(ctx, &ev, metav1.CreateOptions{}); err != nil {
-			t.Fatalf("creating event %s: %v", ev.Name, err)
-		}
-	}
 }
 
-func typesUID(s string) k8stypes.UID { return k8stypes.UID(s) }
+// reset undoes what fix and runbook blocks change: the node is schedulable again, deleted or
+// evicted pods are back, aws-node's env and ServiceAccount are the world's.
+func (w world) reset(t testing.TB, srv *kubetest.Server) {
+	t.Helper()
+	if out, errs, err := srv.Kubectl(t, "uncordon", w.Node); err != nil {
+		t.Fatalf("kubectl uncordon: %v\n%s%s", err, out, errs)
+	}
+	srv.Apply(t, w.render(t, clusterYAML))
+	w.ensurePods(t, srv)
+}

@@ -3,6 +3,7 @@ package commandtest
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -17,6 +18,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/httpstream"
+	"k8s.io/apimachinery/pkg/util/httpstream/spdy"
 	"k8s.io/client-go/kubernetes"
 )
 
@@ -55,6 +58,9 @@ type kubelet struct {
 type nodeEndpoints struct {
 	metrics, ipamd, imds string // base URLs
 	hostRoot             string
+	// agent is host:port of a real ipamwatch agent (`ipamwatch demo`) on the same scenario:
+	// what the ipamwatch pod's port 9713 answers with.
+	agent string
 }
 
 // debugRun is one node debugging pod the stand-in saw and ran.
@@ -138,8 +144,12 @@ func (k *kubelet) serve(w http.ResponseWriter, r *http.Request) {
 	k.mu.Unlock()
 	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
 	if r.Method == http.MethodGet && len(parts) == 4 && parts[0] == "containerLogs" {
+		key := parts[1] + "/" + parts[2] + "/" + parts[3]
+		if r.URL.Query().Get("previous") == "true" {
+			key += "#previous" // the container's instance before its last restart
+		}
 		k.mu.Lock()
-		text, ok := k.logs[parts[1]+"/"+parts[2]+"/"+parts[3]]
+		text, ok := k.logs[key]
 		k.mu.Unlock()
 		if !ok {
 			http.Error(w, fmt.Sprintf("container %q in pod %s/%s not found", parts[3], parts[1], parts[2]), http.StatusNotFound)
@@ -155,7 +165,83 @@ func (k *kubelet) serve(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte(text))
 		return
 	}
+	if len(parts) == 3 && parts[0] == "portForward" {
+		k.portForward(w, r, parts[1], parts[2])
+		return
+	}
 	http.Error(w, "the test's kubelet stand-in does not serve "+r.URL.Path, http.StatusNotImplemented)
+}
+
+// portForward speaks the kubelet's side of port forwarding (SPDY, protocol
+// portforward.k8s.io): the API server opens a pair of streams per forwarded connection, an
+// error stream and a data stream with the same requestID and the pod's port in the headers.
+// Connections to the ipamwatch pod's port 9713 reach the demo agent of the current target;
+// any other pod or port gets its error stream's message, as from a pod that does not listen.
+func (k *kubelet) portForward(w http.ResponseWriter, r *http.Request, ns, pod string) {
+	if _, err := httpstream.Handshake(r, w, []string{"portforward.k8s.io"}); err != nil {
+		return // Handshake wrote the refusal
+	}
+	streams := make(chan httpstream.Stream, 8)
+	conn := spdy.NewResponseUpgrader().UpgradeResponse(w, r, func(st httpstream.Stream, _ <-chan struct{}) error {
+		streams <- st
+		return nil
+	})
+	if conn == nil {
+		return
+	}
+	defer conn.Close()
+	conn.SetIdleTimeout(5 * time.Minute)
+	type pair struct{ data, errs httpstream.Stream }
+	pairs := map[string]*pair{}
+	for {
+		select {
+		case <-conn.CloseChan():
+			return
+		case st := <-streams:
+			h := st.Headers()
+			id := h.Get("requestID")
+			p := pairs[id]
+			if p == nil {
+				p = &pair{}
+				pairs[id] = p
+			}
+			switch h.Get("streamType") {
+			case "data":
+				p.data = st
+			case "error":
+				p.errs = st
+			default:
+				_ = st.Reset()
+				continue
+			}
+			if p.data != nil && p.errs != nil {
+				delete(pairs, id)
+				go k.forward(ns, pod, h.Get("port"), p.data, p.errs)
+			}
+		}
+	}
+}
+
+func (k *kubelet) forward(ns, pod, port string, data, errs httpstream.Stream) {
+	defer errs.Close()
+	defer data.Close()
+	k.mu.Lock()
+	target := k.target
+	k.mu.Unlock()
+	if ns != "ipamwatch" || pod != ipamwatchPod || port != "9713" || target == nil || target.agent == "" {
+		_, _ = fmt.Fprintf(errs, "nothing listens on port %s of pod %s/%s in the test's world", port, ns, pod)
+		return
+	}
+	c, err := net.DialTimeout("tcp", target.agent, 5*time.Second)
+	if err != nil {
+		_, _ = fmt.Fprintf(errs, "connecting to port %s of pod %s/%s: %v", port, ns, pod, err)
+		return
+	}
+	defer c.Close()
+	done := make(chan struct{}, 2)
+	go func() { _, _ = io.Copy(c, data); done <- struct{}{} }()
+	go func() { _, _ = io.Copy(data, c); done <- struct{}{} }()
+	<-done
 }
 
 // loop polls the node's pods (a kubelet watches them; polling keeps the stand-in simple).

@@ -46,9 +46,9 @@ func TestDocBlocksParse(t *testing.T) {
 
 func TestFencedShell(t *testing.T) {
 	t.Parallel()
-	md := "text\n```sh\na\n```\n~~~sh\nb $X\n~~~\n```go\nc\n```\n````bash\n```\nd\n````\n  ~~~shell title\ne\n  ~~~\n"
+	md := "text\n```sh\na\n```\n~~~sh\nb $X\n~~~\n```go\nc\n```\n## Fix\n````bash\n```\nd\n````\n  ~~~shell title\ne\n  ~~~\n"
 	got := fencedShell(md)
-	want := []fenced{{2, "a\n"}, {5, "b $X\n"}, {11, "```\nd\n"}, {15, "e\n"}}
+	want := []fenced{{2, "a\n", ""}, {5, "b $X\n", ""}, {12, "```\nd\n", "Fix"}, {16, "e\n", "Fix"}}
 	if len(got) != len(want) {
 		t.Fatalf("fencedShell = %+v, want %+v", got, want)
 	}

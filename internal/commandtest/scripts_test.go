@@ -3,6 +3,7 @@ package commandtest
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"sort"
 	"strconv"
@@ -21,6 +22,10 @@ type script struct {
 	// Situation is how its variables are bound: live, bundle or runbook ("" for docs).
 	Situation string
 	Text      string
+	// Cause is the finding cause a runbook is about (its "finding cause `x`" line), if any.
+	Cause diagnosis.Cause
+	// Section is the Markdown section ("## Fix") a block of a document stands in.
+	Section string
 }
 
 // situations are the three ways a confirm or fix script is handed out: by the agent on a
@@ -98,16 +103,24 @@ func markdownScripts(t testing.TB, glob, kind, situation string) []script {
 			t.Fatal(err)
 		}
 		rel, _ := filepath.Rel(root, f)
+		var cause diagnosis.Cause
+		if m := causeLineRe.FindSubmatch(b); m != nil {
+			cause = diagnosis.Cause(m[1])
+		}
 		for _, blk := range fencedShell(string(b)) {
-			out = append(out, script{Name: rel + ":" + strconv.Itoa(blk.line), Kind: kind, Situation: situation, Text: blk.text})
+			out = append(out, script{Name: rel + ":" + strconv.Itoa(blk.line), Kind: kind, Situation: situation, Text: blk.text, Cause: cause,
+				Section: blk.section})
 		}
 	}
 	return out
 }
 
+var causeLineRe = regexp.MustCompile("finding cause `([a-z0-9_]+)`")
+
 type fenced struct {
-	line int // of the opening fence, 1-based
-	text string
+	line    int // of the opening fence, 1-based
+	text    string
+	section string // of the last "## " heading before it
 }
 
 // fencedShell returns the bodies of the Markdown code blocks whose info string says sh, bash
@@ -116,7 +129,11 @@ type fenced struct {
 func fencedShell(md string) []fenced {
 	var out []fenced
 	lines := strings.Split(md, "\n")
+	section := ""
 	for i := 0; i < len(lines); i++ {
+		if h, ok := strings.CutPrefix(lines[i], "## "); ok {
+			section = strings.TrimSpace(h)
+		}
 		t := strings.TrimLeft(lines[i], " ")
 		if len(lines[i])-len(t) > 3 || len(t) < 3 || (t[0] != '`' && t[0] != '~') {
 			continue
@@ -137,7 +154,7 @@ func fencedShell(md string) []fenced {
 			body = append(body, lines[j])
 		}
 		if len(info) > 0 && (info[0] == "sh" || info[0] == "bash" || info[0] == "shell") {
-			out = append(out, fenced{line: i + 1, text: strings.Join(body, "\n") + "\n"})
+			out = append(out, fenced{line: i + 1, text: strings.Join(body, "\n") + "\n", section: section})
 		}
 		i = j
 	}
