@@ -2,6 +2,7 @@ package commandtest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -18,9 +19,9 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/httpstream"
-	"k8s.io/apimachinery/pkg/util/httpstream/spdy"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/streaming/pkg/httpstream"
+	"k8s.io/streaming/pkg/httpstream/spdy"
 )
 
 // kubelet stands in for the node's kubelet where a command hands over to it, so that the
@@ -301,7 +302,8 @@ func (k *kubelet) runDebug(ctx context.Context, p *corev1.Pod) {
 			out, err := cmd.CombinedOutput()
 			cancel()
 			run.Output, run.ExitCode = string(out), 0
-			if ee, ok := err.(*exec.ExitError); ok {
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
 				run.ExitCode = ee.ExitCode()
 			} else if err != nil {
 				run.Output += err.Error()

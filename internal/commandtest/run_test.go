@@ -74,7 +74,8 @@ func newRig(t *testing.T) *scriptRig {
 			env = append(env, kv)
 		}
 	}
-	r.env = append(env, "COMMANDTEST_AWS_ENDPOINT="+fake.URL, "COMMANDTEST_IPAMWATCH="+bin)
+	env = append(env, "COMMANDTEST_AWS_ENDPOINT="+fake.URL, "COMMANDTEST_IPAMWATCH="+bin)
+	r.env = env
 	healthy := r.demo(t, "healthy")
 	log, err := os.ReadFile(healthy.ipamdLog)
 	if err != nil {

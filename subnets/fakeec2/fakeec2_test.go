@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -56,7 +57,7 @@ func TestInstancesWithSDK(t *testing.T) {
 	in := out.Reservations[0].Instances[0]
 	var enis []string
 	for _, e := range in.NetworkInterfaces {
-		enis = append(enis, aws.ToString(e.NetworkInterfaceId)+"@"+string(rune('0'+aws.ToInt32(e.Attachment.DeviceIndex))))
+		enis = append(enis, aws.ToString(e.NetworkInterfaceId)+"@"+strconv.Itoa(int(aws.ToInt32(e.Attachment.DeviceIndex))))
 	}
 	if got := strings.Join(enis, ","); got != "eni-a1@0,eni-a2@1" {
 		t.Errorf("ENIs = %s, want eni-a1@0,eni-a2@1", got)
