@@ -5,5 +5,8 @@
 // with bash: `aws` is Debian's awscli v2 against subnets/fakeec2 (EC2, IAM, Service Quotas and
 // EKS through one --endpoint-url), `kubectl` is the real kubectl against a real kube-apiserver
 // (internal/kubetest) holding the demo node, its pods and aws-node, and `ipamwatch` is the
-// binary built from this module. The package has no code besides its tests.
+// binary built from this module. Where a command hands over to a kubelet (logs, debug,
+// port-forward, the end of a deletion), a stand-in answers (kubelet_test.go); a runbook's
+// Prometheus lookups go to Debian's Prometheus evaluating the shipped rules on a real agent.
+// The package has no code besides its tests.
 package commandtest

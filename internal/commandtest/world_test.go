@@ -2,6 +2,7 @@ package commandtest
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/ipamwatch/ipamwatch/demo"
@@ -71,6 +72,19 @@ func (w world) loadAWS(srv *fakeec2.Server) {
 		{ID: w.NodeSubnet, VPCID: "vpc-0demo", AZ: w.AZ, AZID: "usw2-az1", CIDR: w.NodeCIDR, Available: 3980,
 			Tags: map[string]string{"kubernetes.io/cluster/" + w.Cluster: "shared"}},
 		{ID: w.PodSubnet, VPCID: "vpc-0demo", AZ: w.AZ, AZID: "usw2-az1", CIDR: w.PodCIDR, Available: 8187},
+	}
+	// The other demo scenarios' subnets: a runbook finds the subnet from the agent's metrics,
+	// and the agent of a failing scenario reports that scenario's subnet.
+	for _, sc := range demo.Scenarios() {
+		sub := sc.NodeSubnet
+		if sub.ID == "" || slices.ContainsFunc(srv.Subnets, func(x fakeec2.Subnet) bool { return x.ID == sub.ID }) {
+			continue
+		}
+		free := sub.FreeAddresses
+		if free < 0 {
+			free = 1000
+		}
+		srv.Subnets = append(srv.Subnets, fakeec2.Subnet{ID: sub.ID, VPCID: "vpc-0demo", AZ: w.AZ, AZID: "usw2-az1", CIDR: sub.CIDR, Available: free})
 	}
 	srv.ENIs = []fakeec2.ENI{
 		{ID: w.eni(0), SubnetID: w.NodeSubnet, Type: "interface", InstanceID: w.InstanceID, DeviceIndex: 0, PrimaryIP: "10.20.33.17",
