@@ -254,18 +254,19 @@ type runResult struct {
 // demo node of scenario.
 func (r *scriptRig) run(t *testing.T, s script, scenario string) runResult {
 	t.Helper()
-	return r.runWith(t, s, scenario, r.noPrometheus, true)
+	return r.runWith(t, s, scenario, r.noPrometheus, true, r.w.FreeCIDR)
 }
 
 // runWith is run with Prometheus at prom; setNode gives a runbook block NODE as a person
 // would set it (otherwise the block finds the node from the firing alert).
-func (r *scriptRig) runWith(t *testing.T, s script, scenario, prom string, setNode bool) runResult {
+// cidr is what the person sets CIDR to (a free /28 of the subnet the script works on).
+func (r *scriptRig) runWith(t *testing.T, s script, scenario, prom string, setNode bool, cidr string) runResult {
 	t.Helper()
 	r.kubelet.setTarget(&r.demo(t, scenario).nodeEndpoints)
 	r.kubelet.takeDebugs()
 	r.kubelet.takeRequests()
 	r.w.loadAWS(r.aws) // fixes change the fake: every script starts from the world
-	env := append(slices.Clone(r.env), "CLUSTER="+r.w.Cluster, "CIDR="+freeCIDR(r.w, scenario), "PROMETHEUS="+prom)
+	env := append(slices.Clone(r.env), "CLUSTER="+r.w.Cluster, "CIDR="+cidr, "PROMETHEUS="+prom)
 	if s.Situation == "runbook" && setNode {
 		env = append(env, "NODE="+r.w.Node) // the person sets it from the alert's node label
 	}
@@ -454,7 +455,7 @@ func (r *scriptRig) runbookBlock(t *testing.T, s script, scenario string, prom p
 		t.Logf("demo scenario %s lists %s among its expected findings, but its agent does not report it: the finding filter may print nothing", scenario, s.Cause)
 		shows = false
 	}
-	res := r.runWith(t, s, scenario, prom.url, !prom.fired)
+	res := r.runWith(t, s, scenario, prom.url, !prom.fired, freeCIDR(r.w, scenario))
 	if res.err != nil && !prom.fired {
 		t.Skipf("%s did not fire in this test's Prometheus (its demo scenario %s does not raise it), and the block needs it: %s",
 			alertOf(s), scenario, strings.TrimSpace(res.stderr[max(0, strings.LastIndex(res.stderr, "commandtest: exit status")):]))
