@@ -169,6 +169,8 @@ func (r *scriptRig) startAgent(scenario string) string {
 	addr := fmt.Sprintf("127.0.0.1:%d", testtools.FreePort(t))
 	cmd := exec.Command(r.bin, "demo", "--scenario", scenario, "--web.listen-address", addr, "--report-after", "0", "--log.level", "error")
 	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	// Ends with the test binary even if it dies before its cleanup runs.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("ipamwatch demo --scenario %s: %v", scenario, err)
 	}
