@@ -135,4 +135,31 @@ if [[ ! -x "$GOBIN/prometheus-$PROMETHEUS_VERSION" ]]; then
   rm -rf "$tmp"
   log "built prometheus-$PROMETHEUS_VERSION in $((SECONDS - start)) s"
 fi
+
+# Debian's awscli 2.9.19 predates EKS Pod Identity. internal/commandtest runs the printed
+# `aws eks ...` commands with that awscli after `aws configure add-model` of AWS's newer EKS
+# model, which the aws-sdk npm package ships; only that file is kept, cached by version. The
+# package comes straight from the npm registry (no node or npm needed), checked by its sha256.
+AWS_SDK_JS_VERSION=2.1693.0 # internal/commandtest awsSDKJSVersion
+AWS_SDK_JS_SHA256=9ec237477ac3852d06f2fbd9a382207906ef5a35f99a7cb38c504c2ad2f85291
+model_dir="${XDG_CACHE_HOME:-$HOME/.cache}/ipamwatch/aws-sdk-js-$AWS_SDK_JS_VERSION"
+if [[ ! -s "$model_dir/eks-2017-11-01.min.json" ]]; then
+  log "fetching aws-sdk@$AWS_SDK_JS_VERSION from the npm registry (keeping apis/eks-2017-11-01.min.json)"
+  tmp="$(mktemp -d)"
+  tgz="$tmp/aws-sdk-$AWS_SDK_JS_VERSION.tgz"
+  if ! curl -sSfL --retry 3 -o "$tgz" "https://registry.npmjs.org/aws-sdk/-/aws-sdk-$AWS_SDK_JS_VERSION.tgz"; then
+    rm -rf "$tmp"
+    log "FAILED: download of aws-sdk@$AWS_SDK_JS_VERSION"
+    exit 1
+  fi
+  if ! echo "$AWS_SDK_JS_SHA256  $tgz" | sha256sum --check --status; then
+    rm -rf "$tmp"
+    log "FAILED: aws-sdk-$AWS_SDK_JS_VERSION.tgz does not have the expected sha256"
+    exit 1
+  fi
+  tar -xzf "$tgz" -C "$tmp" package/apis/eks-2017-11-01.min.json
+  mkdir -p "$model_dir"
+  mv "$tmp/package/apis/eks-2017-11-01.min.json" "$model_dir/eks-2017-11-01.min.json"
+  rm -rf "$tmp"
+fi
 log "tools ready"

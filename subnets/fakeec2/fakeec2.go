@@ -1,8 +1,16 @@
-// Package fakeec2 is a small EC2 Query API server for tests: it answers DescribeSubnets,
-// DescribeNetworkInterfaces, GetSubnetCidrReservations and DescribeInstanceTypes in the
-// documented XML shapes (as the AWS SDK for Go v2 deserializers read them), with nextToken
-// pagination, filters, and injectable RequestLimitExceeded throttling, so the real SDK
-// client can be driven against it through a custom endpoint and static credentials.
+// Package fakeec2 is a small AWS API server for tests. Its core is EC2's Query API:
+// DescribeSubnets, DescribeNetworkInterfaces, GetSubnetCidrReservations and
+// DescribeInstanceTypes in the documented XML shapes (as the AWS SDK for Go v2 deserializers
+// read them), with nextToken pagination, filters, and injectable RequestLimitExceeded
+// throttling, so the real SDK client can be driven against it through a custom endpoint and
+// static credentials.
+//
+// For the commands ipamwatch prints (confirm scripts, fixes, runbooks), which a test runs with
+// the real AWS CLI through --endpoint-url, the same server also answers DescribeInstances,
+// ModifyInstanceMetadataOptions and CreateSubnetCidrReservation (instances.go), the IAM calls
+// that find a role and what it may do (iam.go), Service Quotas' GetServiceQuota (quotas.go)
+// and EKS's add-on and Pod Identity calls (eks.go). One endpoint serves them all: a request
+// goes to the service named in its SigV4 credential scope, as the CLI signs it.
 package fakeec2
 
 import (
@@ -33,6 +41,7 @@ type Subnet struct {
 type ENI struct {
 	ID, SubnetID, Type, Description, Status string
 	InstanceID                              string // empty = not attached
+	DeviceIndex                             int    // the attachment's device index (0 = primary)
 	PrimaryIP                               string
 	SecondaryIPs                            []string
 	Prefixes                                []string
@@ -65,11 +74,19 @@ type Server struct {
 	ENIs          []ENI
 	Reservations  []Reservation
 	InstanceTypes []InstanceType
+	Instances     []Instance
+	// IAM, Service Quotas and EKS (iam.go, quotas.go, eks.go).
+	InstanceProfiles []InstanceProfile
+	Roles            []Role
+	Quotas           []Quota
+	PodIdentities    []PodIdentityAssociation
+	Addons           []Addon
 	// PageSize caps items per page (before MaxResults); 0 = only MaxResults.
 	PageSize int
 	throttle map[string]int
 	calls    map[string]int
 	requests []url.Values
+	nextID   int
 }
 
 // New starts a server on 127.0.0.1, closed when the test ends.
@@ -111,7 +128,37 @@ type apiError struct {
 	code, message string
 }
 
+// signingService returns the service of a SigV4 Authorization header's credential scope
+// (Credential=KEY/DATE/REGION/SERVICE/aws4_request), "" when there is none.
+func signingService(auth string) string {
+	_, rest, ok := strings.Cut(auth, "Credential=")
+	if !ok {
+		return ""
+	}
+	scope, _, _ := strings.Cut(rest, ",")
+	parts := strings.Split(scope, "/")
+	if len(parts) != 5 || parts[4] != "aws4_request" {
+		return ""
+	}
+	return parts[3]
+}
+
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	switch svc := signingService(r.Header.Get("Authorization")); svc {
+	case "", "ec2":
+	case "iam":
+		s.serveIAM(w, r)
+		return
+	case "servicequotas":
+		s.serveQuotas(w, r)
+		return
+	case "eks":
+		s.serveEKS(w, r)
+		return
+	default:
+		writeError(w, apiError{http.StatusBadRequest, "UnknownService", fmt.Sprintf("the fake serves ec2, iam, servicequotas and eks, not %s", svc)})
+		return
+	}
 	if err := r.ParseForm(); err != nil || r.Method != http.MethodPost {
 		writeError(w, apiError{http.StatusBadRequest, "InvalidRequest", "expected a form-encoded POST"})
 		return
@@ -142,6 +189,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		body, aerr = s.getSubnetCidrReservations(form)
 	case "DescribeInstanceTypes":
 		body, aerr = s.describeInstanceTypes(form)
+	case "DescribeInstances":
+		body, aerr = s.describeInstances(form)
+	case "ModifyInstanceMetadataOptions":
+		body, aerr = s.modifyInstanceMetadataOptions(form)
+	case "CreateSubnetCidrReservation":
+		body, aerr = s.createSubnetCidrReservation(form)
 	default:
 		aerr = &apiError{http.StatusBadRequest, "InvalidAction", fmt.Sprintf("The action %s is not valid for this web service.", action)}
 	}
@@ -149,14 +202,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		writeError(w, *aerr)
 		return
 	}
-	out, err := xml.Marshal(body)
-	if err != nil {
-		writeError(w, apiError{http.StatusInternalServerError, "InternalError", err.Error()})
-		return
-	}
-	w.Header().Set("Content-Type", "text/xml;charset=UTF-8")
-	_, _ = w.Write([]byte(xml.Header))
-	_, _ = w.Write(out)
+	writeXML(w, body)
 }
 
 func writeError(w http.ResponseWriter, e apiError) {
@@ -381,7 +427,12 @@ func (s *Server) describeNetworkInterfaces(form url.Values) (any, *apiError) {
 	f := filters(form)
 	var hits []ENI
 	for _, e := range s.ENIs {
-		ok, aerr := f.match(map[string]string{"subnet-id": e.SubnetID, "interface-type": e.Type, "status": e.Status}, e.Tags)
+		status := e.Status
+		if status == "" {
+			status = "in-use"
+		}
+		ok, aerr := f.match(map[string]string{"subnet-id": e.SubnetID, "interface-type": e.Type, "status": status,
+			"network-interface-id": e.ID, "attachment.instance-id": e.InstanceID}, e.Tags)
 		if aerr != nil {
 			return nil, aerr
 		}
@@ -405,7 +456,7 @@ func (s *Server) describeNetworkInterfaces(form url.Values) (any, *apiError) {
 			x.Status = "in-use"
 		}
 		if e.InstanceID != "" {
-			x.Attachment = &xmlAttachment{AttachmentID: "eni-attach-" + e.ID, InstanceID: e.InstanceID, Status: "attached"}
+			x.Attachment = &xmlAttachment{AttachmentID: "eni-attach-" + e.ID, InstanceID: e.InstanceID, DeviceIndex: e.DeviceIndex, Status: "attached"}
 		}
 		if e.PrimaryIP != "" {
 			x.PrivateIPs = append(x.PrivateIPs, xmlPrivateIP{Address: e.PrimaryIP, Primary: true})
