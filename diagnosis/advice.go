@@ -529,7 +529,8 @@ func (r *resolver) canFind(finder string) bool {
 func shellQuote(s string) string {
 	safe := true
 	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-._/:@", r)) {
+		letter := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z'
+		if !letter && (r < '0' || r > '9') && !strings.ContainsRune("-._/:@", r) {
 			safe = false
 			break
 		}
