@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -172,12 +171,9 @@ type Agent struct {
 	state  nodestate.State
 	health map[string]*sourceHealth
 	report diagnosis.Report
-	// counters derived from CNI increases (monotonic in the agent).
-	cniAPIErrors map[string]float64
-	cniNoIP      float64
-	cniDropped   map[string]float64 // samples refused, by reason
-	diagnosedAt  time.Time
-	ready        bool
+	ready  bool
+
+	cni cniCounters
 }
 
 // New builds an agent from cfg. It validates the config and constructs the clients; it does
@@ -188,11 +184,9 @@ func New(cfg Config) (*Agent, error) {
 		return nil, err
 	}
 	a := &Agent{
-		cfg:          cfg,
-		logger:       cfg.Logger,
-		health:       map[string]*sourceHealth{},
-		cniAPIErrors: map[string]float64{},
-		cniDropped:   map[string]float64{},
+		cfg:    cfg,
+		logger: cfg.Logger,
+		health: map[string]*sourceHealth{},
 	}
 	a.state.Sources = map[string]nodestate.SourceStatus{}
 
@@ -210,20 +204,13 @@ func New(cfg Config) (*Agent, error) {
 		if err != nil {
 			return nil, fmt.Errorf("CNI metrics client: %w", err)
 		}
-		a.addPoller(nodestate.SourceCNIMetrics, cfg.IntervalCNI, pollInto(a, c.Fetch, false,
-			func(s *nodestate.State, m *nodestate.CNIMetrics) {
-				s.CNI = m
-				if m == nil {
-					return
-				}
-				for code, v := range m.APIErrorIncrease {
-					a.cniAPIErrors[boundCode(code)] += v
-				}
-				a.cniNoIP += m.NoAvailableIPIncrease
-				for reason, n := range m.Dropped {
-					a.cniDropped[reason] += float64(n)
-				}
-			}))
+		fetch := func(ctx context.Context) (*nodestate.CNIMetrics, error) {
+			m, err := c.Fetch(ctx)
+			a.cni.add(m) // the increases since the last poll: nil (nothing) on a failure
+			return m, err
+		}
+		a.addPoller(nodestate.SourceCNIMetrics, cfg.IntervalCNI, pollInto(a, fetch, false,
+			func(s *nodestate.State, m *nodestate.CNIMetrics) { s.CNI = m }))
 	}
 	if !cfg.DisableIMDS {
 		c, err := imds.NewClient(imds.Options{Endpoint: cfg.IMDSEndpoint})
@@ -391,15 +378,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	return err
 }
 
-// Start runs the background workers (pollers, tailers, diagnosis) without the HTTP server,
-// for callers that mount Handler themselves. The workers stop with ctx; wait on the returned
-// function to be sure they are gone.
-func (a *Agent) Start(ctx context.Context) (wait func()) {
-	var wg sync.WaitGroup
-	a.start(ctx, &wg)
-	return wg.Wait
-}
-
+// start runs the background workers (pollers, log tailers, the diagnosis) until ctx is done;
+// wg counts them.
 func (a *Agent) start(ctx context.Context, wg *sync.WaitGroup) {
 	// First round synchronously-ish: every source once, then the diagnosis, then ready.
 	var first sync.WaitGroup
@@ -500,8 +480,8 @@ func (a *Agent) pollOnce(ctx context.Context, p poller) {
 	}
 }
 
-// diagnose recomputes the report from the current snapshot.
-func (a *Agent) diagnose() {
+// diagnose recomputes the report from the current snapshot and returns it.
+func (a *Agent) diagnose() diagnosis.Report {
 	now := a.cfg.Now()
 	logs := a.logSummary(now)
 	a.mu.Lock()
@@ -517,11 +497,11 @@ func (a *Agent) diagnose() {
 	a.mu.Lock()
 	prev := a.report
 	a.report = rep
-	a.diagnosedAt = now
 	a.mu.Unlock()
 	if a.events != nil {
 		a.events.observe(prev, rep)
 	}
+	return rep
 }
 
 func (a *Agent) logSummary(now time.Time) *nodestate.LogSummary {
@@ -555,6 +535,3 @@ func (a *Agent) Ready() bool {
 	defer a.mu.RUnlock()
 	return a.ready
 }
-
-// Handler serves /metrics, /diagnosis, /healthz, /readyz and a landing page.
-func (a *Agent) Handler() http.Handler { return a.mux() }

@@ -141,14 +141,6 @@ func newMetrics() *metrics {
 	return m
 }
 
-// boundCode keeps the `code` label bounded: codes the diagnosis knows, else "other".
-func boundCode(code string) string {
-	if diagnosis.KnownCode(code) {
-		return code
-	}
-	return "other"
-}
-
 type collector struct {
 	a *Agent
 	m *metrics
@@ -186,17 +178,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	for k, v := range a.health {
 		health[k] = *v
 	}
-	apiErrs := make(map[string]float64, len(a.cniAPIErrors))
-	for k, v := range a.cniAPIErrors {
-		apiErrs[k] = v
-	}
-	noIP := a.cniNoIP
-	dropped := make(map[string]float64, len(a.cniDropped))
-	for k, v := range a.cniDropped {
-		dropped[k] = v
-	}
 	_, hasCNI := a.health[nodestate.SourceCNIMetrics]
 	a.mu.RUnlock()
+	apiErrs, noIP, dropped := a.cni.snapshot()
 
 	c.collectNode(ch, &rep)
 	c.collectCapacity(ch, &rep)

@@ -56,7 +56,7 @@ func defineDiagnose(c *kingpin.CmdClause) runFunc {
 					fmt.Fprintln(s.err, "ipamwatch diagnose:", err)
 					return exitError
 				}
-				defer f.Close()
+				defer f.Close() //nolint:gocritic // every file stays open until LoadLogs below has read them all
 				inputs = append(inputs, bundle.LogInput{Name: name, R: f})
 			}
 			res, err := bundle.LoadLogs(ctx, inputs, bundle.Options{})
@@ -84,12 +84,12 @@ func defineDiagnose(c *kingpin.CmdClause) runFunc {
 			defer cancel()
 			cfg.Logger = newLogger(logCfg, s.err)
 			cfg.SourceTimeout = 5 * time.Second
-			var err error
-			rep, _, err = agent.Once(ctx, cfg)
+			a, err := agent.New(cfg)
 			if err != nil {
 				fmt.Fprintln(s.err, "ipamwatch diagnose:", err)
 				return exitError
 			}
+			rep = a.RunOnce(ctx)
 		}
 		if err := ctx.Err(); err != nil {
 			fmt.Fprintln(s.err, "ipamwatch diagnose: interrupted:", err)

@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ipamwatch/ipamwatch/internal/limitio"
 	"github.com/ipamwatch/ipamwatch/nodestate"
 )
 
@@ -192,7 +193,7 @@ func DecodeENIsReaderAt(r io.Reader, limit int64, now time.Time, cooldown time.D
 	if limit <= 0 {
 		limit = DefaultMaxBodyBytes
 	}
-	return decodeENIs(newDecoder(&boundedReader{r: r, n: limit}), now, cooldown)
+	return decodeENIs(newDecoder(limitio.Reader(r, limit, ErrBodyTooLarge)), now, cooldown)
 }
 
 // decodeOptions keep encoding/json's v1 leniency (ipamd's output is produced by v1): field
@@ -814,28 +815,4 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "..."
-}
-
-// boundedReader reads at most n bytes from r and fails with ErrBodyTooLarge if more follow.
-type boundedReader struct {
-	r io.Reader
-	n int64
-}
-
-func (b *boundedReader) Read(p []byte) (int, error) {
-	if b.n <= 0 {
-		// Probe for one more byte: only a longer body is an error, not one of exactly n.
-		var one [1]byte
-		k, err := b.r.Read(one[:])
-		if k > 0 {
-			return 0, ErrBodyTooLarge
-		}
-		return 0, err
-	}
-	if int64(len(p)) > b.n {
-		p = p[:b.n]
-	}
-	k, err := b.r.Read(p)
-	b.n -= int64(k)
-	return k, err
 }
