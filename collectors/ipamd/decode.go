@@ -67,7 +67,8 @@ const (
 	ShapeMultiCard = "multi_card" // v1.20+: map of network-card index to ENIInfos
 )
 
-// DefaultCooldown is ipamd's IP_COOLDOWN_PERIOD default.
+// DefaultCooldown is ipamd's IP_COOLDOWN_PERIOD default: getCooldownPeriod in
+// pkg/ipamd/datastore/data_store.go (v1.23.0) reads the variable with a default of 30 seconds.
 const DefaultCooldown = 30 * time.Second
 
 // DefaultMaxBodyBytes bounds every body read when no limit is given.

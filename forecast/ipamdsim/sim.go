@@ -26,7 +26,8 @@ const (
 	// updateIPPoolIfRequired once per interval.
 	LoopInterval = 5 * time.Second
 	// cooldown is IP_COOLDOWN_PERIOD's default: a released address is not handed out again,
-	// and keeps its ENI, for this long.
+	// and keeps its ENI, for this long. The same as collectors/ipamd.DefaultCooldown, written
+	// again because the forecast model imports no collector.
 	cooldown = 30 * time.Second
 	// minENILifeTime: a younger ENI is never freed (ENI.isTooYoung).
 	minENILifeTime = time.Minute

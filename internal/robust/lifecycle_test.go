@@ -50,7 +50,7 @@ func TestRunStopLeaksNoGoroutines(t *testing.T) {
 		done := make(chan error, 1)
 		go func() { done <- a.Run(ctx) }()
 		base := "http://" + cfg.ListenAddresses[0]
-		waitFor(t, "agent ready", func() bool {
+		testtools.WaitFor(t, waitLimit, "agent ready", func() bool {
 			code, _, err := get(base+"/readyz", 2*time.Second)
 			return err == nil && code == 200
 		})
