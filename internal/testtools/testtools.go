@@ -83,6 +83,32 @@ func Golden(t testing.TB, path string, got []byte, update bool) {
 	}
 }
 
+// GoldenSection is Golden for the generated part of a hand-written file: what stands between
+// the first begin marker and the next end marker must equal want; with update set that part
+// is rewritten and the rest of the file kept.
+func GoldenSection(t testing.TB, path, begin, end, want string, update bool) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	before, rest, ok1 := strings.Cut(doc, begin)
+	got, after, ok2 := strings.Cut(rest, end)
+	if !ok1 || !ok2 {
+		t.Fatalf("%s lacks the generated-section markers %q ... %q", path, begin, end)
+	}
+	if update {
+		if err := os.WriteFile(path, []byte(before+begin+want+end+after), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("the generated section of %s is out of date (-want +got); rerun the test with -update:\n%s", path, diff)
+	}
+}
+
 // WaitFor polls cond until it holds, and fails the test when it still does not after
 // timeout, naming what it waited for. The polls start 1 ms apart and back off to 50 ms: a
 // check of local state answers at once, one over HTTP is not hammered.

@@ -3,6 +3,8 @@ package testtools
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -38,5 +40,34 @@ func TestWaitFor(t *testing.T) {
 	<-done
 	if !strings.Contains(fake.msg, "a cache to fill") || !strings.Contains(fake.msg, "still empty") {
 		t.Errorf("failure %q does not say what it waited for and why", fake.msg)
+	}
+}
+
+func TestGoldenSection(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "doc.md")
+	const doc = "intro\n<!-- BEGIN -->\nold table\n<!-- END -->\noutro <!-- END -->\n"
+	if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	GoldenSection(t, path, "<!-- BEGIN -->", "<!-- END -->", "\nnew table\n", true)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "intro\n<!-- BEGIN -->\nnew table\n<!-- END -->\noutro <!-- END -->\n"; string(b) != want {
+		t.Errorf("rewritten file = %q, want %q", b, want)
+	}
+	GoldenSection(t, path, "<!-- BEGIN -->", "<!-- END -->", "\nnew table\n", false) // now equal
+
+	fake := &fatalTB{TB: t}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		GoldenSection(fake, path, "<!-- MISSING -->", "<!-- END -->", "", false)
+	}()
+	<-done
+	if !strings.Contains(fake.msg, "markers") {
+		t.Errorf("missing markers: %q", fake.msg)
 	}
 }
