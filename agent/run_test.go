@@ -61,20 +61,11 @@ func startAgent(t *testing.T, scenario string, mutate func(*agent.Config)) (base
 		t.Fatal(err)
 	}
 	port := testtools.FreePort(t)
-	cfg := agent.Config{
-		ListenAddresses: []string{fmt.Sprintf("127.0.0.1:%d", port)},
-		NodeName:        node.NodeName,
-		IPAMDAddress:    node.IPAMDAddress,
-		CNIMetricsURL:   node.CNIMetricsURL,
-		IMDSEndpoint:    node.IMDSEndpoint,
-		IPAMDLog:        node.IPAMDLog,
-		PluginLog:       node.PluginLog,
-		Kubernetes:      "on",
-		KubeAPI:         &node.KubeAPI,
-		IntervalIPAMD:   time.Second, IntervalCNI: time.Second, IntervalIMDS: time.Second, IntervalKube: time.Second,
-		DiagnoseEvery: 200 * time.Millisecond,
-		SourceTimeout: 2 * time.Second,
-	}
+	cfg := node.AgentConfig()
+	cfg.ListenAddresses = []string{fmt.Sprintf("127.0.0.1:%d", port)}
+	cfg.IntervalIPAMD, cfg.IntervalCNI, cfg.IntervalIMDS, cfg.IntervalKube = time.Second, time.Second, time.Second, time.Second
+	cfg.DiagnoseEvery = 200 * time.Millisecond
+	cfg.SourceTimeout = 2 * time.Second
 	if mutate != nil {
 		mutate(&cfg)
 	}

@@ -52,20 +52,11 @@ func runScenario(t *testing.T, spec demo.Spec, seconds int) *agent.Agent {
 		clock.Add(time.Second)
 		node.Step(ctx, clock.Now())
 	}
-	a, err := agent.New(agent.Config{
-		NodeName:      node.NodeName,
-		IPAMDAddress:  node.IPAMDAddress,
-		CNIMetricsURL: node.CNIMetricsURL,
-		IMDSEndpoint:  node.IMDSEndpoint,
-		SubnetsURL:    node.SubnetsURL,
-		IPAMDLog:      node.IPAMDLog,
-		PluginLog:     node.PluginLog,
-		LogBackfill:   256 << 20,
-		Kubernetes:    "on",
-		KubeAPI:       &node.KubeAPI,
-		SourceTimeout: 10 * time.Second,
-		Now:           clock.Now,
-	})
+	cfg := node.AgentConfig()
+	cfg.LogBackfill = 256 << 20
+	cfg.SourceTimeout = 10 * time.Second
+	cfg.Now = clock.Now
+	a, err := agent.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
