@@ -18,11 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
 
-	"github.com/ipamwatch/ipamwatch/collectors/cnimetrics"
-	"github.com/ipamwatch/ipamwatch/collectors/imds"
-	"github.com/ipamwatch/ipamwatch/collectors/ipamd"
 	"github.com/ipamwatch/ipamwatch/collectors/kube"
-	"github.com/ipamwatch/ipamwatch/collectors/subnetview"
 	"github.com/ipamwatch/ipamwatch/diagnosis"
 	"github.com/ipamwatch/ipamwatch/nodestate"
 )
@@ -190,45 +186,8 @@ func New(cfg Config) (*Agent, error) {
 	}
 	a.state.Sources = map[string]nodestate.SourceStatus{}
 
-	if cfg.IPAMDAddress != "" {
-		c, err := ipamd.NewClient(cfg.IPAMDAddress, ipamd.Options{Timeout: cfg.SourceTimeout})
-		if err != nil {
-			return nil, fmt.Errorf("ipamd introspection client: %w", err)
-		}
-		// A partial answer (optional routes failed) is kept and reported: see pollInto.
-		a.addPoller(nodestate.SourceIPAMD, cfg.IntervalIPAMD, pollInto(a, c.Fetch, false,
-			func(s *nodestate.State, v *nodestate.IPAMD) { s.IPAMD = v }))
-	}
-	if cfg.CNIMetricsURL != "" {
-		c, err := cnimetrics.NewClient(cfg.CNIMetricsURL, cnimetrics.Options{Timeout: cfg.SourceTimeout})
-		if err != nil {
-			return nil, fmt.Errorf("CNI metrics client: %w", err)
-		}
-		fetch := func(ctx context.Context) (*nodestate.CNIMetrics, error) {
-			m, err := c.Fetch(ctx)
-			a.cni.add(m) // the increases since the last poll: nil (nothing) on a failure
-			return m, err
-		}
-		a.addPoller(nodestate.SourceCNIMetrics, cfg.IntervalCNI, pollInto(a, fetch, false,
-			func(s *nodestate.State, m *nodestate.CNIMetrics) { s.CNI = m }))
-	}
-	if !cfg.DisableIMDS {
-		c, err := imds.NewClient(imds.Options{Endpoint: cfg.IMDSEndpoint})
-		if err != nil {
-			return nil, fmt.Errorf("instance metadata client: %w", err)
-		}
-		// Metadata changes rarely: keep the last good answer, report the failure.
-		a.addPoller(nodestate.SourceIMDS, cfg.IntervalIMDS, pollInto(a, c.Fetch, true,
-			func(s *nodestate.State, v *nodestate.Metadata) { s.Metadata = v }))
-	}
-	if cfg.SubnetsURL != "" {
-		c, err := subnetview.NewClient(cfg.SubnetsURL, subnetview.Options{Timeout: cfg.SourceTimeout})
-		if err != nil {
-			return nil, fmt.Errorf("subnet analysis client: %w", err)
-		}
-		// The analysis changes slowly: keep the last one through a failed poll.
-		a.addPoller(nodestate.SourceSubnets, cfg.IntervalSubnets, pollInto(a, c.Fetch, true,
-			func(s *nodestate.State, v map[string]nodestate.SubnetView) { s.Subnets = v }))
+	if err := a.addSources(); err != nil {
+		return nil, err
 	}
 	if err := a.setupKube(); err != nil {
 		return nil, err
@@ -254,56 +213,6 @@ func New(cfg Config) (*Agent, error) {
 	return a, nil
 }
 
-func (a *Agent) setupKube() error {
-	cfg := a.cfg
-	if cfg.Kubernetes == "off" {
-		return nil
-	}
-	if cfg.NodeName == "" {
-		if cfg.Kubernetes == "on" {
-			return errors.New("--kubernetes=on needs --node-name (or NODE_NAME from the downward API)")
-		}
-		a.logger.Info("Kubernetes source off: no node name (set --node-name or NODE_NAME)")
-		return nil
-	}
-	api, err := kubeAPI(cfg)
-	var c *kube.Client
-	if err == nil {
-		c, err = kube.NewClient(api, kube.Options{NodeName: cfg.NodeName})
-	}
-	if err != nil {
-		if cfg.Kubernetes == "on" {
-			return fmt.Errorf("kubernetes client: %w", err)
-		}
-		a.logger.Info("Kubernetes source off", "reason", err.Error())
-		return nil
-	}
-	a.addPoller(nodestate.SourceKube, cfg.IntervalKube, pollInto(a, c.Fetch, true,
-		func(s *nodestate.State, v *nodestate.Kube) { s.Kube = v }))
-	if cfg.Events {
-		a.events = newEventRecorder(api, cfg.NodeName, a.logger)
-	}
-	return nil
-}
-
-// kubeAPI is the API client for cfg.KubeAPI, or for the pod's in-cluster configuration. One
-// client serves the poller and the Events: one connection, one token.
-func kubeAPI(cfg Config) (*kube.API, error) {
-	var kcfg kube.Config
-	if cfg.KubeAPI != nil {
-		kcfg = *cfg.KubeAPI
-	} else {
-		var err error
-		if kcfg, err = kube.InClusterConfig(); err != nil {
-			return nil, err
-		}
-	}
-	if kcfg.Timeout == 0 {
-		kcfg.Timeout = cfg.SourceTimeout
-	}
-	return kube.NewAPI(kcfg)
-}
-
 // jitter spreads d by up to 10% either way.
 func jitter(d time.Duration) time.Duration {
 	spread := int64(d) / 10
@@ -311,33 +220,6 @@ func jitter(d time.Duration) time.Duration {
 		return d
 	}
 	return d - time.Duration(spread) + time.Duration(rand.Int64N(2*spread+1))
-}
-
-// pollInto turns a client's Fetch into a poll that stores the result in the snapshot. On a
-// failure the part is kept (keepOnError: slow-changing facts) or cleared (ipamd's datastore and
-// the CNI's counters: stale numbers would mislead the diagnosis).
-func pollInto[T any](a *Agent, fetch func(context.Context) (T, error), keepOnError bool, set func(*nodestate.State, T)) func(context.Context) error {
-	return func(ctx context.Context) error {
-		v, err := fetch(ctx)
-		if err != nil && !partial(err) {
-			if !keepOnError {
-				var zero T
-				a.setState(func(s *nodestate.State) { set(s, zero) })
-			}
-			return err
-		}
-		a.setState(func(s *nodestate.State) { set(s, v) })
-		return err
-	}
-}
-
-// partial reports an error that comes with a usable answer: ipamd answered /v1/enis while
-// optional routes failed. The source is up; what failed is shown in its status and /diagnosis.
-func partial(err error) bool { return errors.Is(err, ipamd.ErrPartial) }
-
-func (a *Agent) addPoller(name string, interval time.Duration, fn func(ctx context.Context) error) {
-	a.pollers = append(a.pollers, poller{name: name, interval: interval, poll: fn})
-	a.health[name] = &sourceHealth{}
 }
 
 func (a *Agent) setState(f func(s *nodestate.State)) {

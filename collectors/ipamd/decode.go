@@ -390,7 +390,25 @@ type eniStream struct {
 
 // UnmarshalJSONFrom is called by json/v2 with the decoder positioned at the map value.
 func (es *eniStream) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
-	if err := openObject(dec, "ENIs"); err != nil || dec.PeekKind() == 'n' {
+	return eachEntry(dec, "ENIs", func(key string) error {
+		if len(es.st.out.ENIs) >= MaxENIs {
+			return es.st.fail(fmt.Errorf("%w: more than %d ENIs (the largest instance types have 80)", ErrImplausible, MaxENIs))
+		}
+		w := wireENI{AvailableIPv4Cidrs: cidrStream{st: es.st}, IPv6Cidrs: cidrStream{st: es.st}}
+		if err := jsonv2.UnmarshalDecode(dec, &w, decodeOptions); err != nil {
+			return err
+		}
+		if err := es.st.appendENI(key, &w, es.card); err != nil {
+			return es.st.fail(err)
+		}
+		return nil
+	})
+}
+
+// eachEntry walks the object value at dec (a null is an empty object): for each entry it
+// reads the key and calls fn, which must decode the value. what names the object in errors.
+func eachEntry(dec *jsontext.Decoder, what string, fn func(key string) error) error {
+	if err := openObject(dec, what); err != nil || dec.PeekKind() == 'n' {
 		if err == nil {
 			_, err = dec.ReadToken()
 		}
@@ -401,16 +419,8 @@ func (es *eniStream) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 		if err != nil {
 			return err
 		}
-		if len(es.st.out.ENIs) >= MaxENIs {
-			return es.st.fail(fmt.Errorf("%w: more than %d ENIs (the largest instance types have 80)", ErrImplausible, MaxENIs))
-		}
-		key := tok.String()
-		w := wireENI{AvailableIPv4Cidrs: cidrStream{st: es.st}, IPv6Cidrs: cidrStream{st: es.st}}
-		if err := jsonv2.UnmarshalDecode(dec, &w, decodeOptions); err != nil {
+		if err := fn(tok.String()); err != nil {
 			return err
-		}
-		if err := es.st.appendENI(key, &w, es.card); err != nil {
-			return es.st.fail(err)
 		}
 	}
 	_, err := dec.ReadToken()
@@ -449,28 +459,17 @@ type keyedCidr struct {
 // UnmarshalJSONFrom is called by json/v2 with the decoder positioned at the map value.
 func (cs *cidrStream) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 	cs.list = cs.list[:0]
-	if err := openObject(dec, "CIDRs"); err != nil || dec.PeekKind() == 'n' {
-		if err == nil {
-			_, err = dec.ReadToken()
-		}
-		return err
-	}
-	for dec.PeekKind() != '}' {
-		tok, err := dec.ReadToken()
-		if err != nil {
-			return err
-		}
+	return eachEntry(dec, "CIDRs", func(key string) error {
 		if len(cs.list) >= MaxCIDRsPerENI {
 			return cs.st.fail(fmt.Errorf("%w: more than %d address slots on one ENI (the most any instance type allows is 63)", ErrImplausible, MaxCIDRsPerENI))
 		}
-		kc := keyedCidr{key: tok.String(), cidr: wireCidr{IPAddresses: addrSummary{st: cs.st}}}
+		kc := keyedCidr{key: key, cidr: wireCidr{IPAddresses: addrSummary{st: cs.st}}}
 		if err := jsonv2.UnmarshalDecode(dec, &kc.cidr, decodeOptions); err != nil {
 			return err
 		}
 		cs.list = append(cs.list, kc)
-	}
-	_, err := dec.ReadToken()
-	return err
+		return nil
+	})
 }
 
 // appendENI derives the per-ENI counts of one decoded ENI.
