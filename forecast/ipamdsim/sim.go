@@ -126,6 +126,20 @@ func (e *eni) assigned() int {
 	return n
 }
 
+// release gives every address of e back to its subnet: the primary address, each single
+// address and each prefix.
+func (e *eni) release() {
+	singles, prefixes := 1, 0
+	for _, c := range e.cidrs {
+		if c.prefix {
+			prefixes++
+		} else {
+			singles++
+		}
+	}
+	e.subnet.release(singles, prefixes)
+}
+
 // Node is one simulated node.
 type Node struct {
 	s    forecast.Settings
@@ -352,15 +366,7 @@ func (n *Node) State() State {
 // Terminate gives every address of the node back to its subnet.
 func (n *Node) Terminate() {
 	for _, e := range n.enis {
-		singles, prefixes := 1, 0
-		for _, c := range e.cidrs {
-			if c.prefix {
-				prefixes++
-			} else {
-				singles++
-			}
-		}
-		e.subnet.release(singles, prefixes)
+		e.release()
 	}
 	n.enis = nil
 	n.pods, n.podIdx, n.podList = map[int]*address{}, map[int]int{}, nil
@@ -653,15 +659,7 @@ func (n *Node) tryFreeENI() {
 		if !n.deletable(e) {
 			continue
 		}
-		singles, prefixes := 1, 0
-		for _, c := range e.cidrs {
-			if c.prefix {
-				prefixes++
-			} else {
-				singles++
-			}
-		}
-		e.subnet.release(singles, prefixes)
+		e.release()
 		for j, x := range n.enis {
 			if x == e {
 				n.enis = append(n.enis[:j], n.enis[j+1:]...)
