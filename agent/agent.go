@@ -274,17 +274,7 @@ func (a *Agent) start(ctx context.Context, wg *sync.WaitGroup) {
 			first.Done()
 			// Each wait is the interval +-10%: thousands of agents started by one rollout
 			// must not poll the Kubernetes API (or anything else) in lock-step.
-			t := time.NewTimer(jitter(p.interval))
-			defer t.Stop()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-t.C:
-					a.pollOnce(ctx, p)
-					t.Reset(jitter(p.interval))
-				}
-			}
+			repeat(ctx, func() time.Duration { return jitter(p.interval) }, func() { a.pollOnce(ctx, p) })
 		}(p)
 	}
 	for _, s := range a.streams {
@@ -304,17 +294,23 @@ func (a *Agent) start(ctx context.Context, wg *sync.WaitGroup) {
 		a.mu.Lock()
 		a.ready = true
 		a.mu.Unlock()
-		t := time.NewTicker(a.cfg.DiagnoseEvery)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				a.diagnose()
-			}
-		}
+		repeat(ctx, func() time.Duration { return a.cfg.DiagnoseEvery }, func() { a.diagnose() })
 	}()
+}
+
+// repeat calls fn after each wait that next returns, until ctx is done.
+func repeat(ctx context.Context, next func() time.Duration, fn func()) {
+	t := time.NewTimer(next())
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			fn()
+			t.Reset(next())
+		}
+	}
 }
 
 // pollOnce runs one poll with its timeout and records the outcome; it logs once per change

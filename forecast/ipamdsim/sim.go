@@ -540,6 +540,13 @@ func (n *Node) attach(e *eni, k int) error {
 	if err != nil {
 		return err
 	}
+	n.addCIDRs(e, k)
+	return nil
+}
+
+// addCIDRs attaches k CIDRs of the node's mode to e (/32 secondary addresses or /28
+// prefixes), every address free; the subnet has already given them.
+func (n *Node) addCIDRs(e *eni, k int) {
 	for range k {
 		c := &cidr{prefix: n.size > 1}
 		for range n.size {
@@ -547,7 +554,6 @@ func (n *Node) attach(e *eni, k int) error {
 		}
 		e.cidrs = append(e.cidrs, c)
 	}
-	return nil
 }
 
 // hasRoomForENI: the ENIs attached (the trunk included) below the limit after MAX_ENI.
@@ -590,13 +596,7 @@ func (n *Node) tryAllocateENI() error {
 	}
 	e := &eni{seq: n.newENISeq(), subnet: s, created: n.now}
 	n.enis = append(n.enis, e)
-	for range k {
-		c := &cidr{prefix: n.size > 1}
-		for range n.size {
-			c.addrs = append(c.addrs, &address{})
-		}
-		e.cidrs = append(e.cidrs, c)
-	}
+	n.addCIDRs(e, k)
 	return nil
 }
 
