@@ -91,12 +91,12 @@ func defineDiagnose(c *kingpin.CmdClause) runFunc {
 			defer cancel()
 			cfg.Logger = newLogger(logCfg, s.err)
 			cfg.SourceTimeout = 5 * time.Second
-			var err error
-			rep, _, err = agent.Once(ctx, cfg)
+			a, err := agent.New(cfg)
 			if err != nil {
 				fmt.Fprintln(s.err, "ipamwatch diagnose:", err)
 				return exitError
 			}
+			rep = a.RunOnce(ctx)
 		}
 		if err := ctx.Err(); err != nil {
 			fmt.Fprintln(s.err, "ipamwatch diagnose: interrupted:", err)
