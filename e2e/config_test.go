@@ -1,12 +1,16 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
+	"math"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"testing"
+	"time"
 
 	"sigs.k8s.io/yaml"
 
@@ -225,4 +229,73 @@ func occupy(prefix netip.Prefix, free, freeBlocks int) ([]netip.Addr, error) {
 		used = append(used, a)
 	}
 	return used, nil
+}
+
+// drainDemoSubnets makes the fake EC2 follow the scenarios whose subnet others drain
+// (demo.Subnet.DrainPerHour, on the cluster view's clock of Spec.ViewSpeedup): every few
+// seconds another tenant's ENI takes the next free addresses, as the demo's own simulated view
+// does. Without it the subnet view sees a flat subnet and the forecast panels stay empty.
+func drainDemoSubnets(ctx context.Context, t *testing.T, srv *fakeec2.Server) {
+	t.Helper()
+	const every = 5 * time.Second
+	type plan struct {
+		id   string
+		free []string
+		step int
+	}
+	var plans []*plan
+	srv.Lock()
+	for _, sc := range demo.Scenarios() {
+		sub := sc.NodeSubnet
+		if sub.DrainPerHour <= 0 {
+			continue
+		}
+		prefix := netip.MustParsePrefix(sub.CIDR)
+		used := map[string]bool{}
+		for _, e := range srv.ENIs {
+			if e.SubnetID != sub.ID {
+				continue
+			}
+			used[e.PrimaryIP] = true
+			for _, a := range e.SecondaryIPs {
+				used[a] = true
+			}
+		}
+		p := &plan{id: sub.ID, step: int(math.Ceil(sub.DrainPerHour * max(sc.ViewSpeedup, 1) * every.Hours()))}
+		// AWS reserves the first four addresses and the last one.
+		size := 1 << (32 - prefix.Bits())
+		a := prefix.Addr()
+		for i := 0; i < size; i, a = i+1, a.Next() {
+			if i >= 4 && i < size-1 && !used[a.String()] {
+				p.free = append(p.free, a.String())
+			}
+		}
+		plans = append(plans, p)
+	}
+	srv.Unlock()
+	go func() {
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for n := 0; ; n++ {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			srv.Lock()
+			for _, p := range plans {
+				k := min(p.step, len(p.free))
+				if k == 0 {
+					continue
+				}
+				srv.ENIs = append(srv.ENIs, fakeec2.ENI{
+					ID: fmt.Sprintf("eni-%s-drain%03d", p.id[len("subnet-"):], n), SubnetID: p.id, Type: "interface",
+					Status: "in-use", InstanceID: "i-0e2e00000000other", Description: "another tenant, arriving",
+					PrimaryIP: p.free[0], SecondaryIPs: slices.Clone(p.free[1:k]),
+				})
+				p.free = p.free[k:]
+			}
+			srv.Unlock()
+		}
+	}()
 }

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http/httptest"
 	"os"
@@ -185,6 +186,7 @@ func TestPrometheusAlertmanager(t *testing.T) {
 	// The cluster-level subnet view against a fake EC2 that holds the demo's subnets.
 	ec2 := fakeec2.New(t)
 	subnetIDs := loadDemoSubnets(t, ec2)
+	drainDemoSubnets(t.Context(), t, ec2)
 	subnetsAddr := fmt.Sprintf("127.0.0.1:%d", testtools.FreePort(t))
 	awsDir := t.TempDir()
 	subnetsProc := startProcess(t, "subnets", logDir, cleanEnv(
@@ -464,7 +466,15 @@ func TestPrometheusAlertmanager(t *testing.T) {
 		}
 	}
 
-	// (c) every dashboard query returns data.
+	// (c) every dashboard query returns data. The forecast needs two polls of the subnet view
+	// (--poll-interval 30s, its least allowed) that differ: wait for them on slow machines.
+	testtools.WaitForNoError(t, 90*time.Second, "a subnet forecast from two polls of the subnet view", func() error {
+		r, err := pc.instant(ctx, alerts.RecordExhaustion)
+		if err == nil && len(r.Result) == 0 {
+			err = errors.New("no series yet")
+		}
+		return err
+	})
 	checkDashboardQueries(ctx, t, pc, append(runs, victimNode))
 }
 
@@ -607,6 +617,17 @@ func logAlerts(t *testing.T, as []promAlert) {
 	t.Logf("Prometheus alerts now:\n  %s", strings.Join(lines, "\n  "))
 }
 
+// needsHistory says why a dashboard query cannot have data within this test's minute of
+// history, or "" when it must. The node count a forecast window ago (an offset of
+// ForecastWindow, two hours by default) does not exist yet; promtool checks its values
+// over hours of series in alerts/tests/forecast.yaml.
+func needsHistory(expr string) string {
+	if strings.Contains(expr, alerts.RecordNodesDelta) {
+		return "it compares with the node count " + e2eParams().ForecastWindow + " ago (values checked by promtool in alerts/tests/forecast.yaml)"
+	}
+	return ""
+}
+
 var labelValuesRE = regexp.MustCompile(`^label_values\(\s*([^,]+?)\s*,\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*\)$`)
 
 // checkDashboardQueries runs every panel and variable query of every dashboard against the
@@ -690,6 +711,9 @@ func checkDashboardQueries(ctx context.Context, t *testing.T, pc *apiClient, nod
 		case lastErr != nil:
 			failed++
 			t.Errorf("%s: %s: %v", where, q.Expr, lastErr)
+		case got == "" && needsHistory(q.Expr) != "":
+			ok++
+			t.Logf("ok %s: ran without error; no data expected, %s", where, needsHistory(q.Expr))
 		case got == "":
 			failed++
 			t.Errorf("%s: %s returned no data for any node or subnet", where, q.Expr)
