@@ -24,6 +24,9 @@ func AllWith(o Options) []*Dashboard { return []*Dashboard{Overview(o), Node(o)}
 // FileName is where a dashboard's JSON is committed, relative to the repository root.
 func FileName(d *Dashboard) string { return "dashboards/" + d.UID + ".json" }
 
+// ChartDir is where the Helm chart keeps its copy of the dashboards, for its ConfigMaps.
+const ChartDir = "charts/ipamwatch/dashboards"
+
 // DocPath is the generated description of the dashboards' rows.
 const DocPath = "docs/dashboards.md"
 
@@ -120,6 +123,8 @@ func Files() (map[string][]byte, error) {
 			return nil, err
 		}
 		out[FileName(d)] = b
+		// The Helm chart ships the same JSON (helm reads files only inside the chart).
+		out[ChartDir+"/"+d.UID+".json"] = b
 	}
 	out[DocPath] = Markdown(ds)
 	return out, nil

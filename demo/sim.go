@@ -1,8 +1,9 @@
 // Package demo simulates one EKS node on loopback for `ipamwatch demo`, the end-to-end tests
 // and the benchmarks: a fake ipamd introspection server, a fake CNI metrics endpoint, a fake
-// instance metadata service, a fake Kubernetes API (client-go's fake clientset) and an ipamd.log
-// plus plugin.log written over time, all driven by a small model of ipamd's allocation: pods
-// come and go, the warm pool grows and shrinks, and the scenario's failure unfolds.
+// instance metadata service, a fake Kubernetes API (the Node, pods and Events routes the agent
+// calls, over TLS with a bearer token) and an ipamd.log plus plugin.log written over time, all
+// driven by a small model of ipamd's allocation: pods come and go, the warm pool grows and
+// shrinks, and the scenario's failure unfolds.
 package demo
 
 import (
