@@ -329,6 +329,7 @@ func TestSchemaDocsMatchOutput(t *testing.T) {
 	}
 
 	// diagnose: bundles of several scenarios (findings, IPv6, branch ENIs, pointers set or not).
+	var withSubnetOutlook []string
 	for _, scenario := range []string{"healthy", "subnet-exhausted", "ipv6", "branch-eni", "warm-conflict", "custom-networking-stale"} {
 		spec, err := demo.Lookup(scenario)
 		if err != nil {
@@ -343,7 +344,60 @@ func TestSchemaDocsMatchOutput(t *testing.T) {
 			t.Fatalf("diagnose %s: no output: %s", scenario, stderr)
 		}
 		checkOutput(t, "diagnose "+scenario, []byte(out), docs["diagnose"]["diagnose"])
+		var rep struct {
+			Forecast struct {
+				Subnet json.RawMessage `json:"subnet"`
+			} `json:"forecast"`
+		}
+		if err := json.Unmarshal([]byte(out), &rep); err != nil {
+			t.Fatalf("diagnose %s: %v", scenario, err)
+		}
+		if len(rep.Forecast.Subnet) > 0 {
+			withSubnetOutlook = append(withSubnetOutlook, scenario)
+		}
 	}
+	// Live, one pass against a running simulated node: IMDS names the node's subnet, so the
+	// report can carry the subnet outlook (forecast.subnet), from EC2's refusal or from the
+	// cluster view's counts and trend.
+	// The simulated node's own IMDS answers here (fakeAWSEnv keeps the SDK off the real one).
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "false")
+	for _, scenario := range []string{"subnet-exhausted", "subnet-hours-left"} {
+		spec, err := demo.Lookup(scenario)
+		if err != nil {
+			t.Fatal(err)
+		}
+		node := simulate(t, spec, 90)
+		args := []string{"diagnose", "--format", "json",
+			"--ipamd.address", node.IPAMDAddress, "--cni.metrics-url", node.CNIMetricsURL,
+			"--imds.endpoint", node.IMDSEndpoint, "--log.ipamd", node.IPAMDLog, "--log.plugin", node.PluginLog,
+			"--node-name", node.NodeName, "--kubernetes", "on", "--kubernetes.api-server", node.KubeAPI.Host,
+			"--kubernetes.ca-file", node.KubeAPI.CAFile, "--kubernetes.token-file", node.KubeAPI.TokenFile}
+		if node.SubnetsURL != "" {
+			args = append(args, "--subnets.metrics-url", node.SubnetsURL)
+		}
+		_, out, stderr := runCLI(t, args...)
+		if out == "" {
+			t.Fatalf("live diagnose %s: no output: %s", scenario, stderr)
+		}
+		checkOutput(t, "live diagnose "+scenario, []byte(out), docs["diagnose"]["diagnose"])
+		var rep struct {
+			Forecast struct {
+				Subnet json.RawMessage `json:"subnet"`
+			} `json:"forecast"`
+		}
+		if err := json.Unmarshal([]byte(out), &rep); err != nil {
+			t.Fatalf("live diagnose %s: %v", scenario, err)
+		}
+		if len(rep.Forecast.Subnet) > 0 {
+			withSubnetOutlook = append(withSubnetOutlook, "live "+scenario)
+		}
+	}
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	// The subnet outlook (forecast.subnet) is checked in at least one real document.
+	if len(withSubnetOutlook) == 0 {
+		t.Errorf("no diagnose document above has forecast.subnet: its rows in docs/schemas/diagnose.md are not checked against output")
+	}
+	t.Logf("diagnose documents with forecast.subnet: %v", withSubnetOutlook)
 
 	// classify: one document per line, every line of a mixed log.
 	_, out, _ := runCLI(t, "classify", "--all", "--format", "json", "testdata/classify/mixed.log")
