@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -19,11 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
 
-	"github.com/ipamwatch/ipamwatch/collectors/cnimetrics"
-	"github.com/ipamwatch/ipamwatch/collectors/imds"
-	"github.com/ipamwatch/ipamwatch/collectors/ipamd"
 	"github.com/ipamwatch/ipamwatch/collectors/kube"
-	"github.com/ipamwatch/ipamwatch/collectors/subnetview"
 	"github.com/ipamwatch/ipamwatch/diagnosis"
 	"github.com/ipamwatch/ipamwatch/nodestate"
 )
@@ -172,12 +167,9 @@ type Agent struct {
 	state  nodestate.State
 	health map[string]*sourceHealth
 	report diagnosis.Report
-	// counters derived from CNI increases (monotonic in the agent).
-	cniAPIErrors map[string]float64
-	cniNoIP      float64
-	cniDropped   map[string]float64 // samples refused, by reason
-	diagnosedAt  time.Time
-	ready        bool
+	ready  bool
+
+	cni cniCounters
 }
 
 // New builds an agent from cfg. It validates the config and constructs the clients; it does
@@ -188,60 +180,14 @@ func New(cfg Config) (*Agent, error) {
 		return nil, err
 	}
 	a := &Agent{
-		cfg:          cfg,
-		logger:       cfg.Logger,
-		health:       map[string]*sourceHealth{},
-		cniAPIErrors: map[string]float64{},
-		cniDropped:   map[string]float64{},
+		cfg:    cfg,
+		logger: cfg.Logger,
+		health: map[string]*sourceHealth{},
 	}
 	a.state.Sources = map[string]nodestate.SourceStatus{}
 
-	if cfg.IPAMDAddress != "" {
-		c, err := ipamd.NewClient(cfg.IPAMDAddress, ipamd.Options{Timeout: cfg.SourceTimeout})
-		if err != nil {
-			return nil, fmt.Errorf("ipamd introspection client: %w", err)
-		}
-		// A partial answer (optional routes failed) is kept and reported: see pollInto.
-		a.addPoller(nodestate.SourceIPAMD, cfg.IntervalIPAMD, pollInto(a, c.Fetch, false,
-			func(s *nodestate.State, v *nodestate.IPAMD) { s.IPAMD = v }))
-	}
-	if cfg.CNIMetricsURL != "" {
-		c, err := cnimetrics.NewClient(cfg.CNIMetricsURL, cnimetrics.Options{Timeout: cfg.SourceTimeout})
-		if err != nil {
-			return nil, fmt.Errorf("CNI metrics client: %w", err)
-		}
-		a.addPoller(nodestate.SourceCNIMetrics, cfg.IntervalCNI, pollInto(a, c.Fetch, false,
-			func(s *nodestate.State, m *nodestate.CNIMetrics) {
-				s.CNI = m
-				if m == nil {
-					return
-				}
-				for code, v := range m.APIErrorIncrease {
-					a.cniAPIErrors[boundCode(code)] += v
-				}
-				a.cniNoIP += m.NoAvailableIPIncrease
-				for reason, n := range m.Dropped {
-					a.cniDropped[reason] += float64(n)
-				}
-			}))
-	}
-	if !cfg.DisableIMDS {
-		c, err := imds.NewClient(imds.Options{Endpoint: cfg.IMDSEndpoint})
-		if err != nil {
-			return nil, fmt.Errorf("instance metadata client: %w", err)
-		}
-		// Metadata changes rarely: keep the last good answer, report the failure.
-		a.addPoller(nodestate.SourceIMDS, cfg.IntervalIMDS, pollInto(a, c.Fetch, true,
-			func(s *nodestate.State, v *nodestate.Metadata) { s.Metadata = v }))
-	}
-	if cfg.SubnetsURL != "" {
-		c, err := subnetview.NewClient(cfg.SubnetsURL, subnetview.Options{Timeout: cfg.SourceTimeout})
-		if err != nil {
-			return nil, fmt.Errorf("subnet analysis client: %w", err)
-		}
-		// The analysis changes slowly: keep the last one through a failed poll.
-		a.addPoller(nodestate.SourceSubnets, cfg.IntervalSubnets, pollInto(a, c.Fetch, true,
-			func(s *nodestate.State, v map[string]nodestate.SubnetView) { s.Subnets = v }))
+	if err := a.addSources(); err != nil {
+		return nil, err
 	}
 	if err := a.setupKube(); err != nil {
 		return nil, err
@@ -267,56 +213,6 @@ func New(cfg Config) (*Agent, error) {
 	return a, nil
 }
 
-func (a *Agent) setupKube() error {
-	cfg := a.cfg
-	if cfg.Kubernetes == "off" {
-		return nil
-	}
-	if cfg.NodeName == "" {
-		if cfg.Kubernetes == "on" {
-			return errors.New("--kubernetes=on needs --node-name (or NODE_NAME from the downward API)")
-		}
-		a.logger.Info("Kubernetes source off: no node name (set --node-name or NODE_NAME)")
-		return nil
-	}
-	api, err := kubeAPI(cfg)
-	var c *kube.Client
-	if err == nil {
-		c, err = kube.NewClient(api, kube.Options{NodeName: cfg.NodeName})
-	}
-	if err != nil {
-		if cfg.Kubernetes == "on" {
-			return fmt.Errorf("kubernetes client: %w", err)
-		}
-		a.logger.Info("Kubernetes source off", "reason", err.Error())
-		return nil
-	}
-	a.addPoller(nodestate.SourceKube, cfg.IntervalKube, pollInto(a, c.Fetch, true,
-		func(s *nodestate.State, v *nodestate.Kube) { s.Kube = v }))
-	if cfg.Events {
-		a.events = newEventRecorder(api, cfg.NodeName, a.logger)
-	}
-	return nil
-}
-
-// kubeAPI is the API client for cfg.KubeAPI, or for the pod's in-cluster configuration. One
-// client serves the poller and the Events: one connection, one token.
-func kubeAPI(cfg Config) (*kube.API, error) {
-	var kcfg kube.Config
-	if cfg.KubeAPI != nil {
-		kcfg = *cfg.KubeAPI
-	} else {
-		var err error
-		if kcfg, err = kube.InClusterConfig(); err != nil {
-			return nil, err
-		}
-	}
-	if kcfg.Timeout == 0 {
-		kcfg.Timeout = cfg.SourceTimeout
-	}
-	return kube.NewAPI(kcfg)
-}
-
 // jitter spreads d by up to 10% either way.
 func jitter(d time.Duration) time.Duration {
 	spread := int64(d) / 10
@@ -324,33 +220,6 @@ func jitter(d time.Duration) time.Duration {
 		return d
 	}
 	return d - time.Duration(spread) + time.Duration(rand.Int64N(2*spread+1))
-}
-
-// pollInto turns a client's Fetch into a poll that stores the result in the snapshot. On a
-// failure the part is kept (keepOnError: slow-changing facts) or cleared (ipamd's datastore and
-// the CNI's counters: stale numbers would mislead the diagnosis).
-func pollInto[T any](a *Agent, fetch func(context.Context) (T, error), keepOnError bool, set func(*nodestate.State, T)) func(context.Context) error {
-	return func(ctx context.Context) error {
-		v, err := fetch(ctx)
-		if err != nil && !partial(err) {
-			if !keepOnError {
-				var zero T
-				a.setState(func(s *nodestate.State) { set(s, zero) })
-			}
-			return err
-		}
-		a.setState(func(s *nodestate.State) { set(s, v) })
-		return err
-	}
-}
-
-// partial reports an error that comes with a usable answer: ipamd answered /v1/enis while
-// optional routes failed. The source is up; what failed is shown in its status and /diagnosis.
-func partial(err error) bool { return errors.Is(err, ipamd.ErrPartial) }
-
-func (a *Agent) addPoller(name string, interval time.Duration, fn func(ctx context.Context) error) {
-	a.pollers = append(a.pollers, poller{name: name, interval: interval, poll: fn})
-	a.health[name] = &sourceHealth{}
 }
 
 func (a *Agent) setState(f func(s *nodestate.State)) {
@@ -391,15 +260,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	return err
 }
 
-// Start runs the background workers (pollers, tailers, diagnosis) without the HTTP server,
-// for callers that mount Handler themselves. The workers stop with ctx; wait on the returned
-// function to be sure they are gone.
-func (a *Agent) Start(ctx context.Context) (wait func()) {
-	var wg sync.WaitGroup
-	a.start(ctx, &wg)
-	return wg.Wait
-}
-
+// start runs the background workers (pollers, log tailers, the diagnosis) until ctx is done;
+// wg counts them.
 func (a *Agent) start(ctx context.Context, wg *sync.WaitGroup) {
 	// First round synchronously-ish: every source once, then the diagnosis, then ready.
 	var first sync.WaitGroup
@@ -412,17 +274,7 @@ func (a *Agent) start(ctx context.Context, wg *sync.WaitGroup) {
 			first.Done()
 			// Each wait is the interval +-10%: thousands of agents started by one rollout
 			// must not poll the Kubernetes API (or anything else) in lock-step.
-			t := time.NewTimer(jitter(p.interval))
-			defer t.Stop()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-t.C:
-					a.pollOnce(ctx, p)
-					t.Reset(jitter(p.interval))
-				}
-			}
+			repeat(ctx, func() time.Duration { return jitter(p.interval) }, func() { a.pollOnce(ctx, p) })
 		}(p)
 	}
 	for _, s := range a.streams {
@@ -442,17 +294,23 @@ func (a *Agent) start(ctx context.Context, wg *sync.WaitGroup) {
 		a.mu.Lock()
 		a.ready = true
 		a.mu.Unlock()
-		t := time.NewTicker(a.cfg.DiagnoseEvery)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				a.diagnose()
-			}
-		}
+		repeat(ctx, func() time.Duration { return a.cfg.DiagnoseEvery }, func() { a.diagnose() })
 	}()
+}
+
+// repeat calls fn after each wait that next returns, until ctx is done.
+func repeat(ctx context.Context, next func() time.Duration, fn func()) {
+	t := time.NewTimer(next())
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			fn()
+			t.Reset(next())
+		}
+	}
 }
 
 // pollOnce runs one poll with its timeout and records the outcome; it logs once per change
@@ -500,8 +358,8 @@ func (a *Agent) pollOnce(ctx context.Context, p poller) {
 	}
 }
 
-// diagnose recomputes the report from the current snapshot.
-func (a *Agent) diagnose() {
+// diagnose recomputes the report from the current snapshot and returns it.
+func (a *Agent) diagnose() diagnosis.Report {
 	now := a.cfg.Now()
 	logs := a.logSummary(now)
 	a.mu.Lock()
@@ -517,11 +375,11 @@ func (a *Agent) diagnose() {
 	a.mu.Lock()
 	prev := a.report
 	a.report = rep
-	a.diagnosedAt = now
 	a.mu.Unlock()
 	if a.events != nil {
 		a.events.observe(prev, rep)
 	}
+	return rep
 }
 
 func (a *Agent) logSummary(now time.Time) *nodestate.LogSummary {
@@ -555,6 +413,3 @@ func (a *Agent) Ready() bool {
 	defer a.mu.RUnlock()
 	return a.ready
 }
-
-// Handler serves /metrics, /diagnosis, /healthz, /readyz and a landing page.
-func (a *Agent) Handler() http.Handler { return a.mux() }

@@ -28,11 +28,9 @@ func TestSubnetHoursLeft(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(node.Close)
-	a, err := agent.New(agent.Config{
-		NodeName: node.NodeName, IPAMDAddress: node.IPAMDAddress, CNIMetricsURL: node.CNIMetricsURL,
-		IMDSEndpoint: node.IMDSEndpoint, SubnetsURL: node.SubnetsURL, IPAMDLog: node.IPAMDLog, PluginLog: node.PluginLog,
-		Kubernetes: "on", KubeAPI: &node.KubeAPI, SourceTimeout: 10 * time.Second, Now: clock.Now,
-	})
+	cfg := node.AgentConfig()
+	cfg.SourceTimeout, cfg.Now = 10*time.Second, clock.Now
+	a, err := agent.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

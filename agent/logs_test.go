@@ -66,7 +66,7 @@ func TestOnceReadsLogsAsRunStarts(t *testing.T) {
 	}
 	runAgent(t, live)
 	var run nodestate.State
-	waitFor(t, "the agent to read the tail", func() bool {
+	testtools.WaitFor(t, waitLimit, "the agent to read the tail", func() bool {
 		_, run = live.Report()
 		return run.Logs != nil && len(run.Logs.Files) == 1 && run.Logs.Files[0].Bytes == uint64(len(tail))
 	})
@@ -123,12 +123,12 @@ func TestLogReadableFollowsTheFile(t *testing.T) {
 			return ok && v == want
 		}
 	}
-	waitFor(t, "the log readable", readable(1))
+	testtools.WaitFor(t, waitLimit, "the log readable", readable(1))
 	if err := os.RemoveAll(dir); err != nil {
 		t.Fatal(err)
 	}
 	gone := readable(0)
-	waitFor(t, "the log unreadable", func() bool {
+	testtools.WaitFor(t, waitLimit, "the log unreadable", func() bool {
 		clock.Add(time.Second) // the tailer tolerates a missing name for a few seconds
 		return gone()
 	})
@@ -138,5 +138,5 @@ func TestLogReadableFollowsTheFile(t *testing.T) {
 	if err := os.WriteFile(path, []byte(routineLine+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the log readable again", readable(1))
+	testtools.WaitFor(t, waitLimit, "the log readable again", readable(1))
 }

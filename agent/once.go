@@ -7,25 +7,13 @@ import (
 	"github.com/ipamwatch/ipamwatch/nodestate"
 )
 
-// Once polls every configured source one time, classifies the tail of each log file (the
-// complete lines of the last LogBackfill bytes, as the agent reads them at start), and
-// diagnoses: the live mode of `ipamwatch diagnose`. A failing source is reported in the
-// snapshot's Sources, never fatal.
-func Once(ctx context.Context, cfg Config) (diagnosis.Report, nodestate.State, error) {
-	a, err := New(cfg)
-	if err != nil {
-		return diagnosis.Report{}, nodestate.State{}, err
-	}
-	a.RunOnce(ctx)
-	rep, st := a.Report()
-	return rep, st, nil
-}
-
-// RunOnce does one round of everything the agent does continuously: each source polled once
-// (concurrently), each log's tail classified once, one diagnosis. Tests and the one-shot CLI
-// use it; the metrics then reflect that round. The logs are read in the first round only: a
-// later round reports them failed (logparse.ErrStopped).
-func (a *Agent) RunOnce(ctx context.Context) {
+// RunOnce does one round of everything the agent does continuously and returns its
+// diagnosis: each source polled once (concurrently), each log's tail classified once (the
+// complete lines of the last LogBackfill bytes, as Run reads them at start), one diagnosis.
+// It is the live mode of `ipamwatch diagnose`; a failing source is reported in the
+// snapshot's Sources, never fatal. The metrics then reflect that round. The logs are read in
+// the first round only: a later round reports them failed (logparse.ErrStopped).
+func (a *Agent) RunOnce(ctx context.Context) diagnosis.Report {
 	done := make(chan struct{}, len(a.pollers))
 	for _, p := range a.pollers {
 		go func(p poller) {
@@ -43,8 +31,9 @@ func (a *Agent) RunOnce(ctx context.Context) {
 			})
 		}
 	}
-	a.diagnose()
+	rep := a.diagnose()
 	a.mu.Lock()
 	a.ready = true
 	a.mu.Unlock()
+	return rep
 }

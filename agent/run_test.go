@@ -24,19 +24,8 @@ import (
 	"github.com/ipamwatch/ipamwatch/internal/testtools"
 )
 
-// waitFor polls cond every 50 ms until it holds or the generous bound passes. Only the
-// outcome is asserted, never how long it took.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting for %s", what)
-}
+// waitLimit bounds each wait of the agent against a demo node, on a loaded machine.
+const waitLimit = 60 * time.Second
 
 func get(t *testing.T, url string) (int, string) {
 	t.Helper()
@@ -72,20 +61,11 @@ func startAgent(t *testing.T, scenario string, mutate func(*agent.Config)) (base
 		t.Fatal(err)
 	}
 	port := testtools.FreePort(t)
-	cfg := agent.Config{
-		ListenAddresses: []string{fmt.Sprintf("127.0.0.1:%d", port)},
-		NodeName:        node.NodeName,
-		IPAMDAddress:    node.IPAMDAddress,
-		CNIMetricsURL:   node.CNIMetricsURL,
-		IMDSEndpoint:    node.IMDSEndpoint,
-		IPAMDLog:        node.IPAMDLog,
-		PluginLog:       node.PluginLog,
-		Kubernetes:      "on",
-		KubeAPI:         &node.KubeAPI,
-		IntervalIPAMD:   time.Second, IntervalCNI: time.Second, IntervalIMDS: time.Second, IntervalKube: time.Second,
-		DiagnoseEvery: 200 * time.Millisecond,
-		SourceTimeout: 2 * time.Second,
-	}
+	cfg := node.AgentConfig()
+	cfg.ListenAddresses = []string{fmt.Sprintf("127.0.0.1:%d", port)}
+	cfg.IntervalIPAMD, cfg.IntervalCNI, cfg.IntervalIMDS, cfg.IntervalKube = time.Second, time.Second, time.Second, time.Second
+	cfg.DiagnoseEvery = 200 * time.Millisecond
+	cfg.SourceTimeout = 2 * time.Second
 	if mutate != nil {
 		mutate(&cfg)
 	}
@@ -118,7 +98,7 @@ func runAgent(t *testing.T, a *agent.Agent) {
 func TestRunServesAndDetects(t *testing.T) {
 	t.Parallel()
 	base, node := startAgent(t, "healthy", nil)
-	waitFor(t, "/readyz 200", func() bool { c, _ := get(t, base+"/readyz"); return c == 200 })
+	testtools.WaitFor(t, waitLimit, "/readyz 200", func() bool { c, _ := get(t, base+"/readyz"); return c == 200 })
 	if c, body := get(t, base+"/healthz"); c != 200 || !strings.Contains(body, "ok") {
 		t.Fatalf("/healthz = %d %q", c, body)
 	}
@@ -166,7 +146,7 @@ func TestRunServesAndDetects(t *testing.T) {
 
 	// An error line appended to ipamd.log moves the class counter on /metrics.
 	series := `ipamwatch_log_events_total{class="subnet_exhausted",log="ipamd"}`
-	waitFor(t, "log counters exported", func() bool { _, b := get(t, base+"/metrics"); _, ok := metricValue(b, series); return ok })
+	testtools.WaitFor(t, waitLimit, "log counters exported", func() bool { _, b := get(t, base+"/metrics"); _, ok := metricValue(b, series); return ok })
 	_, body = get(t, base+"/metrics")
 	before, _ := metricValue(body, series)
 	f, err := os.OpenFile(node.IPAMDLog, os.O_APPEND|os.O_WRONLY, 0)
@@ -178,13 +158,13 @@ func TestRunServesAndDetects(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	waitFor(t, "subnet_exhausted counter to move", func() bool {
+	testtools.WaitFor(t, waitLimit, "subnet_exhausted counter to move", func() bool {
 		_, b := get(t, base+"/metrics")
 		v, _ := metricValue(b, series)
 		return v == before+1
 	})
 	for _, src := range []string{"ipamd", "cni_metrics", "imds", "kubernetes"} {
-		waitFor(t, src+" up", func() bool {
+		testtools.WaitFor(t, waitLimit, src+" up", func() bool {
 			_, b := get(t, base+"/metrics")
 			v, _ := metricValue(b, `ipamwatch_source_up{source="`+src+`"}`)
 			return v == 1
@@ -203,12 +183,12 @@ func TestHungSourceDoesNotBlockScrape(t *testing.T) {
 		c.IPAMDAddress = hung.URL
 		c.SourceTimeout = 300 * time.Millisecond
 	})
-	waitFor(t, "ipamd source reported down", func() bool {
+	testtools.WaitFor(t, waitLimit, "ipamd source reported down", func() bool {
 		_, b := get(t, base+"/metrics")
 		v, ok := metricValue(b, `ipamwatch_source_up{source="ipamd"}`)
 		return ok && v == 0
 	})
-	waitFor(t, "ipamd_unreachable finding", func() bool {
+	testtools.WaitFor(t, waitLimit, "ipamd_unreachable finding", func() bool {
 		_, b := get(t, base+"/metrics")
 		return regexp.MustCompile(`ipamwatch_finding\{cause="ipamd_unreachable",severity="[a-z]+"\} 1`).MatchString(b)
 	})
@@ -226,7 +206,7 @@ func TestWebConfigBasicAuth(t *testing.T) {
 		t.Fatal(err)
 	}
 	base, _ := startAgent(t, "healthy", func(c *agent.Config) { c.WebConfigFile = cfgFile })
-	waitFor(t, "server up", func() bool { c, _ := get(t, base+"/metrics"); return c != 0 })
+	testtools.WaitFor(t, waitLimit, "server up", func() bool { c, _ := get(t, base+"/metrics"); return c != 0 })
 	if c, _ := get(t, base+"/metrics"); c != http.StatusUnauthorized {
 		t.Fatalf("/metrics without credentials = %d, want 401", c)
 	}
@@ -260,7 +240,7 @@ func TestInvalidConfig(t *testing.T) {
 func TestTelemetryPathLandingAndMethods(t *testing.T) {
 	t.Parallel()
 	base, _ := startAgent(t, "healthy", func(c *agent.Config) { c.TelemetryPath = "/custom-metrics" })
-	waitFor(t, "/readyz 200", func() bool { c, _ := get(t, base+"/readyz"); return c == 200 })
+	testtools.WaitFor(t, waitLimit, "/readyz 200", func() bool { c, _ := get(t, base+"/readyz"); return c == 200 })
 	if c, body := get(t, base+"/custom-metrics"); c != 200 || !strings.Contains(body, "ipamwatch_build_info{") {
 		t.Errorf("/custom-metrics = %d, lacks ipamwatch_build_info", c)
 	}

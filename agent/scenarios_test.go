@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"flag"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -53,20 +52,11 @@ func runScenario(t *testing.T, spec demo.Spec, seconds int) *agent.Agent {
 		clock.Add(time.Second)
 		node.Step(ctx, clock.Now())
 	}
-	a, err := agent.New(agent.Config{
-		NodeName:      node.NodeName,
-		IPAMDAddress:  node.IPAMDAddress,
-		CNIMetricsURL: node.CNIMetricsURL,
-		IMDSEndpoint:  node.IMDSEndpoint,
-		SubnetsURL:    node.SubnetsURL,
-		IPAMDLog:      node.IPAMDLog,
-		PluginLog:     node.PluginLog,
-		LogBackfill:   256 << 20,
-		Kubernetes:    "on",
-		KubeAPI:       &node.KubeAPI,
-		SourceTimeout: 10 * time.Second,
-		Now:           clock.Now,
-	})
+	cfg := node.AgentConfig()
+	cfg.LogBackfill = 256 << 20
+	cfg.SourceTimeout = 10 * time.Second
+	cfg.Now = clock.Now
+	a, err := agent.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,20 +72,24 @@ func causes(r diagnosis.Report) []string {
 	return out
 }
 
-// goldenNames is every ipamwatch metric except the poll durations (wall-clock dependent).
-func goldenNames(t *testing.T, a *agent.Agent) []string {
+// exposition is the text exposition of every ipamwatch metric except the poll durations
+// (wall-clock dependent) and the build info.
+func exposition(t *testing.T, a *agent.Agent) []byte {
+	t.Helper()
 	mfs, err := a.Registry().Gather()
 	if err != nil {
 		t.Fatalf("gather: %v", err)
 	}
-	var names []string
+	var buf bytes.Buffer
 	for _, mf := range mfs {
 		n := mf.GetName()
 		if strings.HasPrefix(n, "ipamwatch_") && n != "ipamwatch_source_poll_duration_seconds" && n != "ipamwatch_build_info" {
-			names = append(names, n)
+			if _, err := expfmt.MetricFamilyToText(&buf, mf); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
-	return names
+	return buf.Bytes()
 }
 
 func TestScenarios(t *testing.T) {
@@ -136,33 +130,7 @@ func TestScenarios(t *testing.T) {
 			}
 
 			// Golden exposition (every ipamwatch metric but wall-clock durations).
-			golden := filepath.Join("testdata", "scenarios", spec.Name+".prom")
-			names := goldenNames(t, a)
-			if *update {
-				var buf bytes.Buffer
-				mfs, _ := a.Registry().Gather()
-				for _, mf := range mfs {
-					if slices.Contains(names, mf.GetName()) {
-						if _, err := expfmt.MetricFamilyToText(&buf, mf); err != nil {
-							t.Fatal(err)
-						}
-					}
-				}
-				if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(golden, buf.Bytes(), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			f, err := os.Open(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test ./agent -run TestScenarios -update)", err)
-			}
-			defer f.Close()
-			if err := testutil.GatherAndCompare(a.Registry(), f, names...); err != nil {
-				t.Errorf("/metrics differs from %s (rerun with -update if intended):\n%v", golden, err)
-			}
+			testtools.Golden(t, filepath.Join("testdata", "scenarios", spec.Name+".prom"), exposition(t, a), *update)
 
 			// Lint: client_golang's linter, and promtool's when installed.
 			problems, err := testutil.GatherAndLint(a.Registry())

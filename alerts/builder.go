@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/prometheus/common/model"
+
+	"github.com/ipamwatch/ipamwatch/logparse"
 )
 
 // builder writes the PromQL and annotation templates of the catalog for one Params. In Helm
@@ -87,6 +89,19 @@ func (x builder) s(metric string, matchers ...string) string {
 	}
 	return metric + "{" + strings.Join(matchers, ",") + "}"
 }
+
+// classIn is the matcher of log events of any of the classes: class=~"a|b". The names come
+// from logparse, which owns them.
+func classIn(cs ...logparse.Class) string {
+	names := make([]string, len(cs))
+	for i, c := range cs {
+		names[i] = c.String()
+	}
+	return `class=~"` + strings.Join(names, "|") + `"`
+}
+
+// classIs is the matcher of log events of one class: class="a".
+func classIs(c logparse.Class) string { return fmt.Sprintf("class=%q", c) }
 
 // sq writes a selector for an annotation query keyed on the alert's scope: like s, plus
 // label=%q for the scope's labels (and the cluster label) so that printf inserts the alert's

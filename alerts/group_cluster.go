@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/ipamwatch/ipamwatch/diagnosis"
+	"github.com/ipamwatch/ipamwatch/logparse"
 )
 
 // clusterAlerts are one alert per cluster: the symptom (pods cannot get an IP, whatever the
@@ -17,8 +18,8 @@ func (x builder) clusterAlerts() []Alert {
 	apiErrors := func(codes string) string {
 		return x.count(sc, fmt.Sprintf("sum(increase(%s[%s]))", x.sq(sc, "ipamwatch_cni_aws_api_errors_total", `code=~"`+codes+`"`), w), "0")
 	}
-	logEvents := func(class string) string {
-		return x.count(sc, fmt.Sprintf("sum(increase(%s[%s]))", x.sq(sc, "ipamwatch_log_events_total", `class=~"`+class+`"`), w), "0")
+	logEvents := func(class logparse.Class) string {
+		return x.count(sc, fmt.Sprintf("sum(increase(%s[%s]))", x.sq(sc, "ipamwatch_log_events_total", classIn(class)), w), "0")
 	}
 
 	// failing is the set of nodes where pods fail to get an IP now: failures in the window
@@ -36,9 +37,9 @@ func (x builder) clusterAlerts() []Alert {
 		unless on (%[1]s)
 		(sum by (%[1]s) (%[6]s) == 0)`,
 		x.by(perNode),
-		x.s("ipamwatch_log_events_total", `class=~"ip_pool_empty|alloc_failed"`), w,
+		x.s("ipamwatch_log_events_total", classIn(logparse.IPPoolEmpty, logparse.AllocFailed)), w,
 		x.s("ipamwatch_cni_no_available_ip_total"),
-		x.s("ipamwatch_finding", `cause="ip_pool_empty"`),
+		x.s("ipamwatch_finding", fmt.Sprintf("cause=%q", diagnosis.CauseIPPoolEmpty)),
 		x.s("ipamwatch_pods_pending_ip"))
 
 	return []Alert{
@@ -65,7 +66,7 @@ func (x builder) clusterAlerts() []Alert {
 		x.findingAlert(GroupCluster, "IpamwatchAWSNodeRBACDenied", diagnosis.CauseAWSNodeRBACDenied, sc, "5m",
 			"The Kubernetes API refuses aws-node (`... is forbidden: User \"system:serviceaccount:kube-system:aws-node\"`): its ClusterRole or binding is missing or lacks a verb. Cluster-wide, so one alert per cluster.",
 			fmt.Sprintf("The API server refuses aws-node on "+nodeCount+": %s. %s forbidden lines in the CNI logs in %s.",
-				x.findingNodes(diagnosis.CauseAWSNodeRBACDenied, sc), logEvents("aws_node_rbac_denied"), w)),
+				x.findingNodes(diagnosis.CauseAWSNodeRBACDenied, sc), logEvents(logparse.AWSNodeRBACDenied), w)),
 		x.findingAlert(GroupCluster, "IpamwatchWarmTargetConflict", diagnosis.CauseWarmTargetConflict, sc, "30m",
 			"The aws-node warm-pool settings make ipamd keep no spare addresses or ask for impossible ones (zero targets under prefix delegation, WARM_ENI_TARGET=0 alone, MINIMUM_IP_TARGET above what a node can hold). The settings live on the aws-node DaemonSet, so one alert per cluster.",
 			fmt.Sprintf("The aws-node warm-pool settings leave no spare addresses or ask for impossible ones on "+nodeCount+": %s. Each node's /diagnosis names the setting.",
@@ -73,7 +74,7 @@ func (x builder) clusterAlerts() []Alert {
 		x.findingAlert(GroupCluster, "IpamwatchCustomNetworkingMisconfigured", diagnosis.CauseCustomNetworkingMisconfig, sc, "10m",
 			"Custom networking is on but ipamd cannot use the nodes' ENIConfig (missing, misnamed for the node's label, unreadable, or in another zone): those nodes get no secondary ENIs. ENIConfigs are cluster objects, so one alert per cluster.",
 			fmt.Sprintf("ipamd cannot use the ENIConfig on "+nodeCount+": %s. %s ENIConfig lines in the CNI logs in %s.",
-				x.findingNodes(diagnosis.CauseCustomNetworkingMisconfig, sc), logEvents("eniconfig_unavailable"), w)),
+				x.findingNodes(diagnosis.CauseCustomNetworkingMisconfig, sc), logEvents(logparse.ENIConfigUnavailable), w)),
 		x.findingAlert(GroupCluster, "IpamwatchSubnetDiscoveryExcluded", diagnosis.CauseSubnetDiscoveryExcluded, sc, "10m",
 			"Subnet discovery finds no subnet ipamd may create ENIs in (kubernetes.io/role/cni tags): the nodes cannot add ENIs. Subnet tags are account objects, so one alert per cluster.",
 			fmt.Sprintf("ipamd finds no subnet to create ENIs in on "+nodeCount+": %s.",

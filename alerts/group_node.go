@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/ipamwatch/ipamwatch/diagnosis"
+	"github.com/ipamwatch/ipamwatch/logparse"
 )
 
 // nodeAlerts are one alert per node: causes that belong to the node itself (its instance type,
@@ -64,7 +65,7 @@ func (x builder) nodeAlerts() []Alert {
 		finding("IpamwatchIMDSFailing", diagnosis.CauseIMDSFailure, "10m",
 			"ipamd cannot read instance metadata: ENI discovery and reconciliation fail on the node.",
 			fmt.Sprintf("{{ $labels.node }}: ipamd cannot read instance metadata (%s IMDS lines in the CNI logs in %s).",
-				x.count(sc, fmt.Sprintf("sum(increase(%s[%s]))", q("ipamwatch_log_events_total", `class="imds_failure"`), w), "0"), w)),
+				x.count(sc, fmt.Sprintf("sum(increase(%s[%s]))", q("ipamwatch_log_events_total", classIs(logparse.IMDSFailure)), w), "0"), w)),
 		finding("IpamwatchIpamdUnreachable", diagnosis.CauseIPAMDUnreachable, "5m",
 			"The agent cannot reach ipamd's introspection API: aws-node is down, restarting, or introspection is disabled or bound elsewhere.",
 			fmt.Sprintf("{{ $labels.node }}: ipamd's introspection endpoint does not answer (last successful poll %s); %s pods wait for an IP.",
@@ -94,7 +95,7 @@ func (x builder) nodeAlerts() []Alert {
 		finding("IpamwatchAWSNodeNotReady", diagnosis.CauseAWSNodeNotReady, "5m",
 			"aws-node does not serve the CNI plugin on the node (the plugin's gRPC connection refused, ipamd's start-up failed or panicked, or it cannot reach the API server): no pod there gets an IP.",
 			fmt.Sprintf("{{ $labels.node }}: aws-node is not serving pods (%s aws-node start-up and connection lines in the CNI logs in %s); %s pods wait for an IP.",
-				x.count(sc, fmt.Sprintf("sum(increase(%s[%s]))", q("ipamwatch_log_events_total", `class=~"aws_node_not_ready|aws_node_init_failed|aws_node_panic|aws_node_api_server_unreachable"`), w), "0"), w, pending)),
+				x.count(sc, fmt.Sprintf("sum(increase(%s[%s]))", q("ipamwatch_log_events_total", classIn(logparse.AWSNodeNotReady, logparse.AWSNodeInitFailed, logparse.AWSNodePanic, logparse.AWSNodeAPIServerUnreachable)), w), "0"), w, pending)),
 		finding("IpamwatchIPCooldownStarvation", diagnosis.CauseIPCooldownStarvation, "10m",
 			"Under pod churn every address the node's pool holds is assigned or cooling down (IP_COOLDOWN_PERIOD) while the node has room: ipamd counts cooling addresses as available and does not add more.",
 			fmt.Sprintf("{{ $labels.node }}: %s addresses in cooldown and none free while %s pods wait for an IP.",

@@ -217,26 +217,12 @@ func (a Alert) confirmScript(body string) string {
 	return a.script(diagnosis.Advice{Confirm: body}.ConfirmScript(b))
 }
 
-// mapShellBlocks applies f to the body of every ```sh block of a Markdown text.
+// mapShellBlocks applies f to the body of every ```sh block of a Markdown text; f sees and
+// returns the body without its last newline.
 func mapShellBlocks(md string, f func(string) string) string {
-	var out strings.Builder
-	rest := md
-	for {
-		i := strings.Index(rest, "```sh\n")
-		if i < 0 {
-			out.WriteString(rest)
-			return out.String()
-		}
-		j := strings.Index(rest[i+6:], "\n```")
-		if j < 0 {
-			out.WriteString(rest)
-			return out.String()
-		}
-		body := rest[i+6 : i+6+j+1]
-		out.WriteString(rest[:i+6])
-		out.WriteString(strings.TrimSuffix(f(strings.TrimSuffix(body, "\n")), "\n") + "\n")
-		rest = rest[i+6+j+1:]
-	}
+	return diagnosis.MapShellBlocks(md, func(body string) string {
+		return strings.TrimSuffix(f(strings.TrimSuffix(body, "\n")), "\n") + "\n"
+	})
 }
 
 // runbookBody is the rendered runbook of a, section by section.

@@ -12,9 +12,13 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/ipamwatch/ipamwatch/collectors/ipamd"
 )
 
-const cooldown = 30 * time.Second
+// cooldown is how long a released address stays out of the pool: ipamd's default, the one
+// the agent judges the fake ipamd's answers with.
+const cooldown = ipamd.DefaultCooldown
 
 type addr struct {
 	ip         string

@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/ipamwatch/ipamwatch/internal/shtext"
 )
 
 // Advice is everything ipamwatch tells a person about a cause, written once in
@@ -263,43 +265,41 @@ func (a Advice) FixWith(values map[string]string, b Bindings) string {
 // withPreambles inserts, after the opening line of each ```sh block of md, the lines that
 // set the shell variables the block reads.
 func withPreambles(md string, b Bindings) string {
-	var out strings.Builder
-	rest := md
-	for {
-		i := strings.Index(rest, "```sh\n")
-		if i < 0 {
-			out.WriteString(rest)
-			return out.String()
-		}
-		j := strings.Index(rest[i+6:], "\n```")
-		if j < 0 {
-			out.WriteString(rest)
-			return out.String()
-		}
-		body := rest[i+6 : i+6+j+1]
-		out.WriteString(rest[:i+6])
-		out.WriteString(Preamble(scriptVars(body), b))
-		out.WriteString(body)
-		rest = rest[i+6+j+1:]
-	}
+	return MapShellBlocks(md, func(body string) string { return Preamble(scriptVars(body), b) + body })
 }
 
 // ShellBlocks returns the bodies of the ```sh blocks of a Markdown text.
 func ShellBlocks(md string) []string {
 	var out []string
+	MapShellBlocks(md, func(body string) string {
+		out = append(out, body)
+		return body
+	})
+	return out
+}
+
+// MapShellBlocks returns md with the body of each ```sh block replaced by f(body); a body
+// ends in a newline, and so must what f returns. An unclosed block is left as it is.
+func MapShellBlocks(md string, f func(body string) string) string {
+	const open = "```sh\n"
+	var out strings.Builder
 	rest := md
 	for {
-		i := strings.Index(rest, "```sh\n")
+		i := strings.Index(rest, open)
 		if i < 0 {
-			return out
+			break
 		}
-		j := strings.Index(rest[i+6:], "\n```")
+		j := strings.Index(rest[i+len(open):], "\n```")
 		if j < 0 {
-			return out
+			break
 		}
-		out = append(out, rest[i+6:i+6+j+1])
-		rest = rest[i+6+j+1:]
+		start, end := i+len(open), i+len(open)+j+1
+		out.WriteString(rest[:start])
+		out.WriteString(f(rest[start:end]))
+		rest = rest[end:]
 	}
+	out.WriteString(rest)
+	return out.String()
 }
 
 // --- shell variables -------------------------------------------------------------------
@@ -359,7 +359,7 @@ func scriptVars(script string) []string {
 	}
 	seen := map[string]bool{}
 	var out []string
-	for _, m := range varRe.FindAllStringSubmatch(unquoted(script), -1) {
+	for _, m := range varRe.FindAllStringSubmatch(shtext.Unquoted(script), -1) {
 		if !set[m[1]] && !seen[m[1]] {
 			seen[m[1]] = true
 			out = append(out, m[1])
@@ -367,41 +367,6 @@ func scriptVars(script string) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-// unquoted blanks the single-quoted parts of a shell script and its # comments (a quote
-// inside double quotes is literal).
-func unquoted(script string) string {
-	b := []byte(script)
-	inSingle, inDouble, inComment := false, false, false
-	for i, c := range b {
-		switch {
-		case inComment:
-			if c == '\n' {
-				inComment = false
-			} else {
-				b[i] = ' '
-			}
-		case inSingle:
-			if c == '\'' {
-				inSingle = false
-			}
-			b[i] = ' '
-		case inDouble:
-			if c == '"' && b[i-1] != '\\' {
-				inDouble = false
-			}
-		case c == '"':
-			inDouble = true
-		case c == '\'':
-			inSingle = true
-			b[i] = ' '
-		case c == '#' && (i == 0 || b[i-1] == ' ' || b[i-1] == '\n' || b[i-1] == '\t'):
-			inComment = true
-			b[i] = ' '
-		}
-	}
-	return string(b)
 }
 
 // unknownVars reports a script variable that is neither set by the script nor a shellVar.
@@ -527,14 +492,10 @@ func (r *resolver) canFind(finder string) bool {
 
 // shellQuote quotes s for a POSIX shell when it holds anything but safe characters.
 func shellQuote(s string) string {
-	safe := true
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-._/:@", r)) {
-			safe = false
-			break
-		}
+	safe := func(r rune) bool {
+		return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-._/:@", r)
 	}
-	if safe && s != "" {
+	if s != "" && !strings.ContainsFunc(s, func(r rune) bool { return !safe(r) }) {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"

@@ -24,7 +24,7 @@ type ScenarioClaim struct {
 	Scenario forecast.ScenarioName `json:"scenario"`
 	Settings string                `json:"settings"`
 	// Subnets are the addresses held per subnet (the node's, and under custom networking the
-	// ENIConfig's), the claim's worst case.
+	// ENIConfig's), the claim's worst case; empty, not null, when the node's subnet is unknown.
 	Subnets []SubnetClaim `json:"subnets"`
 }
 
@@ -116,7 +116,7 @@ func (d *diag) forecast() *Forecast {
 		if err != nil {
 			return nil // inputs the model refuses: no forecast rather than a wrong one
 		}
-		claim := ScenarioClaim{Scenario: sc.Name, Settings: sc.Settings.String()}
+		claim := ScenarioClaim{Scenario: sc.Name, Settings: sc.Settings.String(), Subnets: []SubnetClaim{}}
 		if d.node.PrimarySubnet != "" {
 			claim.Subnets = append(claim.Subnets, SubnetClaim{d.node.PrimarySubnet, c.Worst.NodeSubnet})
 		}

@@ -2,9 +2,10 @@ package diagnosis
 
 import (
 	"fmt"
-	"os"
 	"strings"
 	"testing"
+
+	"github.com/ipamwatch/ipamwatch/internal/testtools"
 )
 
 const (
@@ -32,24 +33,5 @@ func causesTable() string {
 // -update to rewrite it).
 func TestReadmeCauses(t *testing.T) {
 	t.Parallel()
-	const path = "../README.md"
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc := string(b)
-	i, j := strings.Index(doc, readmeBegin), strings.Index(doc, readmeEnd)
-	if i < 0 || j < i {
-		t.Fatalf("%s lacks the generated-section markers", path)
-	}
-	want := doc[:i+len(readmeBegin)] + causesTable() + doc[j:]
-	if *update {
-		if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	if want != doc {
-		t.Errorf("%s is out of date with the advice table; rerun go test ./diagnosis -run TestReadmeCauses -update", path)
-	}
+	testtools.GoldenSection(t, "../README.md", readmeBegin, readmeEnd, causesTable(), *update)
 }

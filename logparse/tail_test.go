@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/ipamwatch/ipamwatch/internal/testtools"
 )
 
 // stepTailer builds a Tailer driven only by explicit calls to step: no fsnotify, no
@@ -743,12 +745,12 @@ func TestTailRunFollowsWithFSNotify(t *testing.T) {
 	}
 	c := &collector{}
 	stop := startRun(t, tl, c.handle)
-	waitFor(t, "the file to be open", func() bool { return tl.Stats().Readable })
+	testtools.WaitFor(t, waitLimit, "the file to be open", func() bool { return tl.Stats().Readable })
 	appendFile(t, path, "1\n2\n")
-	waitFor(t, "two lines", func() bool { return c.count() == 2 })
+	testtools.WaitFor(t, waitLimit, "two lines", func() bool { return c.count() == 2 })
 	mustRename(t, path, filepath.Join(dir, "ipamd-2026-11-26T12-00-00.000.log"))
 	writeFile(t, path, "3\n")
-	waitFor(t, "the line of the new file", func() bool { return c.count() == 3 })
+	testtools.WaitFor(t, waitLimit, "the line of the new file", func() bool { return c.count() == 3 })
 	stop()
 	if diff := cmp.Diff([]string{"1", "2", "3"}, c.take()); diff != "" {
 		t.Errorf("lines (-want +got):\n%s", diff)
@@ -771,13 +773,13 @@ func TestTailRunPollsWithoutFSNotify(t *testing.T) {
 	tick <- time.Time{} // the first look (missing file) is done once the tick is taken
 	writeFile(t, path, "a\n")
 	tick <- time.Time{}
-	waitFor(t, "the line", func() bool { return c.count() == 1 })
+	testtools.WaitFor(t, waitLimit, "the line", func() bool { return c.count() == 1 })
 	if err := os.Truncate(path, 0); err != nil {
 		t.Fatal(err)
 	}
 	appendFile(t, path, "b\n")
 	tick <- time.Time{}
-	waitFor(t, "the line after truncation", func() bool { return c.count() == 2 })
+	testtools.WaitFor(t, waitLimit, "the line after truncation", func() bool { return c.count() == 2 })
 	stop()
 	if diff := cmp.Diff([]string{"a", "b"}, c.take()); diff != "" {
 		t.Errorf("lines (-want +got):\n%s", diff)
@@ -819,17 +821,8 @@ func startRun(t *testing.T, tl *Tailer, handle func([]byte)) (stop func()) {
 	return stop
 }
 
-// waitFor polls cond with a generous bound; it asserts an outcome, never a duration.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
+// waitLimit bounds each wait of a tailer following a local file.
+const waitLimit = 20 * time.Second
 
 // childEnv carries the file path to the unprivileged child of TestTailUnreadableFileForReal.
 const childEnv = "IPAMWATCH_TAIL_UNREADABLE_PATH"

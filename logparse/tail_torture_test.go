@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/ipamwatch/ipamwatch/internal/testtools"
 )
 
 // Rotation kinds the torture writer mixes.
@@ -265,7 +267,7 @@ func tortureRun(t *testing.T, pollOnly bool) {
 	}
 	sink := newSeqSink(total)
 	stop := startRun(t, tl, sink.handle)
-	waitFor(t, "the tailer to open the file", func() bool { return tl.Stats().Readable })
+	testtools.WaitFor(t, waitLimit, "the tailer to open the file", func() bool { return tl.Stats().Readable })
 
 	w.repace()
 	for i, r := range plan {
@@ -276,10 +278,10 @@ func tortureRun(t *testing.T, pollOnly bool) {
 		}
 		switch r.kind {
 		case rotCopy:
-			waitFor(t, fmt.Sprintf("round %d: all lines before the copytruncate", i),
+			testtools.WaitFor(t, waitLimit, fmt.Sprintf("round %d: all lines before the copytruncate", i),
 				func() bool { return sink.max.Load() == int64(w.seq-1) })
 		default:
-			waitFor(t, fmt.Sprintf("round %d: the tailer to reach the current file", i),
+			testtools.WaitFor(t, waitLimit, fmt.Sprintf("round %d: the tailer to reach the current file", i),
 				func() bool { return sink.max.Load() >= int64(w.genSeq) })
 		}
 		w.rotate(r.kind, i)
@@ -291,7 +293,7 @@ func tortureRun(t *testing.T, pollOnly bool) {
 	if w.seq != total {
 		t.Fatalf("wrote %d lines, planned %d", w.seq, total)
 	}
-	waitFor(t, "the last line", func() bool { return sink.max.Load() == int64(total-1) })
+	testtools.WaitFor(t, waitLimit, "the last line", func() bool { return sink.max.Load() == int64(total-1) })
 	stop()
 	w.gz.Wait()
 
@@ -331,12 +333,12 @@ func TestTailNoGoroutineLeak(t *testing.T) {
 		}
 		c := &collector{}
 		stop := startRun(t, tl, c.handle)
-		waitFor(t, "the file to be open", func() bool { return tl.Stats().Readable })
+		testtools.WaitFor(t, waitLimit, "the file to be open", func() bool { return tl.Stats().Readable })
 		appendFile(t, path, "a\n")
-		waitFor(t, "a line", func() bool { return c.count() == 1 })
+		testtools.WaitFor(t, waitLimit, "a line", func() bool { return c.count() == 1 })
 		mustRename(t, path, filepath.Join(dir, fmt.Sprintf("ipamd-%v.log", noWatch)))
 		writeFile(t, path, "b\n")
-		waitFor(t, "the new file's line", func() bool { return c.count() == 2 })
+		testtools.WaitFor(t, waitLimit, "the new file's line", func() bool { return c.count() == 2 })
 		stop()
 	}
 	goleak.VerifyNone(t, ignore)

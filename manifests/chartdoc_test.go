@@ -13,6 +13,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/ipamwatch/ipamwatch/internal/testtools"
 )
 
 // The chart README's values table is generated from values.yaml, helm-docs style, by the small
@@ -154,28 +156,7 @@ func TestChartReadme(t *testing.T) {
 	if err != nil {
 		t.Fatalf("values.yaml: %v", err)
 	}
-	want := readmeBegin + "\n\n" + valuesTable(rows) + "\n" + readmeEnd
-	path := filepath.Join(chart, "README.md")
-	readme, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	before, rest, ok1 := strings.Cut(string(readme), readmeBegin)
-	_, after, ok2 := strings.Cut(rest, readmeEnd)
-	if !ok1 || !ok2 {
-		t.Fatalf("%s lacks the generated section markers", path)
-	}
-	got := readmeBegin + strings.TrimSuffix(rest, readmeEnd+after) + readmeEnd
-	if got == want {
-		return
-	}
-	if *update {
-		if err := os.WriteFile(path, []byte(before+want+after), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	t.Errorf("%s is stale: go test ./manifests/ -run TestChartReadme -update\n%s", path, cmp.Diff(want, got))
+	testtools.GoldenSection(t, filepath.Join(chart, "README.md"), readmeBegin, readmeEnd, "\n\n"+valuesTable(rows)+"\n", *update)
 }
 
 // The generator must be able to fail: undocumented values, and the comment forms it reads.

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"flag"
 	"math/rand"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -153,20 +152,7 @@ func TestCollectorGolden(t *testing.T) {
 			}
 			p.SetLeader(tc.leader)
 			c := NewCollector(p)
-			golden := filepath.Join("testdata", tc.name+".prom")
-			got := render(t, c)
-			if *update {
-				if err := os.WriteFile(golden, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create it)", err)
-			}
-			if err := testutil.CollectAndCompare(c, bytes.NewReader(want)); err != nil {
-				t.Error(err)
-			}
+			testtools.Golden(t, filepath.Join("testdata", tc.name+".prom"), render(t, c), *update)
 			problems, err := testutil.CollectAndLint(c)
 			if err != nil {
 				t.Fatal(err)

@@ -56,11 +56,11 @@ func run(args []string, stderr io.Writer) int {
 	if err != nil {
 		return fail(err)
 	}
-	a, err := agent.New(agent.Config{
-		ListenAddresses: []string{fmt.Sprintf("127.0.0.1:%d", port)}, NodeName: node.NodeName, Kubernetes: "on", KubeAPI: &node.KubeAPI,
-		IPAMDAddress: node.IPAMDAddress, CNIMetricsURL: node.CNIMetricsURL, IMDSEndpoint: node.IMDSEndpoint,
-		IPAMDLog: node.IPAMDLog, PluginLog: node.PluginLog, LogBackfill: 1 << 20,
-	})
+	cfg := node.AgentConfig()
+	cfg.SubnetsURL = "" // the profile is of the node-local sources, as it always was
+	cfg.ListenAddresses = []string{fmt.Sprintf("127.0.0.1:%d", port)}
+	cfg.LogBackfill = 1 << 20
+	a, err := agent.New(cfg)
 	if err != nil {
 		return fail(err)
 	}

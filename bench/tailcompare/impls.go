@@ -35,6 +35,9 @@ func followIpamwatch(ctx context.Context, path string, handle func([]byte), _ fu
 }
 
 // Both libraries are configured as `tail -F` from the end, the way an agent would use them.
+// nxadm/tail is a fork of hpcloud/tail with the same API over its own types, so the two
+// adapters below are the same code twice: a generic one would need an interface wrapping
+// every type both libraries hand back, for two functions of a benchmark.
 
 func followHPCloud(poll bool) follower {
 	return func(ctx context.Context, path string, handle func([]byte), lineErr func(error)) error {

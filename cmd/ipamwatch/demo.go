@@ -75,25 +75,13 @@ func runDemo(ctx context.Context, o *demoOptions, s streams) int {
 // demoAgentConfig points a real agent at the simulated node, with short intervals so the
 // scenario unfolds in seconds.
 func demoAgentConfig(node *demo.Node, listen string, logger *slog.Logger) agent.Config {
-	return agent.Config{
-		ListenAddresses: []string{listen},
-		NodeName:        node.NodeName,
-		IPAMDAddress:    node.IPAMDAddress,
-		CNIMetricsURL:   node.CNIMetricsURL,
-		IMDSEndpoint:    node.IMDSEndpoint,
-		SubnetsURL:      node.SubnetsURL,
-		IPAMDLog:        node.IPAMDLog,
-		PluginLog:       node.PluginLog,
-		LogBackfill:     1 << 20,
-		Kubernetes:      "on",
-		KubeAPI:         &node.KubeAPI,
-		IntervalIPAMD:   2 * time.Second,
-		IntervalCNI:     2 * time.Second,
-		IntervalIMDS:    10 * time.Second,
-		IntervalKube:    2 * time.Second,
-		IntervalSubnets: 5 * time.Second,
-		DiagnoseEvery:   time.Second,
-		SourceTimeout:   2 * time.Second,
-		Logger:          logger,
-	}
+	cfg := node.AgentConfig()
+	cfg.ListenAddresses = []string{listen}
+	cfg.LogBackfill = 1 << 20
+	cfg.IntervalIPAMD, cfg.IntervalCNI, cfg.IntervalIMDS = 2*time.Second, 2*time.Second, 10*time.Second
+	cfg.IntervalKube, cfg.IntervalSubnets = 2*time.Second, 5*time.Second
+	cfg.DiagnoseEvery = time.Second
+	cfg.SourceTimeout = 2 * time.Second
+	cfg.Logger = logger
+	return cfg
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
@@ -44,6 +45,12 @@ func defineDiagnose(c *kingpin.CmdClause) runFunc {
 		switch {
 		case len(*logs) > 0:
 			inputs := make([]bundle.LogInput, 0, len(*logs))
+			var files []io.Closer
+			defer func() {
+				for _, f := range files {
+					f.Close()
+				}
+			}()
 			for _, name := range *logs {
 				// kingpin hands a lone "-" after --log over as "" (it reads it as a flag
 				// marker); both mean stdin, an empty file name has no other use.
@@ -56,7 +63,7 @@ func defineDiagnose(c *kingpin.CmdClause) runFunc {
 					fmt.Fprintln(s.err, "ipamwatch diagnose:", err)
 					return exitError
 				}
-				defer f.Close()
+				files = append(files, f)
 				inputs = append(inputs, bundle.LogInput{Name: name, R: f})
 			}
 			res, err := bundle.LoadLogs(ctx, inputs, bundle.Options{})
@@ -84,12 +91,12 @@ func defineDiagnose(c *kingpin.CmdClause) runFunc {
 			defer cancel()
 			cfg.Logger = newLogger(logCfg, s.err)
 			cfg.SourceTimeout = 5 * time.Second
-			var err error
-			rep, _, err = agent.Once(ctx, cfg)
+			a, err := agent.New(cfg)
 			if err != nil {
 				fmt.Fprintln(s.err, "ipamwatch diagnose:", err)
 				return exitError
 			}
+			rep = a.RunOnce(ctx)
 		}
 		if err := ctx.Err(); err != nil {
 			fmt.Fprintln(s.err, "ipamwatch diagnose: interrupted:", err)

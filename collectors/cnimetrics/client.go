@@ -7,10 +7,10 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/ipamwatch/ipamwatch/internal/nodehttp"
 	"github.com/ipamwatch/ipamwatch/nodestate"
 )
 
@@ -64,12 +64,7 @@ func NewClient(rawURL string, opts Options) (*Client, error) {
 		c.limit = DefaultMaxBodyBytes
 	}
 	if c.hc == nil {
-		c.hc = &http.Client{Transport: &http.Transport{
-			Proxy:               nil, // node-local endpoint
-			MaxIdleConns:        1,
-			MaxIdleConnsPerHost: 1,
-			IdleConnTimeout:     90 * time.Second,
-		}}
+		c.hc = &http.Client{Transport: nodehttp.NewTransport()}
 		c.ownHC = true
 	}
 	return c, nil
@@ -95,29 +90,15 @@ func (c *Client) Fetch(ctx context.Context) (*nodestate.CNIMetrics, error) {
 
 // FetchSample scrapes once without touching the increase tracking.
 func (c *Client) FetchSample(ctx context.Context) (*Sample, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url, nil)
-	if err != nil {
-		return nil, fmt.Errorf("GET %s: %w", c.url, err)
-	}
+	var s *Sample
 	// Ask for the classic text format: it is what Parse reads.
-	req.Header.Set("Accept", "text/plain;version=0.0.4;q=1,*/*;q=0.1")
-	resp, err := c.hc.Do(req)
+	err := nodehttp.Get(ctx, c.hc, c.url, c.url, "text/plain;version=0.0.4;q=1,*/*;q=0.1", c.timeout, func(body io.Reader) error {
+		var err error
+		s, err = Parse(body, c.limit)
+		return err
+	})
 	if err != nil {
-		return nil, fmt.Errorf("GET %s: %w", c.url, err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	if resp.StatusCode != http.StatusOK {
-		snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 120))
-		return nil, fmt.Errorf("GET %s: HTTP %d: %s", c.url, resp.StatusCode, strconv.Quote(strings.TrimSpace(string(snippet))))
-	}
-	s, err := Parse(resp.Body, c.limit)
-	if err != nil {
-		if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
-			return nil, fmt.Errorf("GET %s: %w (%w)", c.url, ctxErr, err)
-		}
-		return nil, fmt.Errorf("GET %s: %w", c.url, err)
+		return nil, err
 	}
 	return s, nil
 }

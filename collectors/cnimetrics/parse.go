@@ -23,6 +23,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ipamwatch/ipamwatch/internal/limitio"
 	"github.com/ipamwatch/ipamwatch/nodestate"
 )
 
@@ -161,7 +162,7 @@ func Parse(r io.Reader, limit int64) (*Sample, error) {
 		limit = DefaultMaxBodyBytes
 	}
 	p := &parser{s: &Sample{}, closed: map[string]bool{}, ignored: map[string]bool{}}
-	br := bufio.NewReaderSize(&boundedReader{r: r, n: limit}, maxLineBytes)
+	br := bufio.NewReaderSize(limitio.Reader(r, limit, ErrBodyTooLarge), maxLineBytes)
 	for {
 		line, err := br.ReadSlice('\n')
 		if errors.Is(err, bufio.ErrBufferFull) {
@@ -639,29 +640,6 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n]
-}
-
-// boundedReader reads at most n bytes from r and fails with ErrBodyTooLarge if more follow.
-type boundedReader struct {
-	r io.Reader
-	n int64
-}
-
-func (b *boundedReader) Read(p []byte) (int, error) {
-	if b.n <= 0 {
-		var one [1]byte
-		k, err := b.r.Read(one[:])
-		if k > 0 {
-			return 0, ErrBodyTooLarge
-		}
-		return 0, err
-	}
-	if int64(len(p)) > b.n {
-		p = p[:b.n]
-	}
-	k, err := b.r.Read(p)
-	b.n -= int64(k)
-	return k, err
 }
 
 // Cumulative renders a Sample for one-shot use (a bundle, a single poll): gauges, cumulative

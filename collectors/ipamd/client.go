@@ -9,10 +9,11 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/ipamwatch/ipamwatch/internal/limitio"
+	"github.com/ipamwatch/ipamwatch/internal/nodehttp"
 	"github.com/ipamwatch/ipamwatch/nodestate"
 )
 
@@ -24,11 +25,10 @@ const DefaultTimeout = 5 * time.Second
 
 // Introspection routes.
 const (
-	PathENIs                = "/v1/enis"
-	PathENIConfigs          = "/v1/eni-configs"
-	PathIPAMDEnv            = "/v1/ipamd-env-settings"
-	PathNetworkUtilsEnv     = "/v1/networkutils-env-settings"
-	errorSnippetBytes   int = 120
+	PathENIs            = "/v1/enis"
+	PathENIConfigs      = "/v1/eni-configs"
+	PathIPAMDEnv        = "/v1/ipamd-env-settings"
+	PathNetworkUtilsEnv = "/v1/networkutils-env-settings"
 )
 
 // ErrPartial marks a fetch whose required /v1/enis call succeeded while one or more optional
@@ -132,7 +132,7 @@ func NewClient(address string, opts Options) (*Client, error) {
 			return nil, fmt.Errorf("ipamd address %q: a custom HTTPClient cannot be combined with a unix socket", address)
 		}
 		var d net.Dialer
-		tr := newTransport()
+		tr := nodehttp.NewTransport()
 		tr.DialContext = func(ctx context.Context, _, _ string) (net.Conn, error) {
 			return d.DialContext(ctx, "unix", sock)
 		}
@@ -163,20 +163,9 @@ func NewClient(address string, opts Options) (*Client, error) {
 	if opts.HTTPClient != nil {
 		c.hc = opts.HTTPClient
 	} else {
-		c.hc, c.ownHC = &http.Client{Transport: newTransport()}, true
+		c.hc, c.ownHC = &http.Client{Transport: nodehttp.NewTransport()}, true
 	}
 	return c, nil
-}
-
-// newTransport never uses a proxy: ipamd is node-local.
-func newTransport() *http.Transport {
-	return &http.Transport{
-		Proxy:                 nil,
-		MaxIdleConns:          2,
-		MaxIdleConnsPerHost:   2,
-		IdleConnTimeout:       90 * time.Second,
-		ResponseHeaderTimeout: 0, // the per-request context bounds the whole exchange
-	}
 }
 
 // Close releases idle connections held by the client's own transport.
@@ -233,35 +222,11 @@ func (c *Client) Fetch(ctx context.Context) (*nodestate.IPAMD, error) {
 	return st, nil
 }
 
-// get performs one bounded GET and hands a 200 body to decode. The timeout covers the body:
-// a server that drips bytes is cut off when the context expires.
+// get performs one bounded GET (internal/nodehttp) and hands a 200 body to decode.
 func (c *Client) get(ctx context.Context, path string, decode func(io.Reader) error) error {
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	where := c.display + path
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
-	if err != nil {
-		return fmt.Errorf("GET %s: %w", where, err)
-	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("GET %s: %w", where, err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	if resp.StatusCode != http.StatusOK {
-		snippet, _ := io.ReadAll(io.LimitReader(resp.Body, int64(errorSnippetBytes)))
-		return fmt.Errorf("GET %s: HTTP %d: %s", where, resp.StatusCode, strconv.Quote(strings.TrimSpace(string(snippet))))
-	}
-	if err := decode(resp.Body); err != nil {
-		if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
-			return fmt.Errorf("GET %s: %w (%w)", where, ctxErr, err)
-		}
-		return fmt.Errorf("GET %s: %w", where, err)
-	}
-	return nil
+	return nodehttp.Get(ctx, c.hc, c.base+path, c.display+path, "application/json", c.timeout, decode)
 }
 
 func readAllBounded(r io.Reader, limit int64) ([]byte, error) {
-	return io.ReadAll(&boundedReader{r: r, n: limit})
+	return io.ReadAll(limitio.Reader(r, limit, ErrBodyTooLarge))
 }

@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ipamwatch/ipamwatch/internal/limitio"
 	"github.com/ipamwatch/ipamwatch/nodestate"
 )
 
@@ -66,7 +67,8 @@ const (
 	ShapeMultiCard = "multi_card" // v1.20+: map of network-card index to ENIInfos
 )
 
-// DefaultCooldown is ipamd's IP_COOLDOWN_PERIOD default.
+// DefaultCooldown is ipamd's IP_COOLDOWN_PERIOD default: getCooldownPeriod in
+// pkg/ipamd/datastore/data_store.go (v1.23.0) reads the variable with a default of 30 seconds.
 const DefaultCooldown = 30 * time.Second
 
 // DefaultMaxBodyBytes bounds every body read when no limit is given.
@@ -192,7 +194,7 @@ func DecodeENIsReaderAt(r io.Reader, limit int64, now time.Time, cooldown time.D
 	if limit <= 0 {
 		limit = DefaultMaxBodyBytes
 	}
-	return decodeENIs(newDecoder(&boundedReader{r: r, n: limit}), now, cooldown)
+	return decodeENIs(newDecoder(limitio.Reader(r, limit, ErrBodyTooLarge)), now, cooldown)
 }
 
 // decodeOptions keep encoding/json's v1 leniency (ipamd's output is produced by v1): field
@@ -388,7 +390,25 @@ type eniStream struct {
 
 // UnmarshalJSONFrom is called by json/v2 with the decoder positioned at the map value.
 func (es *eniStream) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
-	if err := openObject(dec, "ENIs"); err != nil || dec.PeekKind() == 'n' {
+	return eachEntry(dec, "ENIs", func(key string) error {
+		if len(es.st.out.ENIs) >= MaxENIs {
+			return es.st.fail(fmt.Errorf("%w: more than %d ENIs (the largest instance types have 80)", ErrImplausible, MaxENIs))
+		}
+		w := wireENI{AvailableIPv4Cidrs: cidrStream{st: es.st}, IPv6Cidrs: cidrStream{st: es.st}}
+		if err := jsonv2.UnmarshalDecode(dec, &w, decodeOptions); err != nil {
+			return err
+		}
+		if err := es.st.appendENI(key, &w, es.card); err != nil {
+			return es.st.fail(err)
+		}
+		return nil
+	})
+}
+
+// eachEntry walks the object value at dec (a null is an empty object): for each entry it
+// reads the key and calls fn, which must decode the value. what names the object in errors.
+func eachEntry(dec *jsontext.Decoder, what string, fn func(key string) error) error {
+	if err := openObject(dec, what); err != nil || dec.PeekKind() == 'n' {
 		if err == nil {
 			_, err = dec.ReadToken()
 		}
@@ -399,16 +419,8 @@ func (es *eniStream) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 		if err != nil {
 			return err
 		}
-		if len(es.st.out.ENIs) >= MaxENIs {
-			return es.st.fail(fmt.Errorf("%w: more than %d ENIs (the largest instance types have 80)", ErrImplausible, MaxENIs))
-		}
-		key := tok.String()
-		w := wireENI{AvailableIPv4Cidrs: cidrStream{st: es.st}, IPv6Cidrs: cidrStream{st: es.st}}
-		if err := jsonv2.UnmarshalDecode(dec, &w, decodeOptions); err != nil {
+		if err := fn(tok.String()); err != nil {
 			return err
-		}
-		if err := es.st.appendENI(key, &w, es.card); err != nil {
-			return es.st.fail(err)
 		}
 	}
 	_, err := dec.ReadToken()
@@ -447,28 +459,17 @@ type keyedCidr struct {
 // UnmarshalJSONFrom is called by json/v2 with the decoder positioned at the map value.
 func (cs *cidrStream) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 	cs.list = cs.list[:0]
-	if err := openObject(dec, "CIDRs"); err != nil || dec.PeekKind() == 'n' {
-		if err == nil {
-			_, err = dec.ReadToken()
-		}
-		return err
-	}
-	for dec.PeekKind() != '}' {
-		tok, err := dec.ReadToken()
-		if err != nil {
-			return err
-		}
+	return eachEntry(dec, "CIDRs", func(key string) error {
 		if len(cs.list) >= MaxCIDRsPerENI {
 			return cs.st.fail(fmt.Errorf("%w: more than %d address slots on one ENI (the most any instance type allows is 63)", ErrImplausible, MaxCIDRsPerENI))
 		}
-		kc := keyedCidr{key: tok.String(), cidr: wireCidr{IPAddresses: addrSummary{st: cs.st}}}
+		kc := keyedCidr{key: key, cidr: wireCidr{IPAddresses: addrSummary{st: cs.st}}}
 		if err := jsonv2.UnmarshalDecode(dec, &kc.cidr, decodeOptions); err != nil {
 			return err
 		}
 		cs.list = append(cs.list, kc)
-	}
-	_, err := dec.ReadToken()
-	return err
+		return nil
+	})
 }
 
 // appendENI derives the per-ENI counts of one decoded ENI.
@@ -814,28 +815,4 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "..."
-}
-
-// boundedReader reads at most n bytes from r and fails with ErrBodyTooLarge if more follow.
-type boundedReader struct {
-	r io.Reader
-	n int64
-}
-
-func (b *boundedReader) Read(p []byte) (int, error) {
-	if b.n <= 0 {
-		// Probe for one more byte: only a longer body is an error, not one of exactly n.
-		var one [1]byte
-		k, err := b.r.Read(one[:])
-		if k > 0 {
-			return 0, ErrBodyTooLarge
-		}
-		return 0, err
-	}
-	if int64(len(p)) > b.n {
-		p = p[:b.n]
-	}
-	k, err := b.r.Read(p)
-	b.n -= int64(k)
-	return k, err
 }

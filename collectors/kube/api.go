@@ -31,7 +31,7 @@ import (
 // ServiceAccount token, timeouts, 429 with Retry-After, bounded answers and errors that say
 // which RBAC rule is missing.
 
-// ErrNotInCluster is returned by InClusterConfig (and NewInCluster) when the process is not
+// ErrNotInCluster is returned by InClusterConfig when the process is not
 // running in a pod.
 var ErrNotInCluster = errors.New("kubernetes: not running inside a cluster")
 

@@ -110,20 +110,6 @@ func NewClient(api *API, opts Options) (*Client, error) {
 	return &Client{api: api, opts: opts, selector: sel, now: time.Now}, nil
 }
 
-// NewInCluster builds a Client from the pod's ServiceAccount (InClusterConfig). Outside a
-// cluster it returns an error wrapping ErrNotInCluster.
-func NewInCluster(opts Options) (*Client, error) {
-	cfg, err := InClusterConfig()
-	if err != nil {
-		return nil, err
-	}
-	api, err := NewAPI(cfg)
-	if err != nil {
-		return nil, err
-	}
-	return NewClient(api, opts)
-}
-
 // Fetch reads the Node and its pods (two requests, see the package doc) and reduces them to
 // nodestate.Kube. Within Options.Resync of the last success it returns that snapshot.
 func (c *Client) Fetch(ctx context.Context) (*nodestate.Kube, error) {

@@ -91,10 +91,10 @@ func TestNewClientValidates(t *testing.T) {
 	}
 }
 
-func TestNewInClusterOutsideCluster(t *testing.T) {
+func TestInClusterConfigOutsideCluster(t *testing.T) {
 	t.Setenv("KUBERNETES_SERVICE_HOST", "")
 	t.Setenv("KUBERNETES_SERVICE_PORT", "")
-	_, err := NewInCluster(Options{NodeName: "n1"})
+	_, err := InClusterConfig()
 	if !errors.Is(err, ErrNotInCluster) {
 		t.Fatalf("want ErrNotInCluster, got %v", err)
 	}

@@ -143,7 +143,7 @@ func TestRealAPIServer(t *testing.T) {
 		if err := admin.CoreV1().Secrets(agentNS).Delete(ctx, "agent-token-a", metav1.DeleteOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, "the first token to be refused", func() error {
+		testtools.WaitForNoError(t, eventuallyLimit, "the first token to be refused", func() error {
 			code, _, err := srv.Get(ctx, "/api/v1/nodes/"+realNode, tokenA)
 			if err != nil {
 				return err
@@ -178,7 +178,7 @@ func TestRealAPIServer(t *testing.T) {
 				t.Fatalf("kubectl %v: %v %s", args, err, errOut)
 			}
 		}
-		eventually(t, "the Node read to be forbidden", func() error {
+		testtools.WaitForNoError(t, eventuallyLimit, "the Node read to be forbidden", func() error {
 			_, err := client.Fetch(ctx)
 			if err == nil {
 				return errors.New("Fetch still succeeds")
@@ -194,7 +194,7 @@ func TestRealAPIServer(t *testing.T) {
 		if _, err := kube.LegacyFetch(ctx, legacyClient(t, srv, readToken(t, tokenFile)), realNode); !apierrors.IsForbidden(err) {
 			t.Errorf("client-go path without the binding: %v, want forbidden too", err)
 		}
-		eventually(t, "Events to be forbidden", func() error {
+		testtools.WaitForNoError(t, eventuallyLimit, "Events to be forbidden", func() error {
 			err := api.CreateNodeEvent(ctx, kube.NodeEvent{Node: realNode, Type: "Normal", Reason: "IPCeilingChanged", Time: time.Now()})
 			var apiErr *kube.APIError
 			if err == nil {
@@ -241,7 +241,7 @@ func testAgentAgainst(t *testing.T, srv *kubetest.Server, tokenFile string) {
 		}
 	}()
 	base := "http://" + listen
-	eventually(t, "the agent ready", func() error { _, err := get(base + "/readyz"); return err })
+	testtools.WaitForNoError(t, eventuallyLimit, "the agent ready", func() error { _, err := get(base + "/readyz"); return err })
 	// up scrapes once; from now on every scrape must answer, whatever the API server does.
 	up := func() string {
 		body, err := get(base + "/metrics")
@@ -252,7 +252,7 @@ func testAgentAgainst(t *testing.T, srv *kubetest.Server, tokenFile string) {
 	}
 	waitUp := func(what, want string) {
 		t.Helper()
-		eventually(t, what, func() error {
+		testtools.WaitForNoError(t, eventuallyLimit, what, func() error {
 			if v := up(); v != want {
 				return fmt.Errorf("ipamwatch_source_up{source=\"kubernetes\"} = %q, want %s", v, want)
 			}
@@ -455,22 +455,9 @@ func legacyClient(t *testing.T, srv *kubetest.Server, token string) kubernetes.I
 	return cs
 }
 
-// eventually retries f for up to a minute (RBAC and token changes reach the API server's
-// caches within seconds).
-func eventually(t *testing.T, what string, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waiting for %s: %v", what, err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
+// eventuallyLimit bounds each wait for the API server: RBAC and token changes reach its
+// caches within seconds.
+const eventuallyLimit = time.Minute
 
 func get(url string) (string, error) {
 	c := &http.Client{Timeout: 5 * time.Second}

@@ -26,7 +26,8 @@ const (
 	// updateIPPoolIfRequired once per interval.
 	LoopInterval = 5 * time.Second
 	// cooldown is IP_COOLDOWN_PERIOD's default: a released address is not handed out again,
-	// and keeps its ENI, for this long.
+	// and keeps its ENI, for this long. The same as collectors/ipamd.DefaultCooldown, written
+	// again because the forecast model imports no collector.
 	cooldown = 30 * time.Second
 	// minENILifeTime: a younger ENI is never freed (ENI.isTooYoung).
 	minENILifeTime = time.Minute
@@ -123,6 +124,20 @@ func (e *eni) assigned() int {
 		n += c.assigned()
 	}
 	return n
+}
+
+// release gives every address of e back to its subnet: the primary address, each single
+// address and each prefix.
+func (e *eni) release() {
+	singles, prefixes := 1, 0
+	for _, c := range e.cidrs {
+		if c.prefix {
+			prefixes++
+		} else {
+			singles++
+		}
+	}
+	e.subnet.release(singles, prefixes)
 }
 
 // Node is one simulated node.
@@ -351,15 +366,7 @@ func (n *Node) State() State {
 // Terminate gives every address of the node back to its subnet.
 func (n *Node) Terminate() {
 	for _, e := range n.enis {
-		singles, prefixes := 1, 0
-		for _, c := range e.cidrs {
-			if c.prefix {
-				prefixes++
-			} else {
-				singles++
-			}
-		}
-		e.subnet.release(singles, prefixes)
+		e.release()
 	}
 	n.enis = nil
 	n.pods, n.podIdx, n.podList = map[int]*address{}, map[int]int{}, nil
@@ -533,6 +540,13 @@ func (n *Node) attach(e *eni, k int) error {
 	if err != nil {
 		return err
 	}
+	n.addCIDRs(e, k)
+	return nil
+}
+
+// addCIDRs attaches k CIDRs of the node's mode to e (/32 secondary addresses or /28
+// prefixes), every address free; the subnet has already given them.
+func (n *Node) addCIDRs(e *eni, k int) {
 	for range k {
 		c := &cidr{prefix: n.size > 1}
 		for range n.size {
@@ -540,7 +554,6 @@ func (n *Node) attach(e *eni, k int) error {
 		}
 		e.cidrs = append(e.cidrs, c)
 	}
-	return nil
 }
 
 // hasRoomForENI: the ENIs attached (the trunk included) below the limit after MAX_ENI.
@@ -583,13 +596,7 @@ func (n *Node) tryAllocateENI() error {
 	}
 	e := &eni{seq: n.newENISeq(), subnet: s, created: n.now}
 	n.enis = append(n.enis, e)
-	for range k {
-		c := &cidr{prefix: n.size > 1}
-		for range n.size {
-			c.addrs = append(c.addrs, &address{})
-		}
-		e.cidrs = append(e.cidrs, c)
-	}
+	n.addCIDRs(e, k)
 	return nil
 }
 
@@ -652,15 +659,7 @@ func (n *Node) tryFreeENI() {
 		if !n.deletable(e) {
 			continue
 		}
-		singles, prefixes := 1, 0
-		for _, c := range e.cidrs {
-			if c.prefix {
-				prefixes++
-			} else {
-				singles++
-			}
-		}
-		e.subnet.release(singles, prefixes)
+		e.release()
 		for j, x := range n.enis {
 			if x == e {
 				n.enis = append(n.enis[:j], n.enis[j+1:]...)

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ipamwatch/ipamwatch/internal/testtools"
 )
 
 // escapes are terminal control sequences: retitle the window, clear the screen, a C1 CSI,
@@ -101,7 +103,7 @@ func TestEscapesInAgentOutput(t *testing.T) {
 	})
 	a := startAgent(t, "--ipamd.address", srv.URL, "--log.ipamd", hostileLog(t, t.TempDir()))
 	var text string
-	waitFor(t, "the hostile log line in /diagnosis", func() bool {
+	testtools.WaitFor(t, waitLimit, "the hostile log line in /diagnosis", func() bool {
 		_, text, _ = get(a.base+"/diagnosis?format=text", 20*time.Second)
 		return strings.Contains(text, "subnet_exhausted") && strings.Contains(text, "ENIConfig")
 	})

@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ipamwatch/ipamwatch/internal/testtools"
 )
 
 // bin is the ipamwatch binary built for this run, as `make build` builds it (the CLI); agentBin
@@ -135,7 +137,7 @@ func startAgent(t *testing.T, args ...string) *agentProc {
 		}
 	})
 	a := &agentProc{base: "http://" + addr, cmd: cmd, stderr: logPath}
-	waitFor(t, "the agent serving /healthz", func() bool {
+	testtools.WaitFor(t, waitLimit, "the agent serving /healthz", func() bool {
 		code, _, err := get(a.base+"/healthz", 2*time.Second)
 		return err == nil && code == http.StatusOK
 	})
@@ -184,17 +186,8 @@ const exitCritical = 3
 // ran reports a diagnose that completed: with (3) or without (0) a critical finding.
 func ran(code int) bool { return code == 0 || code == exitCritical }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(3 * time.Minute)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting for %s", what)
-}
+// waitLimit bounds each wait of the ipamwatch binary against hostile upstreams.
+const waitLimit = 3 * time.Minute
 
 var client = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 

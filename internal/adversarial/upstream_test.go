@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/ipamwatch/ipamwatch/internal/testtools"
 )
 
 // agentRSSCap is the agent's goal under any upstream attack: half the chart's 128Mi memory
@@ -91,7 +93,7 @@ func failedPolls(t *testing.T, a *agentProc, source string, n float64) string {
 	t.Helper()
 	series := fmt.Sprintf(`ipamwatch_source_errors_total{source=%q}`, source)
 	var body string
-	waitFor(t, fmt.Sprintf("%v failed polls of %s", n, source), func() bool {
+	testtools.WaitFor(t, waitLimit, fmt.Sprintf("%v failed polls of %s", n, source), func() bool {
 		body = a.scrape(t)
 		v, _ := sample(body, series)
 		return v >= n
@@ -201,7 +203,7 @@ func TestUpstreamNonFiniteSamples(t *testing.T) {
 	})
 	a := startAgent(t, "--cni.metrics-url", srv.URL+"/metrics")
 	var body string
-	waitFor(t, "every page polled", func() bool {
+	testtools.WaitFor(t, waitLimit, "every page polled", func() bool {
 		body = a.scrape(t)
 		return n.Load() > int64(len(pages)+1)
 	})

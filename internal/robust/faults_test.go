@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ipamwatch/ipamwatch/agent"
+	"github.com/ipamwatch/ipamwatch/internal/testtools"
 	"github.com/ipamwatch/ipamwatch/nodestate"
 )
 
@@ -196,9 +197,9 @@ func TestSourceFaults(t *testing.T) {
 				base := runAgent(t, cfg)
 				upSeries := fmt.Sprintf(`ipamwatch_source_up{source=%q}`, source)
 				errSeries := fmt.Sprintf(`ipamwatch_source_errors_total{source=%q}`, source)
-				waitFor(t, "the fault server to be asked", func() bool { return srv.requests.Load() > 0 })
+				testtools.WaitFor(t, waitLimit, "the fault server to be asked", func() bool { return srv.requests.Load() > 0 })
 				var body string
-				waitFor(t, "two failed polls of "+source, func() bool {
+				testtools.WaitFor(t, waitLimit, "two failed polls of "+source, func() bool {
 					body = scrape(t, base)
 					n, _ := sample(body, errSeries)
 					return n >= 2
@@ -225,7 +226,7 @@ func TestHungSourceScrapeAndReadiness(t *testing.T) {
 			cfg := agent.Config{SourceTimeout: time.Minute}
 			pointAt(&cfg, source, srv.URL)
 			base := runAgent(t, cfg)
-			waitFor(t, "the poll to be in flight", func() bool { return srv.requests.Load() > 0 })
+			testtools.WaitFor(t, waitLimit, "the poll to be in flight", func() bool { return srv.requests.Load() > 0 })
 			for range 3 {
 				body := scrape(t, base)
 				series := fmt.Sprintf(`ipamwatch_source_up{source=%q}`, source)
@@ -258,7 +259,7 @@ func TestHugeBodyMemoryBounded(t *testing.T) {
 			base := runAgent(t, cfg)
 			errSeries := fmt.Sprintf(`ipamwatch_source_errors_total{source=%q}`, source)
 			var peak uint64
-			waitFor(t, fmt.Sprintf("%d failed polls of %s", polls, source), func() bool {
+			testtools.WaitFor(t, waitLimit, fmt.Sprintf("%d failed polls of %s", polls, source), func() bool {
 				if h := heapInuse(); h > peak {
 					peak = h
 				}

@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ipamwatch/ipamwatch/agent"
+	"github.com/ipamwatch/ipamwatch/internal/testtools"
 )
 
 // floodRate is the issue's flood: 100k error lines a second.
@@ -68,7 +69,7 @@ func TestLogFlood(t *testing.T) {
 	}
 	defer f.Close()
 	base := runAgent(t, agent.Config{IPAMDLog: path, DisableIMDS: true, EventWindow: time.Minute})
-	waitFor(t, "the log to be followed", func() bool {
+	testtools.WaitFor(t, waitLimit, "the log to be followed", func() bool {
 		v, _ := sample(scrape(t, base), `ipamwatch_log_file_readable{log="ipamd"}`)
 		return v == 1
 	})
@@ -99,7 +100,7 @@ func TestLogFlood(t *testing.T) {
 	// Warm-up: every kind once, so every series the flood can create exists before it.
 	write(8)
 	var seriesBefore []string
-	waitFor(t, "the warm-up lines", func() bool {
+	testtools.WaitFor(t, waitLimit, "the warm-up lines", func() bool {
 		body := scrape(t, base)
 		seriesBefore = ownSeries(body)
 		return linesRead(body) == total
@@ -135,7 +136,7 @@ func TestLogFlood(t *testing.T) {
 	}
 	elapsed := time.Since(start)
 	var body string
-	waitFor(t, "the agent to read every flood line", func() bool {
+	testtools.WaitFor(t, waitLimit, "the agent to read every flood line", func() bool {
 		body = scrape(t, base)
 		return linesRead(body) == total
 	})

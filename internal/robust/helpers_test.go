@@ -49,26 +49,15 @@ func runAgent(t *testing.T, cfg agent.Config) string {
 		}
 	})
 	base := "http://" + cfg.ListenAddresses[0]
-	waitFor(t, "agent serving /healthz", func() bool {
+	testtools.WaitFor(t, waitLimit, "agent serving /healthz", func() bool {
 		code, _, err := get(base+"/healthz", 2*time.Second)
 		return err == nil && code == http.StatusOK
 	})
 	return base
 }
 
-// waitFor polls cond every 50 ms until it holds or a generous bound passes; only the outcome
-// is asserted, never how long it took.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting for %s", what)
-}
+// waitLimit bounds each wait of the agent under injected faults.
+const waitLimit = 90 * time.Second
 
 var client = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 

@@ -28,20 +28,11 @@ func TestRunStopLeaksNoGoroutines(t *testing.T) {
 		t.Fatal(err)
 	}
 	for round := range 2 { // twice: a second start must not find leftovers of the first
-		cfg := agent.Config{
-			ListenAddresses: []string{fmt.Sprintf("127.0.0.1:%d", testtools.FreePort(t))},
-			NodeName:        node.NodeName,
-			IPAMDAddress:    node.IPAMDAddress,
-			CNIMetricsURL:   node.CNIMetricsURL,
-			IMDSEndpoint:    node.IMDSEndpoint,
-			IPAMDLog:        node.IPAMDLog,
-			PluginLog:       node.PluginLog,
-			Kubernetes:      "on",
-			KubeAPI:         &node.KubeAPI,
-			Events:          true,
-			IntervalIPAMD:   time.Second, IntervalCNI: time.Second, IntervalIMDS: time.Second, IntervalKube: time.Second,
-			DiagnoseEvery: 100 * time.Millisecond,
-		}
+		cfg := node.AgentConfig()
+		cfg.ListenAddresses = []string{fmt.Sprintf("127.0.0.1:%d", testtools.FreePort(t))}
+		cfg.Events = true
+		cfg.IntervalIPAMD, cfg.IntervalCNI, cfg.IntervalIMDS, cfg.IntervalKube = time.Second, time.Second, time.Second, time.Second
+		cfg.DiagnoseEvery = 100 * time.Millisecond
 		a, err := agent.New(cfg)
 		if err != nil {
 			t.Fatal(err)
@@ -50,7 +41,7 @@ func TestRunStopLeaksNoGoroutines(t *testing.T) {
 		done := make(chan error, 1)
 		go func() { done <- a.Run(ctx) }()
 		base := "http://" + cfg.ListenAddresses[0]
-		waitFor(t, "agent ready", func() bool {
+		testtools.WaitFor(t, waitLimit, "agent ready", func() bool {
 			code, _, err := get(base+"/readyz", 2*time.Second)
 			return err == nil && code == 200
 		})

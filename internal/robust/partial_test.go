@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ipamwatch/ipamwatch/agent"
+	"github.com/ipamwatch/ipamwatch/internal/testtools"
 )
 
 // TestPartialIPAMDAnswerIsVisible: ipamd answers /v1/enis but its optional routes fail. The
@@ -31,7 +32,7 @@ func TestPartialIPAMDAnswerIsVisible(t *testing.T) {
 	var rep struct {
 		Partial []string `json:"partial"`
 	}
-	waitFor(t, "the partial answer in /diagnosis", func() bool {
+	testtools.WaitFor(t, waitLimit, "the partial answer in /diagnosis", func() bool {
 		_, body, err := get(base+"/diagnosis", scrapeBound)
 		return err == nil && json.Unmarshal([]byte(body), &rep) == nil && len(rep.Partial) > 0
 	})

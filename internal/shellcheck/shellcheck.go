@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"mvdan.cc/sh/v3/syntax"
+
+	"github.com/ipamwatch/ipamwatch/internal/shtext"
 )
 
 var placeholderRe = regexp.MustCompile(`<[A-Za-z][A-Za-z0-9 _.-]*>`)
@@ -39,44 +41,10 @@ func Check(script string) error {
 	if bad != nil {
 		return bad
 	}
-	if m := placeholderRe.FindString(outsideSingleQuotes(script)); m != "" {
+	if m := placeholderRe.FindString(shtext.Unquoted(script)); m != "" {
 		return fmt.Errorf("holds the placeholder %s", m)
 	}
 	return nil
-}
-
-// outsideSingleQuotes blanks single-quoted text and comments, where <...> is harmless.
-func outsideSingleQuotes(s string) string {
-	b := []byte(s)
-	inSingle, inDouble, inComment := false, false, false
-	for i, c := range b {
-		switch {
-		case inComment:
-			if c == '\n' {
-				inComment = false
-			} else {
-				b[i] = ' '
-			}
-		case inSingle:
-			if c == '\'' {
-				inSingle = false
-			}
-			b[i] = ' '
-		case inDouble:
-			if c == '"' && b[i-1] != '\\' {
-				inDouble = false
-			}
-		case c == '"':
-			inDouble = true
-		case c == '\'':
-			inSingle = true
-			b[i] = ' '
-		case c == '#' && (i == 0 || b[i-1] == ' ' || b[i-1] == '\n'):
-			inComment = true
-			b[i] = ' '
-		}
-	}
-	return string(b)
 }
 
 // ChainsCommands reports whether a script joins two commands with && (or ||), so that one

@@ -1,11 +1,14 @@
-// Package testtools helps tests that drive real external programs (Prometheus, promtool,
-// Alertmanager, mtail, the EC2 metadata mock, helm, buildah, awscli, and through
-// internal/kubetest kube-apiserver, etcd, kubectl and prometheus-operator). Locally a missing
-// program skips the test; in CI (IPAMWATCH_REQUIRE_TOOLS=1, set by .ci/run) it fails it, so a
-// missing install step can never turn into a silently green run.
+// Package testtools holds the helpers the repository's tests share: golden files (Golden),
+// waiting for a condition (WaitFor), free ports, and finding the real external programs that
+// tests drive (Prometheus, promtool, Alertmanager, mtail, the EC2 metadata mock, helm,
+// buildah, awscli, and through internal/kubetest kube-apiserver, etcd, kubectl and
+// prometheus-operator). Locally a missing program skips the test; in CI
+// (IPAMWATCH_REQUIRE_TOOLS=1, set by .ci/run) it fails it, so a missing install step can
+// never turn into a silently green run.
 package testtools
 
 import (
+	"errors"
 	"fmt"
 	"go/build"
 	"math/rand/v2"
@@ -15,6 +18,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -76,6 +80,66 @@ func Golden(t testing.TB, path string, got []byte, update bool) {
 	}
 	if diff := cmp.Diff(string(want), string(got)); diff != "" {
 		t.Errorf("%s differs (-want +got); if intended, rerun with -update:\n%s", path, diff)
+	}
+}
+
+// GoldenSection is Golden for the generated part of a hand-written file: what stands between
+// the first begin marker and the next end marker must equal want; with update set that part
+// is rewritten and the rest of the file kept.
+func GoldenSection(t testing.TB, path, begin, end, want string, update bool) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	before, rest, ok1 := strings.Cut(doc, begin)
+	got, after, ok2 := strings.Cut(rest, end)
+	if !ok1 || !ok2 {
+		t.Fatalf("%s lacks the generated-section markers %q ... %q", path, begin, end)
+	}
+	if update {
+		if err := os.WriteFile(path, []byte(before+begin+want+end+after), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("the generated section of %s is out of date (-want +got); rerun the test with -update:\n%s", path, diff)
+	}
+}
+
+// WaitFor polls cond until it holds, and fails the test when it still does not after
+// timeout, naming what it waited for. The polls start 1 ms apart and back off to 50 ms: a
+// check of local state answers at once, one over HTTP is not hammered.
+func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	WaitForNoError(t, timeout, what, func() error {
+		if cond() {
+			return nil
+		}
+		return errNotYet
+	})
+}
+
+var errNotYet = errors.New("condition not met")
+
+// WaitForNoError is WaitFor for a check that says why it does not hold yet: the failure
+// quotes its last error.
+func WaitForNoError(t testing.TB, timeout time.Duration, what string, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	pause := time.Millisecond
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s: %v", timeout, what, err)
+		}
+		time.Sleep(pause)
+		pause = min(2*pause, 50*time.Millisecond)
 	}
 }
 
