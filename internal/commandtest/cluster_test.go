@@ -169,24 +169,27 @@ spec:
 `
 
 // awsNodeEnv is the aws-node container's env in the world: the demo's warm-conflict scenario
-// (prefix delegation with WARM_IP_TARGET and MINIMUM_IP_TARGET next to WARM_PREFIX_TARGET),
+// (prefix delegation; its warm targets are what the warm_target_conflict finding is about),
 // with the cluster name the EKS add-on sets.
-func awsNodeEnv(t testing.TB, w world) map[string]string {
+func awsNodeEnv(t testing.TB, cluster string) map[string]string {
 	t.Helper()
 	spec, err := demo.Lookup("warm-conflict")
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := map[string]string{"CLUSTER_NAME": w.Cluster}
+	env := map[string]string{"CLUSTER_NAME": cluster}
 	for k, v := range spec.Env {
 		env[k] = v
 	}
 	return env
 }
 
+// envLine is how the confirms' JSONPath prints one aws-node setting of the world: NAME=value.
+func (w world) envLine(name string) string { return name + "=" + w.AWSNodeEnv[name] + "\n" }
+
 func (w world) render(t testing.TB, tmpl string) string {
 	t.Helper()
-	env := awsNodeEnv(t, w)
+	env := w.AWSNodeEnv
 	keys := make([]string, 0, len(env))
 	for k := range env {
 		keys = append(keys, k)

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/ipamwatch/ipamwatch/demo"
@@ -269,6 +270,9 @@ func (r *scriptRig) runWith(t *testing.T, s script, scenario, prom string, setNo
 	r.kubelet.takeRequests()
 	r.w.loadAWS(r.aws) // fixes change the fake: every script starts from the world
 	env := append(slices.Clone(r.env), "CLUSTER="+r.w.Cluster, "CIDR="+cidr, "PROMETHEUS="+prom)
+	for _, k := range sortedKeys(r.w.personVars()) {
+		env = append(env, k+"="+r.w.personVars()[k]) // what the person types where a fix block asks
+	}
 	if s.Situation == "runbook" && setNode {
 		env = append(env, "NODE="+r.w.Node) // the person sets it from the alert's node label
 	}
@@ -491,7 +495,7 @@ var confirmWants = map[diagnosis.Cause]func(w world) []string{
 		return []string{w.PodSubnet + "\n", w.eni(0) + "\t" + w.NodeSubnet + "\t0"}
 	},
 	"ec2_throttled": func(w world) []string {
-		return []string{"RequestLimitExceeded", "WARM_IP_TARGET=5\n", "CLUSTER_NAME=" + w.Cluster + "\n"}
+		return []string{"RequestLimitExceeded", w.envLine("WARM_IP_TARGET"), w.envLine("CLUSTER_NAME")}
 	},
 	"eni_limit": func(w world) []string {
 		return []string{"29\n", `"IPv4PerENI": 10`, "2\n", "awscni_eni_max "}
@@ -500,7 +504,7 @@ var confirmWants = map[diagnosis.Cause]func(w world) []string{
 	"imds_failure":  func(w world) []string { return []string{`"HttpEndpoint": "enabled"`, "02:"} },
 	"ip_pool_empty": func(w world) []string { return []string{`"ENIs"`, "FailedCreatePodSandBox"} },
 	"ipamd_unreachable": func(w world) []string {
-		return []string{awsNodePod, "WARM_PREFIX_TARGET=1\n"}
+		return []string{awsNodePod, w.envLine("WARM_PREFIX_TARGET")}
 	},
 	"ipv6_mode":                     func(w world) []string { return []string{"29\n", "false\n"} },
 	"max_pods_exceeds_ip_capacity":  func(w world) []string { return []string{"29\n", "max-pods", "awscni_ip_max "} },
@@ -515,10 +519,33 @@ var confirmWants = map[diagnosis.Cause]func(w world) []string{
 			"ec2:AssignPrivateIpAddresses\texplicitDeny\n"}
 	},
 	"warm_pool_capped": func(w world) []string {
-		return []string{"MINIMUM_IP_TARGET=10\nWARM_IP_TARGET=5\n", "awscni_total_ip_addresses "}
+		return []string{w.envLine("MINIMUM_IP_TARGET") + w.envLine("WARM_IP_TARGET"), "awscni_total_ip_addresses "}
 	},
-	"warm_pool_hoarding":   func(w world) []string { return []string{"awscni_assigned_ip_addresses ", "WARM_PREFIX_TARGET=1\n"} },
-	"warm_target_conflict": func(w world) []string { return []string{"WARM_PREFIX_TARGET=1\n", "MINIMUM_IP_TARGET=10\n"} },
+	"warm_pool_hoarding": func(w world) []string {
+		return []string{"awscni_assigned_ip_addresses ", w.envLine("WARM_PREFIX_TARGET")}
+	},
+	"warm_target_conflict": func(w world) []string {
+		return []string{w.envLine("WARM_PREFIX_TARGET"), w.envLine("WARM_IP_TARGET"), w.envLine("MINIMUM_IP_TARGET")}
+	},
+	// The pod, its restarts (none: no --previous log is asked for) and its log through the kubelet.
+	"aws_node_not_ready": func(w world) []string {
+		return []string{awsNodePod + " ", "Restart Count:  0\n", `"msg":`}
+	},
+	// The zone and the ENIConfig name the node is labelled with, the ENIConfigs, RBAC, and the
+	// zone of the ENIConfig's subnet.
+	"custom_networking_misconfigured": func(w world) []string {
+		return []string{w.AZ + " " + w.ENIConfig + " \n", w.PodSubnet + "\n", "yes\n", w.AZ + "\n"}
+	},
+	"subnet_discovery_excluded": func(w world) []string {
+		return []string{w.NodeSubnet + "\t3980\tuntagged\tno cluster tag\n", w.PodSubnet + "\t8187\tuntagged\tno cluster tag\n"}
+	},
+	"ip_cooldown_starvation": func(w world) []string { return []string{`"ENIs"`, w.envLine("WARM_IP_TARGET")} },
+	"leaked_enis": func(w world) []string {
+		return []string{availableENI + "\taws-K8S-" + goneInstanceID + "\t" + goneInstanceID + "\n"}
+	},
+	"cni_unknown_instance_type": func(w world) []string {
+		return []string{"amazon-k8s-cni:" + w.CNIVersion + "-eksbuild.1\n", w.InstanceType + "\n"}
+	},
 }
 
 // fixEffects check that a fix block changed what it says it changes.
@@ -551,9 +578,33 @@ var fixEffects = map[diagnosis.Cause]func(t *testing.T, r *scriptRig) error{
 		}
 		return requestSeen(r.aws, "ModifyInstanceMetadataOptions", "HttpEndpoint", "enabled")
 	},
-	"warm_pool_capped":     envEffect("WARM_IP_TARGET", "2"),
-	"warm_pool_hoarding":   envEffect("WARM_IP_TARGET", "5", "MINIMUM_IP_TARGET", "10"),
-	"warm_target_conflict": envEffect("WARM_PREFIX_TARGET", "1"),
+	"warm_pool_capped":       envEffect("WARM_IP_TARGET", "2"),
+	"warm_pool_hoarding":     envEffect("WARM_IP_TARGET", "5", "MINIMUM_IP_TARGET", "10"),
+	"warm_target_conflict":   envEffect("WARM_PREFIX_TARGET", "1"),
+	"ip_cooldown_starvation": envEffect("WARM_IP_TARGET", "10"),
+	"aws_node_not_ready": func(t *testing.T, r *scriptRig) error {
+		_, err := r.kube.Client().CoreV1().Pods("kube-system").Get(t.Context(), awsNodePod, metav1.GetOptions{})
+		if err == nil {
+			return fmt.Errorf("aws-node pod %s was not deleted", awsNodePod)
+		}
+		if !apierrors.IsNotFound(err) {
+			return err
+		}
+		return nil
+	},
+	"subnet_discovery_excluded": func(t *testing.T, r *scriptRig) error { return awsEffects["create-tags"](r.w, r.aws) },
+	"leaked_enis":               func(t *testing.T, r *scriptRig) error { return awsEffects["delete-network-interface"](r.w, r.aws) },
+	"cni_unknown_instance_type": func(t *testing.T, r *scriptRig) error {
+		r.aws.Lock()
+		defer r.aws.Unlock()
+		for _, a := range r.aws.Addons {
+			if a.Name == "vpc-cni" && a.Version == r.w.AddonVersion && len(a.Updates) > 0 &&
+				a.Updates[len(a.Updates)-1]["resolveConflicts"] == "PRESERVE" {
+				return nil
+			}
+		}
+		return fmt.Errorf("the vpc-cni add-on was not updated to %s with resolveConflicts PRESERVE", r.w.AddonVersion)
+	},
 	"aws_node_rbac_denied": func(t *testing.T, r *scriptRig) error {
 		r.aws.Lock()
 		defer r.aws.Unlock()
