@@ -381,6 +381,10 @@ func TestScriptsRun(t *testing.T) {
 	r := newRig(t)
 	w := r.w
 	all := adviceScripts(w)
+	// The runbooks' Prometheus servers start ahead (a few at a time) so that their start-up and
+	// the wait for their alert overlap the scripts that run before them.
+	books := r.runbookGroups(t)
+	books.launchAhead(0)
 	start := time.Now()
 	for _, s := range all {
 		if s.Kind != "confirm" {
@@ -426,29 +430,68 @@ func TestScriptsRun(t *testing.T) {
 			}
 		})
 	}
-	byFile := map[string][]script{}
-	var files []string
-	for _, s := range runbookScripts(t) {
-		a := alertOf(s)
-		if byFile[a] == nil {
-			files = append(files, a)
-		}
-		byFile[a] = append(byFile[a], s)
-	}
-	for _, alert := range files {
-		t.Run(alert, func(t *testing.T) {
-			blocks := byFile[alert]
-			scenario := scenarioFor(blocks[0].Cause)
-			d := r.demo(t, scenario)
-			// The healthy scenario raises no failure alert: no need to wait for one.
-			prom := r.startPrometheus(t, d.agent, alert, scenario != "healthy")
+	for i, g := range books.groups {
+		t.Run(g.alert, func(t *testing.T) {
+			books.launchAhead(i)
+			run := books.runs[i]
+			defer run.stop()
+			prom := run.result()
 			if !prom.fired {
-				t.Logf("%s does not fire on demo scenario %s here: blocks get NODE set, as when a person looks at a node of their choice", alert, scenario)
+				t.Logf("%s does not fire on demo scenario %s here: blocks get NODE set, as when a person looks at a node of their choice", g.alert, g.scenario)
 			}
-			for _, s := range blocks {
-				t.Run(s.Name, func(t *testing.T) { r.runbookBlock(t, s, scenario, prom) })
+			for _, s := range g.blocks {
+				t.Run(s.Name, func(t *testing.T) { r.runbookBlock(t, s, g.scenario, prom) })
 			}
 		})
+	}
+}
+
+// runbookGroup is one runbook's blocks and the demo scenario whose agent its Prometheus scrapes.
+type runbookGroup struct {
+	alert, scenario string
+	blocks          []script
+}
+
+// runbooks are the runbook groups in the order they run, and their Prometheus servers,
+// started at most promAhead groups ahead of the one running.
+type runbooks struct {
+	r      *scriptRig
+	groups []runbookGroup
+	runs   []*promRun
+}
+
+// promAhead bounds the Prometheus servers alive at once (each scrapes and evaluates every
+// second): enough that the next runbooks' alerts have fired by the time they run.
+const promAhead = 4
+
+func (r *scriptRig) runbookGroups(t *testing.T) *runbooks {
+	t.Helper()
+	b := &runbooks{r: r}
+	index := map[string]int{}
+	for _, s := range runbookScripts(t) {
+		a := alertOf(s)
+		i, ok := index[a]
+		if !ok {
+			i = len(b.groups)
+			index[a] = i
+			b.groups = append(b.groups, runbookGroup{alert: a, scenario: scenarioFor(s.Cause)})
+		}
+		b.groups[i].blocks = append(b.groups[i].blocks, s)
+	}
+	b.runs = make([]*promRun, len(b.groups))
+	return b
+}
+
+// launchAhead starts the Prometheus servers of groups i to i+promAhead that are not running yet.
+func (b *runbooks) launchAhead(i int) {
+	for j := i; j < min(i+promAhead+1, len(b.groups)); j++ {
+		if b.runs[j] != nil {
+			continue
+		}
+		g := b.groups[j]
+		d := b.r.demo(b.r.root, g.scenario)
+		// The healthy scenario raises no failure alert: no need to wait for one.
+		b.runs[j] = b.r.launchPrometheus(d.agent, g.alert, g.scenario != "healthy")
 	}
 }
 
