@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -432,6 +433,7 @@ func TestScriptsRun(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a kube-apiserver and runs ~100 scripts")
 	}
+	t.Parallel() // alongside TestAWSCommandsRun
 	r := newRig(t)
 	w := r.w
 	all := adviceScripts(w)
@@ -464,6 +466,7 @@ func TestScriptsRun(t *testing.T) {
 		}})
 	}
 	items = append(items, scriptItem{"unauthorized confirm finds each role", func(t *testing.T) { r.roleFinders(t, all) }})
+	items = append(items, scriptItem{"IpamwatchAgentDown confirm when the agent never restarted", r.agentNeverRestarted})
 	for _, s := range all {
 		if s.Kind != "fix" {
 			continue
@@ -841,4 +844,53 @@ func (r *scriptRig) roleFinders(t *testing.T, all []script) {
 	}
 	kubectl("-n", "kube-system", "annotate", "serviceaccount", "aws-node", "eks.amazonaws.com/role-arn="+w.roleARN(w.IRSARole))
 	kubectl("-n", "kube-system", "set", "env", "daemonset/aws-node", "-c", "aws-node", "CLUSTER_NAME="+w.Cluster)
+}
+
+// agentNeverRestarted runs the IpamwatchAgentDown confirm block while the ipamwatch pod's
+// container has never restarted: kubectl refuses `logs --previous` then (the kubelet has no
+// previous container), so the block must read the current log instead and still exit 0.
+func (r *scriptRig) agentNeverRestarted(t *testing.T) {
+	blocks := runbookScripts(t)
+	i := slices.IndexFunc(blocks, func(s script) bool {
+		return alertOf(s) == "IpamwatchAgentDown" && strings.Contains(s.Text, "--previous")
+	})
+	if i < 0 {
+		t.Fatal("no IpamwatchAgentDown block reads the previous log")
+	}
+	s := blocks[i]
+	r.cluster.Lock()
+	defer r.cluster.Unlock()
+	pods := r.kube.Client().CoreV1().Pods("ipamwatch")
+	pod, err := pods.Get(t.Context(), ipamwatchPod, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved := pod.Status.DeepCopy()
+	for i := range pod.Status.ContainerStatuses {
+		pod.Status.ContainerStatuses[i].RestartCount = 0
+		pod.Status.ContainerStatuses[i].LastTerminationState = corev1.ContainerState{}
+	}
+	if _, err := pods.UpdateStatus(t.Context(), pod, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		p, err := pods.Get(context.Background(), ipamwatchPod, metav1.GetOptions{})
+		if err == nil {
+			p.Status = *saved
+			_, err = pods.UpdateStatus(context.Background(), p, metav1.UpdateOptions{})
+		}
+		if err != nil {
+			t.Errorf("restoring the ipamwatch pod's status: %v", err)
+		}
+	}()
+	res := r.runWith(t, s, "healthy", r.noPrometheus, true, r.w.FreeCIDR)
+	checkRun(t, r.w, s, res, false)
+	for _, c := range res.kubeletCalls {
+		if strings.Contains(c, "previous=true") {
+			t.Errorf("%s asked for the previous log of a container that never restarted: %s", s.Name, c)
+		}
+	}
+	if !strings.Contains(res.stdout, strings.TrimSpace(agentLog)) {
+		t.Errorf("%s did not print the agent's current log:\n%s", s.Name, res.stdout)
+	}
 }
