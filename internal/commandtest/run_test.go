@@ -425,10 +425,12 @@ func checkRun(t *testing.T, w world, s script, res runResult, allowEmpty bool) {
 	}
 }
 
-// TestScriptsRun runs every confirm script (in the live, bundle and runbook situations), then
-// every fix block, then every runbook block, whole, with bash, against the real API server, the
-// fake AWS and the ipamwatch binary. Confirms must print the world's facts (confirmWants);
-// fixes must change what they say they change (fixEffects).
+// TestScriptsRun runs every confirm script (in the live, bundle and runbook situations), every
+// fix block and every runbook block, whole, with bash, against the real API server, the fake
+// AWS and the ipamwatch binary. Confirms must print the world's facts (confirmWants); fixes
+// must change what they say they change (fixEffects). Scripts run scriptWorkers at a time:
+// one that may change the cluster has it to itself and leaves it reset (hold), one that
+// reaches the kubelet stand-in has that to itself (runWith), and each has its own fake AWS.
 func TestScriptsRun(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a kube-apiserver and runs ~100 scripts")
