@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -208,7 +209,7 @@ func TestAWSCommandsRun(t *testing.T) {
 			w.loadAWS(srv)
 			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 			defer cancel()
-			out, errs, err := bash(ctx, preamble.String()+c.line+"\n", append(env, "COMMANDTEST_AWS_ENDPOINT="+srv.URL))
+			out, errs, err := bash(ctx, preamble.String()+c.line+"\n", append(slices.Clone(env), "COMMANDTEST_AWS_ENDPOINT="+srv.URL))
 			where := fmt.Sprintf("%s\n(from %s)", c.line, strings.Join(c.sources, ", "))
 			if err != nil {
 				t.Fatalf("%s\nfailed: %v\nstderr: %s", where, err, errs)

@@ -58,7 +58,8 @@ type scriptRig struct {
 	// knowing whose they are, and port-forward binds the fixed local port 9713.
 	kubeletMu sync.Mutex
 	dir       string
-	bin       string // ipamwatch
+	bin       string   // ipamwatch
+	applied   *applied // clusterYAML's objects, for reset
 	// root is the test that owns the rig: demo nodes and agents live until it ends, not
 	// only for the subtest that started them.
 	root *testing.T
@@ -74,7 +75,7 @@ func newRig(t *testing.T) *scriptRig {
 	srv := kubetest.Start(t)
 	kl := startKubelet(t, w.Node, srv.Client())
 	w.loadCluster(t, srv, kl.port())
-	r := &scriptRig{w: w, kube: srv, kubelet: kl, demos: map[string]*demoNode{}, dir: t.TempDir(), root: t,
+	r := &scriptRig{w: w, kube: srv, kubelet: kl, applied: trackApplied(t, srv, w.render(t, clusterYAML)), demos: map[string]*demoNode{}, dir: t.TempDir(), root: t,
 		noPrometheus: fmt.Sprintf("http://127.0.0.1:%d", testtools.FreePort(t))}
 	bin := buildIpamwatch(t, r.dir)
 	r.bin = bin
@@ -292,7 +293,7 @@ func (r *scriptRig) hold(t *testing.T, s script) (release func()) {
 	r.cluster.Lock()
 	return func() {
 		defer r.cluster.Unlock()
-		r.w.reset(t, r.kube)
+		r.reset(t)
 	}
 }
 
@@ -820,7 +821,7 @@ func (r *scriptRig) roleFinders(t *testing.T, all []script) {
 	r.cluster.Lock()
 	defer func() {
 		defer r.cluster.Unlock()
-		r.w.reset(t, r.kube)
+		r.reset(t)
 	}()
 	kubectl := func(args ...string) {
 		t.Helper()
