@@ -444,12 +444,15 @@ func TestScriptsRun(t *testing.T) {
 	// the wait for their alert overlap the scripts that run before them.
 	books := r.runbookGroups(t)
 	books.launchAhead(0)
-	var items []scriptItem
+	// Confirms and runbooks mostly read the cluster and share it; fixes have it to
+	// themselves. Runbook groups go among the confirms, so that the runbooks' port-forwards
+	// (one at a time, each with its `sleep 2`) overlap the confirms, and fixes come last.
+	var confirms, groups, items []scriptItem
 	for _, s := range all {
 		if s.Kind != "confirm" {
 			continue
 		}
-		items = append(items, scriptItem{s.Name, func(t *testing.T) {
+		confirms = append(confirms, scriptItem{s.Name, func(t *testing.T) {
 			defer r.hold(t, s)()
 			cause := causeOf(s)
 			res := r.run(t, s, scenarioFor(cause))
@@ -491,7 +494,7 @@ func TestScriptsRun(t *testing.T) {
 		}})
 	}
 	for i, g := range books.groups {
-		items = append(items, scriptItem{g.alert, func(t *testing.T) {
+		groups = append(groups, scriptItem{g.alert, func(t *testing.T) {
 			books.launchAhead(i)
 			run := books.run(i)
 			defer run.stop()
@@ -504,7 +507,24 @@ func TestScriptsRun(t *testing.T) {
 			}
 		}})
 	}
-	runItems(t, items, scriptWorkers)
+	runItems(t, append(interleave(confirms, groups), items...), scriptWorkers)
+}
+
+// interleave returns the items of a and b in their order, spread evenly among each other.
+func interleave(a, b []scriptItem) []scriptItem {
+	out := make([]scriptItem, 0, len(a)+len(b))
+	i, j := 0, 0
+	for i < len(a) || j < len(b) {
+		// Take from b while it is behind a in proportion.
+		if j < len(b) && (i == len(a) || j*len(a) <= i*len(b)) {
+			out = append(out, b[j])
+			j++
+		} else {
+			out = append(out, a[i])
+			i++
+		}
+	}
+	return out
 }
 
 // scriptItem is one subtest of TestScriptsRun.
