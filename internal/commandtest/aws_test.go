@@ -113,20 +113,21 @@ func startAWSFork(env []string) error {
 		return fmt.Errorf("starting the awscli fork server: %w", err)
 	}
 	awsSetup.fork = cmd
-	exited := make(chan error, 1)
+	exited := make(chan error, 1) // buffered: nobody reads it once the server listens
 	go func() { exited <- cmd.Wait() }()
 	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); {
 		select {
 		case err := <-exited:
-			return fmt.Errorf("the awscli fork server exited: %v: %s", err, stderr.String())
+			return fmt.Errorf("the awscli fork server exited: %w: %s", err, stderr.String())
 		case <-time.After(50 * time.Millisecond):
 		}
 		if _, err := os.Stat(awsSetup.socket); err == nil {
-			go func() { <-exited }()
 			return nil
 		}
 	}
-	return fmt.Errorf("the awscli fork server did not listen on %s within a minute: %s", awsSetup.socket, stderr.String())
+	_ = cmd.Process.Kill()
+	err = <-exited // stderr is complete once Wait returned
+	return fmt.Errorf("the awscli fork server did not listen on %s within a minute (%w): %s", awsSetup.socket, err, stderr.String())
 }
 
 // stopAWSFork stops the fork server, if one started.
