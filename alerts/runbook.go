@@ -262,7 +262,7 @@ func (p Params) agentFinding(cause diagnosis.Cause) string {
 	return fmt.Sprintf(`POD=$(kubectl get pods -A -l %[1]s --field-selector spec.nodeName="$NODE" -o jsonpath='{.items[0].metadata.namespace}/{.items[0].metadata.name}')
 kubectl -n "${POD%%%%/*}" port-forward "pod/${POD#*/}" %[2]d:%[2]d >/dev/null &
 PF=$!
-sleep 2
-curl -s localhost:%[2]d/diagnosis | jq '.findings[] | select(.cause == "%[3]s")'
+# --retry-connrefused: tries again (once a second) until the port-forward listens
+curl -s --retry 10 --retry-connrefused --retry-delay 1 localhost:%[2]d/diagnosis | jq '.findings[] | select(.cause == "%[3]s")'
 kill "$PF"`, p.PodSelector, p.Port, cause)
 }

@@ -4,11 +4,15 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -32,6 +36,9 @@ func eksModelFile() string {
 var awsSetup struct {
 	once sync.Once
 	err  error
+	// fork is the awscli fork server (testdata/awsfork/server.py); socket is where it listens.
+	fork   *exec.Cmd
+	socket string
 }
 
 // awsEnv returns the environment the awscli runs in: dummy credentials, no profile, config
@@ -69,12 +76,65 @@ func awsEnv(t testing.TB) []string {
 		cmd.Env = env
 		if out, err := cmd.CombinedOutput(); err != nil {
 			awsSetup.err = errors.New("aws configure add-model: " + err.Error() + ": " + string(out))
+			return
 		}
+		awsSetup.err = startAWSFork(env)
 	})
 	if awsSetup.err != nil {
-		t.Fatalf("loading the EKS model into the awscli: %v", awsSetup.err)
+		t.Fatalf("setting up the awscli: %v", awsSetup.err)
 	}
-	return env
+	// Clipped: callers append their own variables, some from parallel subtests.
+	return slices.Clip(append(env, "COMMANDTEST_AWS_SOCKET="+awsSetup.socket,
+		"COMMANDTEST_AWS_CLIENT="+filepath.Join(repoRoot(t), "internal", "commandtest", "testdata", "awsfork", "client.py")))
+}
+
+// startAWSFork starts the awscli fork server (testdata/awsfork/server.py) with the Python
+// that /usr/bin/aws names on its #! line, and waits until it listens. stopAWSFork ends it.
+func startAWSFork(env []string) error {
+	b, err := os.ReadFile(awsCLIPath)
+	if err != nil {
+		return err
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	python, ok := strings.CutPrefix(line, "#!")
+	if !ok || strings.ContainsAny(strings.TrimSpace(python), " \t") {
+		return fmt.Errorf("%s does not start with #!/path/to/python: %q", awsCLIPath, line)
+	}
+	_, file, _, _ := runtime.Caller(0)
+	server := filepath.Join(filepath.Dir(file), "testdata", "awsfork", "server.py")
+	awsSetup.socket = filepath.Join(tools.awsHome, "awscli.sock")
+	cmd := exec.Command(strings.TrimSpace(python), server, awsSetup.socket)
+	cmd.Env = env
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	// Ends with the test binary even if it dies before TestMain stops it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting the awscli fork server: %w", err)
+	}
+	awsSetup.fork = cmd
+	exited := make(chan error, 1) // buffered: nobody reads it once the server listens
+	go func() { exited <- cmd.Wait() }()
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); {
+		select {
+		case err := <-exited:
+			return fmt.Errorf("the awscli fork server exited: %w: %s", err, stderr.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+		if _, err := os.Stat(awsSetup.socket); err == nil {
+			return nil
+		}
+	}
+	_ = cmd.Process.Kill()
+	err = <-exited // stderr is complete once Wait returned
+	return fmt.Errorf("the awscli fork server did not listen on %s within a minute (%w): %s", awsSetup.socket, err, stderr.String())
+}
+
+// stopAWSFork stops the fork server, if one started.
+func stopAWSFork() {
+	if awsSetup.fork != nil && awsSetup.fork.Process != nil {
+		_ = awsSetup.fork.Process.Kill()
+	}
 }
 
 // cleanEnv is the process environment without the user's AWS settings, plus the test's.
@@ -107,8 +167,10 @@ func missing(t testing.TB, format string, args ...any) {
 	t.Skipf(format+"; run scripts/install-tools.sh", args...)
 }
 
-// awsFunc is the shell function that sends every aws command of a script to the fake.
-const awsFunc = `aws() { ` + awsCLIPath + ` --endpoint-url "$COMMANDTEST_AWS_ENDPOINT" "$@"; }` + "\n"
+// awsFunc is the shell function that sends every aws command of a script to the fake. It runs
+// Debian's awscli (/usr/bin/aws's awscli.clidriver.main) in a child of the fork server, which
+// has imported it once, instead of starting Python anew for each command.
+const awsFunc = `aws() { /usr/bin/python3 -S "$COMMANDTEST_AWS_CLIENT" --endpoint-url "$COMMANDTEST_AWS_ENDPOINT" "$@"; }` + "\n"
 
 // bash runs a script with bash and returns what it printed.
 func bash(ctx context.Context, script string, env []string) (stdout, stderr string, err error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -14,14 +15,38 @@ import (
 )
 
 // commandVars are the values every variable of the scripts has in the world: the confirm
-// scripts' shared variables and the ones scripts set themselves from a command (the role,
-// the cluster, the Pod Identity association) or ask a person for (CIDR).
+// scripts' shared variables, the ones scripts set themselves from a command (the role, the
+// cluster, the Pod Identity association, the node's VPC and zone, the ENIConfig's subnet, the
+// cluster's Kubernetes version), each the value that command finds in the world (TestScriptsRun
+// runs the commands themselves), and the ones a person types where a block asks (personVars).
 func (w world) commandVars() map[string]string {
-	return map[string]string{
+	vars := map[string]string{
 		"NODE": w.Node, "INSTANCE_ID": w.InstanceID, "REGION": w.Region, "INSTANCE_TYPE": w.InstanceType,
 		"SUBNET": w.NodeSubnet, "ENICONFIG": w.ENIConfig,
 		"CLUSTER": w.Cluster, "ROLE_ARN": w.roleARN(w.IRSARole), "ROLE_NAME": w.IRSARole, "ASSOC": w.PodIdentityID,
 		"PROFILE_ARN": fakeec2.InstanceProfile{Name: w.InstanceProfile}.ARN(), "CIDR": w.FreeCIDR,
+		"VPC": w.VPC, "AZ": w.AZ, "ENICONFIG_SUBNET": w.PodSubnet, "K8S_VERSION": w.K8sVersion,
+	}
+	for k, v := range w.personVars() {
+		vars[k] = v
+	}
+	return vars
+}
+
+// personVars are the values a person sets where a fix block stops and asks
+// (`X=${X:?set X to ...}`), each what the block's confirm or its own earlier command lists in
+// the world.
+func (w world) personVars() map[string]string {
+	return map[string]string{
+		// leaked_enis: the one leaked ENI its confirm lists.
+		"ENI": availableENI,
+		// subnet_discovery_excluded: a subnet of the node's VPC and zone from its confirm list.
+		"TAGGED_SUBNET": w.PodSubnet,
+		// cni_unknown_instance_type: the newest version describe-addon-versions lists.
+		"VERSION": w.AddonVersion,
+		// warm_target_conflict: the setting the finding names for the world's aws-node
+		// (prefix delegation with every warm target 0, the demo's warm-conflict scenario).
+		"CHANGE": "WARM_PREFIX_TARGET=1",
 	}
 }
 
@@ -48,8 +73,18 @@ var awsExpectations = []awsExpectation{
 	}},
 	{"describe-network-interfaces", "Values=available --query 'length(NetworkInterfaces)'", one("1\n")},
 	{"describe-network-interfaces", "--region \"$REGION\" --query 'length(NetworkInterfaces)'", one("3\n")},
+	{"describe-network-interfaces", "Name=tag-key,Values=node.k8s.amazonaws.com/instance_id", one(availableENI + "\taws-K8S-" + goneInstanceID + "\t" + goneInstanceID + "\n")},
 	{"describe-network-interfaces", "Values=available", one(availableENI + "\t")},
 	{"describe-subnets", "CidrBlock,AvailableIpAddressCount", func(w world) []string { return []string{w.NodeCIDR + "\t3980\n"} }},
+	{"describe-subnets", "Subnets[0].VpcId", func(w world) []string { return []string{w.VPC + "\n"} }},
+	{"describe-subnets", "Subnets[0].AvailabilityZone", func(w world) []string { return []string{w.AZ + "\n"} }},
+	{"describe-subnets", "Name=vpc-id", func(w world) []string {
+		return []string{w.NodeSubnet + "\t3980\tuntagged\tno cluster tag\n", w.PodSubnet + "\t8187\tuntagged\tno cluster tag\n"}
+	}},
+	{"describe-cluster", "cluster.version", func(w world) []string { return []string{w.K8sVersion + "\n"} }},
+	{"describe-addon-versions", "addonVersion", func(w world) []string {
+		return []string{w.AddonVersion + "\t" + w.CNIVersion + "-eksbuild.1\n"}
+	}},
 	{"get-subnet-cidr-reservations", "", one(`"SubnetCidrReservationId": "scr-0demo000000000001"`, `"ReservationType": "prefix"`)},
 	{"create-subnet-cidr-reservation", "", func(w world) []string { return []string{`"Cidr": "` + w.FreeCIDR + `"`, `"ReservationType": "prefix"`} }},
 	{"modify-instance-metadata-options", "", one(`"HttpEndpoint": "enabled"`, `"State": "pending"`)},
@@ -61,7 +96,35 @@ var awsExpectations = []awsExpectation{
 	{"simulate-principal-policy", "EvalDecision", one("ec2:AssignPrivateIpAddresses\texplicitDeny\n", "ec2:DescribeNetworkInterfaces\tallowed\n")},
 	{"list-pod-identity-associations", "associationId", func(w world) []string { return []string{w.PodIdentityID + "\n"} }},
 	{"describe-pod-identity-association", "roleArn", func(w world) []string { return []string{w.roleARN(w.PodIdentityRole) + "\n"} }},
+	{"update-addon", "--addon-version", func(w world) []string {
+		return []string{`"type": "AddonVersion"`, `"value": "` + w.AddonVersion + `"`, `"value": "PRESERVE"`}
+	}},
 	{"update-addon", "", one(`"status": "InProgress"`, `"type": "ResolveConflicts"`, `"value": "OVERWRITE"`)},
+}
+
+// awsEffects check the operations that print nothing when they succeed: the fake must have
+// changed as the command says.
+var awsEffects = map[string]func(w world, srv *fakeec2.Server) error{
+	"create-tags": func(w world, srv *fakeec2.Server) error {
+		srv.Lock()
+		defer srv.Unlock()
+		for _, sub := range srv.Subnets {
+			if sub.ID == w.personVars()["TAGGED_SUBNET"] && sub.Tags["kubernetes.io/role/cni"] == "1" {
+				return nil
+			}
+		}
+		return fmt.Errorf("subnet %s is not tagged kubernetes.io/role/cni=1", w.personVars()["TAGGED_SUBNET"])
+	},
+	"delete-network-interface": func(w world, srv *fakeec2.Server) error {
+		srv.Lock()
+		defer srv.Unlock()
+		for _, e := range srv.ENIs {
+			if e.ID == w.personVars()["ENI"] {
+				return fmt.Errorf("ENI %s still exists", e.ID)
+			}
+		}
+		return nil
+	},
 }
 
 // awsCommand is one aws command found in a script.
@@ -146,12 +209,16 @@ func TestAWSCommandsRun(t *testing.T) {
 			w.loadAWS(srv)
 			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 			defer cancel()
-			out, errs, err := bash(ctx, preamble.String()+c.line+"\n", append(env, "COMMANDTEST_AWS_ENDPOINT="+srv.URL))
+			out, errs, err := bash(ctx, preamble.String()+c.line+"\n", append(slices.Clone(env), "COMMANDTEST_AWS_ENDPOINT="+srv.URL))
 			where := fmt.Sprintf("%s\n(from %s)", c.line, strings.Join(c.sources, ", "))
 			if err != nil {
 				t.Fatalf("%s\nfailed: %v\nstderr: %s", where, err, errs)
 			}
-			if strings.TrimSpace(out) == "" || noneRe.MatchString(out) {
+			if effect := awsEffects[c.op]; effect != nil {
+				if err := effect(w, srv); err != nil {
+					t.Errorf("%s\nran but did not take effect: %v", where, err)
+				}
+			} else if strings.TrimSpace(out) == "" || noneRe.MatchString(out) {
 				t.Errorf("%s\nprinted nothing its --query promises:\n%s", where, out)
 			}
 			if op := cliOperation(c.op); srv.Calls(op) == 0 {

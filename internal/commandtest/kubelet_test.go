@@ -147,7 +147,13 @@ func (k *kubelet) serve(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodGet && len(parts) == 4 && parts[0] == "containerLogs" {
 		key := parts[1] + "/" + parts[2] + "/" + parts[3]
 		if r.URL.Query().Get("previous") == "true" {
-			key += "#previous" // the container's instance before its last restart
+			// The container's instance before its last restart: there is none while the
+			// pod's status says it never restarted (the kubelet then answers with this error).
+			if !k.restarted(r.Context(), parts[1], parts[2], parts[3]) {
+				http.Error(w, fmt.Sprintf("previous terminated container %q in pod %q not found", parts[3], parts[2]), http.StatusBadRequest)
+				return
+			}
+			key += "#previous"
 		}
 		k.mu.Lock()
 		text, ok := k.logs[key]
@@ -171,6 +177,20 @@ func (k *kubelet) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Error(w, "the test's kubelet stand-in does not serve "+r.URL.Path, http.StatusNotImplemented)
+}
+
+// restarted reports whether the pod's status says the container restarted.
+func (k *kubelet) restarted(ctx context.Context, ns, pod, container string) bool {
+	p, err := k.client.CoreV1().Pods(ns).Get(ctx, pod, metav1.GetOptions{})
+	if err != nil {
+		return false
+	}
+	for _, cs := range p.Status.ContainerStatuses {
+		if cs.Name == container {
+			return cs.RestartCount > 0
+		}
+	}
+	return false
 }
 
 // portForward speaks the kubelet's side of port forwarding (SPDY, protocol

@@ -20,6 +20,7 @@ func TestMain(m *testing.M) {
 	}
 	tools.awsHome = dir
 	code := m.Run()
+	stopAWSFork()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

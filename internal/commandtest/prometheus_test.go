@@ -12,8 +12,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
-	"testing"
 	"time"
 
 	"github.com/ipamwatch/ipamwatch/internal/testtools"
@@ -32,9 +32,26 @@ type prometheus struct {
 	fired bool
 }
 
-// startPrometheus starts Prometheus for one runbook: it scrapes agent and evaluates the rules,
-// stopped by PID when t ends. With wait, fired says whether alert reached firing within 45 s.
-func (r *scriptRig) startPrometheus(t *testing.T, agent, alert string, wait bool) prometheus {
+// promRun is a Prometheus started for one runbook. Start-up and the wait for the alert take
+// seconds of mostly idle time, so the test starts the next runbooks' ahead of time (bounded)
+// and waits in the background; result blocks until the wait is over.
+type promRun struct {
+	alert string
+	done  chan struct{} // closed when prom.fired is final
+	prom  prometheus
+	stop  func()
+}
+
+func (p *promRun) result() prometheus {
+	<-p.done
+	return p.prom
+}
+
+// launchPrometheus starts Prometheus for one runbook: it scrapes agent and evaluates the rules,
+// stopped by PID by stop or, at the latest, when the rig's test ends. With wait, fired says
+// whether alert reached firing within 45 s of the first rule evaluation.
+func (r *scriptRig) launchPrometheus(agent, alert string, wait bool) *promRun {
+	t := r.root
 	t.Helper()
 	bin := testtools.Lookup(t, "prometheus")
 	dir := t.TempDir()
@@ -69,39 +86,62 @@ scrape_configs:
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting prometheus: %v", err)
 	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
+	ctx, cancel := context.WithCancel(context.Background())
+	run := &promRun{alert: alert, done: make(chan struct{}), prom: prometheus{url: "http://" + addr}}
+	var once sync.Once
+	run.stop = func() {
+		once.Do(func() {
+			cancel()
+			<-run.done
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			exited := make(chan struct{})
+			go func() { _ = cmd.Wait(); close(exited) }()
+			select {
+			case <-exited:
+			case <-time.After(10 * time.Second):
+				_ = cmd.Process.Kill()
+				<-exited
+			}
+			logf.Close()
+		})
+	}
+	t.Cleanup(run.stop)
+	go func() {
+		defer close(run.done)
+		run.prom.fired = awaitPrometheus(ctx, run.prom, alert, wait)
+	}()
+	return run
+}
+
+// awaitPrometheus waits for one scrape of the agent and one rule evaluation, then, with wait,
+// up to 45 s for alert to fire; it reports whether it did.
+func awaitPrometheus(ctx context.Context, p prometheus, alert string, wait bool) bool {
+	sleep := func(d time.Duration) bool {
 		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
+		case <-ctx.Done():
+			return false
+		case <-time.After(d):
+			return true
 		}
-		logf.Close()
-	})
-	p := prometheus{url: "http://" + addr}
-	// At least one scrape of the agent and one rule evaluation before any block asks.
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(500 * time.Millisecond) {
-		if n, err := p.count(t.Context(), `ipamwatch_node_info`); err == nil && n > 0 {
+	}
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline) && sleep(500*time.Millisecond); {
+		if n, err := p.count(ctx, `ipamwatch_node_info`); err == nil && n > 0 {
 			break
 		}
 	}
-	time.Sleep(2 * time.Second)
-	if !wait {
-		return p
+	if !sleep(2*time.Second) || !wait {
+		return false
 	}
-	deadline := time.Now().Add(45 * time.Second)
 	query := fmt.Sprintf(`ALERTS{alertname=%q,alertstate="firing"}`, alert)
-	for time.Now().Before(deadline) {
-		if n, err := p.count(t.Context(), query); err == nil && n > 0 {
-			p.fired = true
-			return p
+	for deadline := time.Now().Add(45 * time.Second); time.Now().Before(deadline); {
+		if n, err := p.count(ctx, query); err == nil && n > 0 {
+			return true
 		}
-		time.Sleep(time.Second)
+		if !sleep(time.Second) {
+			return false
+		}
 	}
-	return p
+	return false
 }
 
 // count returns how many series query returns.

@@ -12,10 +12,13 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/ipamwatch/ipamwatch/demo"
@@ -43,12 +46,20 @@ trap 'echo "commandtest: exit status $? from: $BASH_COMMAND" >&2' ERR
 type scriptRig struct {
 	w       world
 	kube    *kubetest.Server
-	aws     *fakeec2.Server
 	kubelet *kubelet
 	env     []string
+	demoMu  sync.Mutex
 	demos   map[string]*demoNode // by demo scenario
-	dir     string
-	bin     string // ipamwatch
+	// cluster is held exclusively by a script that may change the cluster (it leaves it reset)
+	// and shared by scripts that only read it.
+	cluster sync.RWMutex
+	// kubeletMu is held by a script whose commands reach the kubelet stand-in (debug, logs,
+	// port-forward, ...): the stand-in has one target demo node and records requests without
+	// knowing whose they are, and port-forward binds the fixed local port 9713.
+	kubeletMu sync.Mutex
+	dir       string
+	bin       string   // ipamwatch
+	applied   *applied // clusterYAML's objects, for reset
 	// root is the test that owns the rig: demo nodes and agents live until it ends, not
 	// only for the subtest that started them.
 	root *testing.T
@@ -64,8 +75,7 @@ func newRig(t *testing.T) *scriptRig {
 	srv := kubetest.Start(t)
 	kl := startKubelet(t, w.Node, srv.Client())
 	w.loadCluster(t, srv, kl.port())
-	fake := fakeec2.New(t)
-	r := &scriptRig{w: w, kube: srv, aws: fake, kubelet: kl, demos: map[string]*demoNode{}, dir: t.TempDir(), root: t,
+	r := &scriptRig{w: w, kube: srv, kubelet: kl, applied: trackApplied(t, srv, w.render(t, clusterYAML)), demos: map[string]*demoNode{}, dir: t.TempDir(), root: t,
 		noPrometheus: fmt.Sprintf("http://127.0.0.1:%d", testtools.FreePort(t))}
 	bin := buildIpamwatch(t, r.dir)
 	r.bin = bin
@@ -75,7 +85,7 @@ func newRig(t *testing.T) *scriptRig {
 			env = append(env, kv)
 		}
 	}
-	env = append(env, "COMMANDTEST_AWS_ENDPOINT="+fake.URL, "COMMANDTEST_IPAMWATCH="+bin)
+	env = append(env, "COMMANDTEST_IPAMWATCH="+bin)
 	r.env = env
 	healthy := r.demo(t, "healthy")
 	log, err := os.ReadFile(healthy.ipamdLog)
@@ -120,6 +130,8 @@ type demoNode struct {
 func (r *scriptRig) demo(_ *testing.T, scenario string) *demoNode {
 	t := r.root
 	t.Helper()
+	r.demoMu.Lock()
+	defer r.demoMu.Unlock()
 	if d, ok := r.demos[scenario]; ok {
 		return d
 	}
@@ -250,6 +262,39 @@ type runResult struct {
 	err            error
 	debugs         []debugRun
 	kubeletCalls   []string
+	// aws is the fake the script's aws commands reached (each run has its own, loaded with
+	// the world).
+	aws *fakeec2.Server
+}
+
+// readOnlyKubectl are the kubectl subcommands that change nothing the world's scripts look
+// at (debug adds its own pod only).
+var readOnlyKubectl = map[string]bool{"get": true, "describe": true, "logs": true, "auth": true, "port-forward": true,
+	"debug": true, "top": true, "explain": true, "version": true, "api-resources": true, "events": true, "wait": true}
+
+// kubeletKubectl are the kubectl subcommands the API server hands over to the kubelet.
+var kubeletKubectl = []string{"debug", "logs", "port-forward", "exec", "attach", "cp"}
+
+// hold takes the locks a script needs around its run and checks, and returns their release.
+// A script with a kubectl subcommand that may change the cluster gets it to itself and
+// leaves it as the world has it (reset); scripts that only read share it.
+func (r *scriptRig) hold(t *testing.T, s script) (release func()) {
+	t.Helper()
+	changes := false
+	for sub := range kubectlSubcommands(s.Text) {
+		if !readOnlyKubectl[sub] {
+			changes = true
+		}
+	}
+	if !changes {
+		r.cluster.RLock()
+		return r.cluster.RUnlock
+	}
+	r.cluster.Lock()
+	return func() {
+		defer r.cluster.Unlock()
+		r.reset(t)
+	}
 }
 
 // run runs a script whole with bash in the world, the debug pods' host network reaching the
@@ -259,26 +304,41 @@ func (r *scriptRig) run(t *testing.T, s script, scenario string) runResult {
 	return r.runWith(t, s, scenario, r.noPrometheus, true, r.w.FreeCIDR)
 }
 
-// runWith is run with Prometheus at prom; setNode gives a runbook block NODE as a person
-// would set it (otherwise the block finds the node from the firing alert).
+// runWith is run with Prometheus at prom; setNode gives a runbook block NODE and SUBNET as a
+// person would set them (otherwise the block finds them from the firing alert).
 // cidr is what the person sets CIDR to (a free /28 of the subnet the script works on).
-func (r *scriptRig) runWith(t *testing.T, s script, scenario, prom string, setNode bool, cidr string) runResult {
+func (r *scriptRig) runWith(t *testing.T, s script, scenario, prom string, setNode bool, cidr string) (res runResult) {
 	t.Helper()
-	r.kubelet.setTarget(&r.demo(t, scenario).nodeEndpoints)
-	r.kubelet.takeDebugs()
-	r.kubelet.takeRequests()
-	r.w.loadAWS(r.aws) // fixes change the fake: every script starts from the world
-	env := append(slices.Clone(r.env), "CLUSTER="+r.w.Cluster, "CIDR="+cidr, "PROMETHEUS="+prom)
+	target := &r.demo(t, scenario).nodeEndpoints
+	subs := kubectlSubcommands(s.Text)
+	if slices.ContainsFunc(kubeletKubectl, func(sub string) bool { return subs[sub] > 0 }) {
+		r.kubeletMu.Lock()
+		defer r.kubeletMu.Unlock()
+		r.kubelet.setTarget(target)
+		r.kubelet.takeDebugs()
+		r.kubelet.takeRequests()
+		defer func() {
+			res.debugs, res.kubeletCalls = r.kubelet.takeDebugs(), r.kubelet.takeRequests()
+		}()
+	}
+	res.aws = fakeec2.New(t) // fixes change the fake: every script starts from the world
+	r.w.loadAWS(res.aws)
+	env := append(slices.Clone(r.env), "COMMANDTEST_AWS_ENDPOINT="+res.aws.URL, "CLUSTER="+r.w.Cluster, "CIDR="+cidr, "PROMETHEUS="+prom)
+	for _, k := range sortedKeys(r.w.personVars()) {
+		env = append(env, k+"="+r.w.personVars()[k]) // what the person types where a fix block asks
+	}
 	if s.Situation == "runbook" && setNode {
-		env = append(env, "NODE="+r.w.Node) // the person sets it from the alert's node label
+		// The alert did not fire here: the person sets the node (and a subnet alert's subnet)
+		// from the alert's labels, as the runbooks' stop lines ask.
+		env = append(env, "NODE="+r.w.Node, "SUBNET="+r.w.NodeSubnet)
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
-	out, errs, err := bash(ctx, wrappers+s.Text, env)
+	res.stdout, res.stderr, res.err = bash(ctx, wrappers+s.Text, env)
 	if testing.Verbose() {
-		t.Logf("script:\n%s\nstdout:\n%s\nstderr:\n%s", s.Text, out, errs)
+		t.Logf("script:\n%s\nstdout:\n%s\nstderr:\n%s", s.Text, res.stdout, res.stderr)
 	}
-	return runResult{stdout: out, stderr: errs, err: err, debugs: r.kubelet.takeDebugs(), kubeletCalls: r.kubelet.takeRequests()}
+	return res
 }
 
 // kubectlSubcommands counts the kubectl commands of a script by subcommand (comments and
@@ -366,23 +426,34 @@ func checkRun(t *testing.T, w world, s script, res runResult, allowEmpty bool) {
 	}
 }
 
-// TestScriptsRun runs every confirm script (in the live, bundle and runbook situations), then
-// every fix block, then every runbook block, whole, with bash, against the real API server, the
-// fake AWS and the ipamwatch binary. Confirms must print the world's facts (confirmWants);
-// fixes must change what they say they change (fixEffects).
+// TestScriptsRun runs every confirm script (in the live, bundle and runbook situations), every
+// fix block and every runbook block, whole, with bash, against the real API server, the fake
+// AWS and the ipamwatch binary. Confirms must print the world's facts (confirmWants); fixes
+// must change what they say they change (fixEffects). Scripts run scriptWorkers at a time:
+// one that may change the cluster has it to itself and leaves it reset (hold), one that
+// reaches the kubelet stand-in has that to itself (runWith), and each has its own fake AWS.
 func TestScriptsRun(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a kube-apiserver and runs ~100 scripts")
 	}
+	t.Parallel() // alongside TestAWSCommandsRun
 	r := newRig(t)
 	w := r.w
 	all := adviceScripts(w)
-	start := time.Now()
+	// The runbooks' Prometheus servers start ahead (a few at a time) so that their start-up and
+	// the wait for their alert overlap the scripts that run before them.
+	books := r.runbookGroups(t)
+	books.launchAhead(0)
+	// Confirms and runbooks mostly read the cluster and share it; fixes have it to
+	// themselves. Runbook groups go among the confirms, so that the runbooks' port-forwards
+	// (one at a time, each with its `sleep 2`) overlap the confirms, and fixes come last.
+	var confirms, groups, items []scriptItem
 	for _, s := range all {
 		if s.Kind != "confirm" {
 			continue
 		}
-		t.Run(s.Name, func(t *testing.T) {
+		confirms = append(confirms, scriptItem{s.Name, func(t *testing.T) {
+			defer r.hold(t, s)()
 			cause := causeOf(s)
 			res := r.run(t, s, scenarioFor(cause))
 			checkCommon(t, w, s, res)
@@ -398,17 +469,17 @@ func TestScriptsRun(t *testing.T) {
 					t.Errorf("output lacks %q:\n%s", want, res.stdout)
 				}
 			}
-		})
+		}})
 	}
-	t.Logf("confirm scripts ran in %s", time.Since(start).Round(time.Second))
-	t.Run("unauthorized confirm finds each role", func(t *testing.T) { r.roleFinders(t, all) })
+	items = append(items, scriptItem{"unauthorized confirm finds each role", func(t *testing.T) { r.roleFinders(t, all) }})
+	items = append(items, scriptItem{"IpamwatchAgentDown confirm when the agent never restarted", r.agentNeverRestarted})
 	for _, s := range all {
 		if s.Kind != "fix" {
 			continue
 		}
-		t.Run(s.Name, func(t *testing.T) {
+		items = append(items, scriptItem{s.Name, func(t *testing.T) {
+			defer r.hold(t, s)()
 			cause := causeOf(s)
-			r.w.reset(t, r.kube)
 			res := r.run(t, s, scenarioFor(cause))
 			if res.err != nil {
 				t.Fatalf("%v\nstderr:\n%s\nstdout:\n%s\nscript:\n%s", res.err, res.stderr, res.stdout, s.Text)
@@ -417,46 +488,144 @@ func TestScriptsRun(t *testing.T) {
 			if !ok {
 				t.Fatalf("fixEffects has no entry for %s", cause)
 			}
-			if err := effect(t, r); err != nil {
+			if err := effect(t, r, res.aws); err != nil {
 				t.Errorf("ran but did not take effect: %v\nstdout:\n%s", err, res.stdout)
 			}
-		})
+		}})
 	}
-	byFile := map[string][]script{}
-	var files []string
+	for i, g := range books.groups {
+		groups = append(groups, scriptItem{g.alert, func(t *testing.T) {
+			books.launchAhead(i)
+			run := books.run(i)
+			defer run.stop()
+			prom := run.result()
+			if !prom.fired {
+				t.Logf("%s does not fire on demo scenario %s here: blocks get NODE set, as when a person looks at a node of their choice", g.alert, g.scenario)
+			}
+			for _, s := range g.blocks {
+				t.Run(s.Name, func(t *testing.T) { r.runbookBlock(t, s, g.scenario, prom) })
+			}
+		}})
+	}
+	runItems(t, append(interleave(confirms, groups), items...), scriptWorkers)
+}
+
+// interleave returns the items of a and b in their order, spread evenly among each other.
+func interleave(a, b []scriptItem) []scriptItem {
+	out := make([]scriptItem, 0, len(a)+len(b))
+	i, j := 0, 0
+	for i < len(a) || j < len(b) {
+		// Take from b while it is behind a in proportion.
+		if j < len(b) && (i == len(a) || j*len(a) <= i*len(b)) {
+			out = append(out, b[j])
+			j++
+		} else {
+			out = append(out, a[i])
+			i++
+		}
+	}
+	return out
+}
+
+// scriptItem is one subtest of TestScriptsRun.
+type scriptItem struct {
+	name string
+	f    func(t *testing.T)
+}
+
+// scriptWorkers bounds the subtests of TestScriptsRun that run at once. Most of a script's time
+// is spent waiting (for the API server, a debug pod, a port-forward's `sleep 2`), and scripts
+// that need the cluster or the kubelet stand-in to themselves take a lock (hold, runWith).
+const scriptWorkers = 4
+
+// runItems runs the items as subtests of t, in order, at most workers at once (t.Run may be
+// called from several goroutines; go test's -parallel stays what it is for other tests).
+func runItems(t *testing.T, items []scriptItem, workers int) {
+	next := make(chan scriptItem)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for it := range next {
+				t.Run(it.name, it.f)
+			}
+		}()
+	}
+	for _, it := range items {
+		next <- it
+	}
+	close(next)
+	wg.Wait()
+}
+
+// runbookGroup is one runbook's blocks and the demo scenario whose agent its Prometheus scrapes.
+type runbookGroup struct {
+	alert, scenario string
+	blocks          []script
+}
+
+// runbooks are the runbook groups in the order they run, and their Prometheus servers,
+// started at most promAhead groups ahead of the one running.
+type runbooks struct {
+	r      *scriptRig
+	groups []runbookGroup
+	mu     sync.Mutex
+	runs   []*promRun
+}
+
+func (b *runbooks) run(i int) *promRun {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.runs[i]
+}
+
+// promAhead bounds the Prometheus servers alive at once (each scrapes and evaluates every
+// second): enough that the next runbooks' alerts have fired by the time they run.
+const promAhead = 4
+
+func (r *scriptRig) runbookGroups(t *testing.T) *runbooks {
+	t.Helper()
+	b := &runbooks{r: r}
+	index := map[string]int{}
 	for _, s := range runbookScripts(t) {
 		a := alertOf(s)
-		if byFile[a] == nil {
-			files = append(files, a)
+		i, ok := index[a]
+		if !ok {
+			i = len(b.groups)
+			index[a] = i
+			b.groups = append(b.groups, runbookGroup{alert: a, scenario: scenarioFor(s.Cause)})
 		}
-		byFile[a] = append(byFile[a], s)
+		b.groups[i].blocks = append(b.groups[i].blocks, s)
 	}
-	for _, alert := range files {
-		t.Run(alert, func(t *testing.T) {
-			blocks := byFile[alert]
-			scenario := scenarioFor(blocks[0].Cause)
-			d := r.demo(t, scenario)
-			// The healthy scenario raises no failure alert: no need to wait for one.
-			prom := r.startPrometheus(t, d.agent, alert, scenario != "healthy")
-			if !prom.fired {
-				t.Logf("%s does not fire on demo scenario %s here: blocks get NODE set, as when a person looks at a node of their choice", alert, scenario)
-			}
-			for _, s := range blocks {
-				t.Run(s.Name, func(t *testing.T) { r.runbookBlock(t, s, scenario, prom) })
-			}
-		})
+	b.runs = make([]*promRun, len(b.groups))
+	return b
+}
+
+// launchAhead starts the Prometheus servers of groups i to i+promAhead that are not running yet.
+func (b *runbooks) launchAhead(i int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for j := i; j < min(i+promAhead+1, len(b.groups)); j++ {
+		if b.runs[j] != nil {
+			continue
+		}
+		g := b.groups[j]
+		d := b.r.demo(b.r.root, g.scenario)
+		// The healthy scenario raises no failure alert: no need to wait for one.
+		b.runs[j] = b.r.launchPrometheus(d.agent, g.alert, g.scenario != "healthy")
 	}
 }
 
 // runbookBlock runs one runbook block: the node comes from the firing alert in Prometheus
 // (NODE unset) when it fired, else from NODE as a person would set it.
 func (r *scriptRig) runbookBlock(t *testing.T, s script, scenario string, prom prometheus) {
-	r.w.reset(t, r.kube)
 	shows := scenario != "healthy"
 	if strings.Contains(s.Text, "/diagnosis") && shows && !waitFinding(t, r.demo(t, scenario).agent, s.Cause) {
 		t.Logf("demo scenario %s lists %s among its expected findings, but its agent does not report it: the finding filter may print nothing", scenario, s.Cause)
 		shows = false
 	}
+	defer r.hold(t, s)()
 	res := r.runWith(t, s, scenario, prom.url, !prom.fired, freeCIDR(r.w, scenario))
 	if res.err != nil && !prom.fired {
 		t.Skipf("%s did not fire in this test's Prometheus (its demo scenario %s does not raise it), and the block needs it: %s",
@@ -491,7 +660,7 @@ var confirmWants = map[diagnosis.Cause]func(w world) []string{
 		return []string{w.PodSubnet + "\n", w.eni(0) + "\t" + w.NodeSubnet + "\t0"}
 	},
 	"ec2_throttled": func(w world) []string {
-		return []string{"RequestLimitExceeded", "WARM_IP_TARGET=5\n", "CLUSTER_NAME=" + w.Cluster + "\n"}
+		return []string{"RequestLimitExceeded", w.envLine("WARM_IP_TARGET"), w.envLine("CLUSTER_NAME")}
 	},
 	"eni_limit": func(w world) []string {
 		return []string{"29\n", `"IPv4PerENI": 10`, "2\n", "awscni_eni_max "}
@@ -500,7 +669,7 @@ var confirmWants = map[diagnosis.Cause]func(w world) []string{
 	"imds_failure":  func(w world) []string { return []string{`"HttpEndpoint": "enabled"`, "02:"} },
 	"ip_pool_empty": func(w world) []string { return []string{`"ENIs"`, "FailedCreatePodSandBox"} },
 	"ipamd_unreachable": func(w world) []string {
-		return []string{awsNodePod, "WARM_PREFIX_TARGET=1\n"}
+		return []string{awsNodePod, w.envLine("WARM_PREFIX_TARGET")}
 	},
 	"ipv6_mode":                     func(w world) []string { return []string{"29\n", "false\n"} },
 	"max_pods_exceeds_ip_capacity":  func(w world) []string { return []string{"29\n", "max-pods", "awscni_ip_max "} },
@@ -515,15 +684,38 @@ var confirmWants = map[diagnosis.Cause]func(w world) []string{
 			"ec2:AssignPrivateIpAddresses\texplicitDeny\n"}
 	},
 	"warm_pool_capped": func(w world) []string {
-		return []string{"MINIMUM_IP_TARGET=10\nWARM_IP_TARGET=5\n", "awscni_total_ip_addresses "}
+		return []string{w.envLine("MINIMUM_IP_TARGET") + w.envLine("WARM_IP_TARGET"), "awscni_total_ip_addresses "}
 	},
-	"warm_pool_hoarding":   func(w world) []string { return []string{"awscni_assigned_ip_addresses ", "WARM_PREFIX_TARGET=1\n"} },
-	"warm_target_conflict": func(w world) []string { return []string{"WARM_PREFIX_TARGET=1\n", "MINIMUM_IP_TARGET=10\n"} },
+	"warm_pool_hoarding": func(w world) []string {
+		return []string{"awscni_assigned_ip_addresses ", w.envLine("WARM_PREFIX_TARGET")}
+	},
+	"warm_target_conflict": func(w world) []string {
+		return []string{w.envLine("WARM_PREFIX_TARGET"), w.envLine("WARM_IP_TARGET"), w.envLine("MINIMUM_IP_TARGET")}
+	},
+	// The pod, its restarts (none: no --previous log is asked for) and its log through the kubelet.
+	"aws_node_not_ready": func(w world) []string {
+		return []string{awsNodePod + " ", "Restart Count:  0\n", `"msg":`}
+	},
+	// The zone and the ENIConfig name the node is labelled with, the ENIConfigs, RBAC, and the
+	// zone of the ENIConfig's subnet.
+	"custom_networking_misconfigured": func(w world) []string {
+		return []string{w.AZ + " " + w.ENIConfig + " \n", w.PodSubnet + "\n", "yes\n", w.AZ + "\n"}
+	},
+	"subnet_discovery_excluded": func(w world) []string {
+		return []string{w.NodeSubnet + "\t3980\tuntagged\tno cluster tag\n", w.PodSubnet + "\t8187\tuntagged\tno cluster tag\n"}
+	},
+	"ip_cooldown_starvation": func(w world) []string { return []string{`"ENIs"`, w.envLine("WARM_IP_TARGET")} },
+	"leaked_enis": func(w world) []string {
+		return []string{availableENI + "\taws-K8S-" + goneInstanceID + "\t" + goneInstanceID + "\n"}
+	},
+	"cni_unknown_instance_type": func(w world) []string {
+		return []string{"amazon-k8s-cni:" + w.CNIVersion + "-eksbuild.1\n", w.InstanceType + "\n"}
+	},
 }
 
 // fixEffects check that a fix block changed what it says it changes.
-var fixEffects = map[diagnosis.Cause]func(t *testing.T, r *scriptRig) error{
-	"custom_networking_not_applied": func(t *testing.T, r *scriptRig) error {
+var fixEffects = map[diagnosis.Cause]func(t *testing.T, r *scriptRig, aws *fakeec2.Server) error{
+	"custom_networking_not_applied": func(t *testing.T, r *scriptRig, aws *fakeec2.Server) error {
 		ctx := t.Context()
 		node, err := r.kube.Client().CoreV1().Nodes().Get(ctx, r.w.Node, metav1.GetOptions{})
 		if err != nil {
@@ -541,7 +733,7 @@ var fixEffects = map[diagnosis.Cause]func(t *testing.T, r *scriptRig) error{
 		}
 		return nil
 	},
-	"imds_failure": func(t *testing.T, r *scriptRig) error {
+	"imds_failure": func(t *testing.T, r *scriptRig, aws *fakeec2.Server) error {
 		pods, err := r.kube.Client().CoreV1().Pods("kube-system").List(t.Context(), metav1.ListOptions{LabelSelector: "k8s-app=aws-node"})
 		if err != nil {
 			return err
@@ -549,25 +741,53 @@ var fixEffects = map[diagnosis.Cause]func(t *testing.T, r *scriptRig) error{
 		if len(pods.Items) != 0 {
 			return fmt.Errorf("aws-node pod %s was not deleted", pods.Items[0].Name)
 		}
-		return requestSeen(r.aws, "ModifyInstanceMetadataOptions", "HttpEndpoint", "enabled")
+		return requestSeen(aws, "ModifyInstanceMetadataOptions", "HttpEndpoint", "enabled")
 	},
-	"warm_pool_capped":     envEffect("WARM_IP_TARGET", "2"),
-	"warm_pool_hoarding":   envEffect("WARM_IP_TARGET", "5", "MINIMUM_IP_TARGET", "10"),
-	"warm_target_conflict": envEffect("WARM_PREFIX_TARGET", "1"),
-	"aws_node_rbac_denied": func(t *testing.T, r *scriptRig) error {
-		r.aws.Lock()
-		defer r.aws.Unlock()
-		for _, a := range r.aws.Addons {
+	"warm_pool_capped":       envEffect("WARM_IP_TARGET", "2"),
+	"warm_pool_hoarding":     envEffect("WARM_IP_TARGET", "5", "MINIMUM_IP_TARGET", "10"),
+	"warm_target_conflict":   envEffect("WARM_PREFIX_TARGET", "1"),
+	"ip_cooldown_starvation": envEffect("WARM_IP_TARGET", "10"),
+	"aws_node_not_ready": func(t *testing.T, r *scriptRig, aws *fakeec2.Server) error {
+		_, err := r.kube.Client().CoreV1().Pods("kube-system").Get(t.Context(), awsNodePod, metav1.GetOptions{})
+		if err == nil {
+			return fmt.Errorf("aws-node pod %s was not deleted", awsNodePod)
+		}
+		if !apierrors.IsNotFound(err) {
+			return err
+		}
+		return nil
+	},
+	"subnet_discovery_excluded": func(t *testing.T, r *scriptRig, aws *fakeec2.Server) error {
+		return awsEffects["create-tags"](r.w, aws)
+	},
+	"leaked_enis": func(t *testing.T, r *scriptRig, aws *fakeec2.Server) error {
+		return awsEffects["delete-network-interface"](r.w, aws)
+	},
+	"cni_unknown_instance_type": func(t *testing.T, r *scriptRig, aws *fakeec2.Server) error {
+		aws.Lock()
+		defer aws.Unlock()
+		for _, a := range aws.Addons {
+			if a.Name == "vpc-cni" && a.Version == r.w.AddonVersion && len(a.Updates) > 0 &&
+				a.Updates[len(a.Updates)-1]["resolveConflicts"] == "PRESERVE" {
+				return nil
+			}
+		}
+		return fmt.Errorf("the vpc-cni add-on was not updated to %s with resolveConflicts PRESERVE", r.w.AddonVersion)
+	},
+	"aws_node_rbac_denied": func(t *testing.T, r *scriptRig, aws *fakeec2.Server) error {
+		aws.Lock()
+		defer aws.Unlock()
+		for _, a := range aws.Addons {
 			if a.Name == "vpc-cni" && len(a.Updates) > 0 && a.Updates[len(a.Updates)-1]["resolveConflicts"] == "OVERWRITE" {
 				return nil
 			}
 		}
 		return fmt.Errorf("the vpc-cni add-on got no update with resolveConflicts OVERWRITE")
 	},
-	"prefix_fragmented": func(t *testing.T, r *scriptRig) error {
-		r.aws.Lock()
-		defer r.aws.Unlock()
-		for _, res := range r.aws.Reservations {
+	"prefix_fragmented": func(t *testing.T, r *scriptRig, aws *fakeec2.Server) error {
+		aws.Lock()
+		defer aws.Unlock()
+		for _, res := range aws.Reservations {
 			if res.CIDR == r.w.FreeCIDR && res.Type == "prefix" && res.SubnetID == r.w.NodeSubnet {
 				return nil
 			}
@@ -576,8 +796,8 @@ var fixEffects = map[diagnosis.Cause]func(t *testing.T, r *scriptRig) error{
 	},
 }
 
-func envEffect(kv ...string) func(t *testing.T, r *scriptRig) error {
-	return func(t *testing.T, r *scriptRig) error {
+func envEffect(kv ...string) func(t *testing.T, r *scriptRig, _ *fakeec2.Server) error {
+	return func(t *testing.T, r *scriptRig, _ *fakeec2.Server) error {
 		ds, err := r.kube.Client().AppsV1().DaemonSets("kube-system").Get(t.Context(), "aws-node", metav1.GetOptions{})
 		if err != nil {
 			return err
@@ -617,6 +837,12 @@ func (r *scriptRig) roleFinders(t *testing.T, all []script) {
 	if i < 0 {
 		t.Fatal("no unauthorized confirm script")
 	}
+	// It changes aws-node's ServiceAccount and env: the cluster is its own until it is reset.
+	r.cluster.Lock()
+	defer func() {
+		defer r.cluster.Unlock()
+		r.reset(t)
+	}()
 	kubectl := func(args ...string) {
 		t.Helper()
 		if out, errs, err := r.kube.Kubectl(t, args...); err != nil {
@@ -641,4 +867,53 @@ func (r *scriptRig) roleFinders(t *testing.T, all []script) {
 	}
 	kubectl("-n", "kube-system", "annotate", "serviceaccount", "aws-node", "eks.amazonaws.com/role-arn="+w.roleARN(w.IRSARole))
 	kubectl("-n", "kube-system", "set", "env", "daemonset/aws-node", "-c", "aws-node", "CLUSTER_NAME="+w.Cluster)
+}
+
+// agentNeverRestarted runs the IpamwatchAgentDown confirm block while the ipamwatch pod's
+// container has never restarted: kubectl refuses `logs --previous` then (the kubelet has no
+// previous container), so the block must read the current log instead and still exit 0.
+func (r *scriptRig) agentNeverRestarted(t *testing.T) {
+	blocks := runbookScripts(t)
+	i := slices.IndexFunc(blocks, func(s script) bool {
+		return alertOf(s) == "IpamwatchAgentDown" && strings.Contains(s.Text, "--previous")
+	})
+	if i < 0 {
+		t.Fatal("no IpamwatchAgentDown block reads the previous log")
+	}
+	s := blocks[i]
+	r.cluster.Lock()
+	defer r.cluster.Unlock()
+	pods := r.kube.Client().CoreV1().Pods("ipamwatch")
+	pod, err := pods.Get(t.Context(), ipamwatchPod, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved := pod.Status.DeepCopy()
+	for i := range pod.Status.ContainerStatuses {
+		pod.Status.ContainerStatuses[i].RestartCount = 0
+		pod.Status.ContainerStatuses[i].LastTerminationState = corev1.ContainerState{}
+	}
+	if _, err := pods.UpdateStatus(t.Context(), pod, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		p, err := pods.Get(context.Background(), ipamwatchPod, metav1.GetOptions{})
+		if err == nil {
+			p.Status = *saved
+			_, err = pods.UpdateStatus(context.Background(), p, metav1.UpdateOptions{})
+		}
+		if err != nil {
+			t.Errorf("restoring the ipamwatch pod's status: %v", err)
+		}
+	}()
+	res := r.runWith(t, s, "healthy", r.noPrometheus, true, r.w.FreeCIDR)
+	checkRun(t, r.w, s, res, false)
+	for _, c := range res.kubeletCalls {
+		if strings.Contains(c, "previous=true") {
+			t.Errorf("%s asked for the previous log of a container that never restarted: %s", s.Name, c)
+		}
+	}
+	if !strings.Contains(res.stdout, strings.TrimSpace(agentLog)) {
+		t.Errorf("%s did not print the agent's current log:\n%s", s.Name, res.stdout)
+	}
 }

@@ -7,9 +7,10 @@
 //
 // For the commands ipamwatch prints (confirm scripts, fixes, runbooks), which a test runs with
 // the real AWS CLI through --endpoint-url, the same server also answers DescribeInstances,
-// ModifyInstanceMetadataOptions and CreateSubnetCidrReservation (instances.go), the IAM calls
+// ModifyInstanceMetadataOptions and CreateSubnetCidrReservation (instances.go), CreateTags and
+// DeleteNetworkInterface (tags.go), the IAM calls
 // that find a role and what it may do (iam.go), Service Quotas' GetServiceQuota (quotas.go)
-// and EKS's add-on and Pod Identity calls (eks.go). One endpoint serves them all: a request
+// and EKS's cluster, add-on and Pod Identity calls (eks.go). One endpoint serves them all: a request
 // goes to the service named in its SigV4 credential scope, as the CLI signs it.
 package fakeec2
 
@@ -81,6 +82,8 @@ type Server struct {
 	Quotas           []Quota
 	PodIdentities    []PodIdentityAssociation
 	Addons           []Addon
+	Clusters         []Cluster
+	AddonVersions    []AddonVersion
 	// PageSize caps items per page (before MaxResults); 0 = only MaxResults.
 	PageSize int
 	throttle map[string]int
@@ -195,6 +198,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		body, aerr = s.modifyInstanceMetadataOptions(form)
 	case "CreateSubnetCidrReservation":
 		body, aerr = s.createSubnetCidrReservation(form)
+	case "CreateTags":
+		body, aerr = s.createTags(form)
+	case "DeleteNetworkInterface":
+		body, aerr = s.deleteNetworkInterface(form)
 	default:
 		aerr = &apiError{http.StatusBadRequest, "InvalidAction", fmt.Sprintf("The action %s is not valid for this web service.", action)}
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -120,6 +121,53 @@ func TestInstancesWithSDK(t *testing.T) {
 	}
 }
 
+// CreateTags and DeleteNetworkInterface, read back with the SDK: a tag lands on the subnet
+// and is found by the tag filters; only a detached ENI can be deleted; unknown IDs and an
+// attached ENI are refused with EC2's codes.
+func TestTagsAndDeleteWithSDK(t *testing.T) {
+	t.Parallel()
+	srv := loaded(t)
+	c := ec2Client(srv)
+	ctx := t.Context()
+	if _, err := c.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{"subnet-b"},
+		Tags: []types.Tag{{Key: aws.String("kubernetes.io/role/cni"), Value: aws.String("1")}}}); err != nil {
+		t.Fatal(err)
+	}
+	subs, err := c.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{Filters: []types.Filter{{Name: aws.String("tag:kubernetes.io/role/cni"), Values: []string{"1"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, s := range subs.Subnets {
+		ids = append(ids, aws.ToString(s.SubnetId))
+	}
+	if got := strings.Join(ids, ","); got != "subnet-b,subnet-c,subnet-x" {
+		t.Errorf("subnets tagged kubernetes.io/role/cni=1: %s, want subnet-b,subnet-c,subnet-x", got)
+	}
+	_, err = c.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{"subnet-a", "subnet-nope"},
+		Tags: []types.Tag{{Key: aws.String("k"), Value: aws.String("v")}}})
+	if apiCode(err) != "InvalidSubnetID.NotFound" {
+		t.Errorf("tagging an unknown subnet: %v", err)
+	}
+	srv.Lock()
+	if _, tagged := srv.Subnets[0].Tags["k"]; tagged {
+		t.Error("a refused CreateTags tagged subnet-a")
+	}
+	srv.ENIs = append(srv.ENIs, fakeec2.ENI{ID: "eni-left", SubnetID: "subnet-a", Type: "interface", Status: "available"})
+	srv.Unlock()
+	_, err = c.DeleteNetworkInterface(ctx, &ec2.DeleteNetworkInterfaceInput{NetworkInterfaceId: aws.String("eni-a1")})
+	if apiCode(err) != "InvalidParameterValue" || !strings.Contains(err.Error(), "currently in use") {
+		t.Errorf("deleting an attached ENI: %v", err)
+	}
+	if _, err := c.DeleteNetworkInterface(ctx, &ec2.DeleteNetworkInterfaceInput{NetworkInterfaceId: aws.String("eni-left")}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.DeleteNetworkInterface(ctx, &ec2.DeleteNetworkInterfaceInput{NetworkInterfaceId: aws.String("eni-left")})
+	if apiCode(err) != "InvalidNetworkInterfaceID.NotFound" {
+		t.Errorf("deleting it again: %v", err)
+	}
+}
+
 func apiCode(err error) string {
 	var ae smithy.APIError
 	if errors.As(err, &ae) {
@@ -207,7 +255,14 @@ func TestQuotasAndEKS(t *testing.T) {
 	srv.Quotas = []fakeec2.Quota{{ServiceCode: "vpc", QuotaCode: "L-DF5E4CA3", QuotaName: "Network interfaces per Region", Value: 5000}}
 	srv.PodIdentities = []fakeec2.PodIdentityAssociation{{Cluster: "prod", ID: "a-1", Namespace: "kube-system", ServiceAccount: "aws-node",
 		RoleARN: "arn:aws:iam::111122223333:role/cni"}}
-	srv.Addons = []fakeec2.Addon{{Cluster: "prod", Name: "vpc-cni"}}
+	srv.Addons = []fakeec2.Addon{{Cluster: "prod", Name: "vpc-cni", Version: "v1.19.0-eksbuild.1"}}
+	srv.Clusters = []fakeec2.Cluster{{Name: "prod", Version: "1.33"}}
+	srv.AddonVersions = []fakeec2.AddonVersion{
+		{Addon: "vpc-cni", Version: "v1.20.4-eksbuild.1", ClusterVersions: []string{"1.34", "1.33"}},
+		{Addon: "vpc-cni", Version: "v1.19.0-eksbuild.1", ClusterVersions: []string{"1.33", "1.32"}, Default: []string{"1.33"}},
+		{Addon: "vpc-cni", Version: "v1.15.0-eksbuild.2", ClusterVersions: []string{"1.28"}},
+		{Addon: "coredns", Version: "v1.11.4-eksbuild.2", ClusterVersions: []string{"1.33"}},
+	}
 	srv.Unlock()
 	jsonH := http.Header{"Content-Type": {"application/x-amz-json-1.1"}, "X-Amz-Target": {"ServiceQuotasV20190624.GetServiceQuota"}}
 	status, body := call(t, srv, "servicequotas", http.MethodPost, "/", jsonH, `{"ServiceCode":"vpc","QuotaCode":"L-DF5E4CA3"}`)
@@ -240,6 +295,49 @@ func TestQuotasAndEKS(t *testing.T) {
 	srv.Lock()
 	if u := srv.Addons[0].Updates; len(u) != 1 || u[0]["resolveConflicts"] != "OVERWRITE" {
 		t.Errorf("recorded updates %v", u)
+	}
+	srv.Unlock()
+	status, body = call(t, srv, "eks", http.MethodGet, "/clusters/prod", nil, "")
+	if status != 200 || !strings.Contains(body, `"version":"1.33"`) || !strings.Contains(body, `"arn":"arn:aws:eks:us-west-2:111122223333:cluster/prod"`) {
+		t.Errorf("DescribeCluster: %d %s", status, body)
+	}
+	status, body = call(t, srv, "eks", http.MethodGet, "/clusters/nope", nil, "")
+	if status != 404 || !strings.Contains(body, "No cluster found for name: nope.") {
+		t.Errorf("DescribeCluster of an unknown cluster: %d %s", status, body)
+	}
+	status, body = call(t, srv, "eks", http.MethodGet, "/addons/supported-versions?addonName=vpc-cni&kubernetesVersion=1.33", nil, "")
+	var versions struct {
+		Addons []struct {
+			AddonName     string
+			AddonVersions []struct {
+				AddonVersion    string
+				Compatibilities []struct {
+					ClusterVersion string
+					DefaultVersion bool
+				}
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(body), &versions); status != 200 || err != nil || len(versions.Addons) != 1 {
+		t.Fatalf("DescribeAddonVersions: %d %s", status, body)
+	}
+	var got []string
+	for _, v := range versions.Addons[0].AddonVersions {
+		for _, c := range v.Compatibilities {
+			got = append(got, fmt.Sprintf("%s@%s/%v", v.AddonVersion, c.ClusterVersion, c.DefaultVersion))
+		}
+	}
+	if g := strings.Join(got, ","); g != "v1.20.4-eksbuild.1@1.33/false,v1.19.0-eksbuild.1@1.33/true" {
+		t.Errorf("vpc-cni versions for 1.33: %s", g)
+	}
+	status, body = call(t, srv, "eks", http.MethodPost, "/clusters/prod/addons/vpc-cni/update", nil, `{"addonVersion":"v1.15.0-eksbuild.2"}`)
+	if status != 400 || !strings.Contains(body, "does not support Kubernetes version 1.33") {
+		t.Errorf("update to a version without 1.33: %d %s", status, body)
+	}
+	status, body = call(t, srv, "eks", http.MethodPost, "/clusters/prod/addons/vpc-cni/update", nil, `{"addonVersion":"v1.20.4-eksbuild.1","resolveConflicts":"PRESERVE"}`)
+	srv.Lock()
+	if status != 200 || srv.Addons[0].Version != "v1.20.4-eksbuild.1" {
+		t.Errorf("update to v1.20.4: %d %s; installed %s", status, body, srv.Addons[0].Version)
 	}
 	srv.Unlock()
 	status, _ = call(t, srv, "eks", http.MethodPost, "/clusters/other/addons/vpc-cni/update", nil, `{}`)
