@@ -469,7 +469,11 @@ func TestPrometheusAlertmanager(t *testing.T) {
 	// (c) every dashboard query returns data. The forecast needs two polls of the subnet view
 	// (--poll-interval 30s, its least allowed) that differ: wait for them on slow machines.
 	testtools.WaitForNoError(t, 90*time.Second, "a subnet forecast from two polls of the subnet view", func() error {
-		r, err := pc.instant(ctx, alerts.RecordExhaustion)
+		// As the panels ask: a range query (its steps on whole seconds) and an instant one.
+		r, err := pc.rangeQuery(ctx, alerts.RecordExhaustion, 2*time.Minute, 10*time.Second)
+		if err == nil && len(r.Result) > 0 {
+			r, err = pc.instant(ctx, alerts.RecordExhaustion)
+		}
 		if err == nil && len(r.Result) == 0 {
 			err = errors.New("no series yet")
 		}
