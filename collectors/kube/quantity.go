@@ -29,10 +29,11 @@ func (q quantity) Value() (v int64, ok bool) {
 		return 0, false
 	}
 	r.Mul(r, mult)
-	// Round up (towards +infinity), as Quantity.Value does for the scheduler.
+	// Round away from zero, as Quantity.Value does (the scheduler's ceiling for the positive
+	// counts the agent reads).
 	n, rem := new(big.Int).QuoRem(r.Num(), r.Denom(), new(big.Int))
-	if rem.Sign() > 0 {
-		n.Add(n, big.NewInt(1))
+	if rem.Sign() != 0 {
+		n.Add(n, big.NewInt(int64(rem.Sign())))
 	}
 	switch {
 	case n.IsInt64():
@@ -109,7 +110,15 @@ func smallInt(s string) (int64, bool) {
 	case strings.HasPrefix(s, "+"):
 		s = s[1:]
 	}
-	if s == "" || len(s) > 3 || strings.Trim(s, "0123456789") != "" {
+	if s == "" || strings.Trim(s, "0123456789") != "" {
+		return 0, false
+	}
+	// Leading zeros do not make an exponent large ("1E0000" is 1, and the API server may
+	// hand such a form back as written).
+	if s = strings.TrimLeft(s, "0"); s == "" {
+		s = "0"
+	}
+	if len(s) > 3 {
 		return 0, false
 	}
 	var v int64
