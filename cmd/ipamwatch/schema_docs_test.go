@@ -312,6 +312,20 @@ func suggestRows(fields map[string]schemaField) string {
 
 // TestSchemaDocsMatchOutput: real documents of every command fit their description, and
 // every schema document names its version.
+// hasSubnetOutlook says whether a diagnose document carries forecast.subnet.
+func hasSubnetOutlook(t *testing.T, what, doc string) bool {
+	t.Helper()
+	var rep struct {
+		Forecast struct {
+			Subnet json.RawMessage `json:"subnet"`
+		} `json:"forecast"`
+	}
+	if err := json.Unmarshal([]byte(doc), &rep); err != nil {
+		t.Fatalf("diagnose %s: %v", what, err)
+	}
+	return len(rep.Forecast.Subnet) > 0
+}
+
 func TestSchemaDocsMatchOutput(t *testing.T) {
 	fakeAWSEnv(t) // subnets --once against the fake EC2 API; t.Setenv: not parallel
 	for _, v := range schema.All() {
@@ -344,15 +358,7 @@ func TestSchemaDocsMatchOutput(t *testing.T) {
 			t.Fatalf("diagnose %s: no output: %s", scenario, stderr)
 		}
 		checkOutput(t, "diagnose "+scenario, []byte(out), docs["diagnose"]["diagnose"])
-		var rep struct {
-			Forecast struct {
-				Subnet json.RawMessage `json:"subnet"`
-			} `json:"forecast"`
-		}
-		if err := json.Unmarshal([]byte(out), &rep); err != nil {
-			t.Fatalf("diagnose %s: %v", scenario, err)
-		}
-		if len(rep.Forecast.Subnet) > 0 {
+		if hasSubnetOutlook(t, scenario, out) {
 			withSubnetOutlook = append(withSubnetOutlook, scenario)
 		}
 	}
@@ -380,15 +386,7 @@ func TestSchemaDocsMatchOutput(t *testing.T) {
 			t.Fatalf("live diagnose %s: no output: %s", scenario, stderr)
 		}
 		checkOutput(t, "live diagnose "+scenario, []byte(out), docs["diagnose"]["diagnose"])
-		var rep struct {
-			Forecast struct {
-				Subnet json.RawMessage `json:"subnet"`
-			} `json:"forecast"`
-		}
-		if err := json.Unmarshal([]byte(out), &rep); err != nil {
-			t.Fatalf("live diagnose %s: %v", scenario, err)
-		}
-		if len(rep.Forecast.Subnet) > 0 {
+		if hasSubnetOutlook(t, "live "+scenario, out) {
 			withSubnetOutlook = append(withSubnetOutlook, "live "+scenario)
 		}
 	}
