@@ -103,12 +103,20 @@ type LineStats struct {
 // lines (a terminal's hard wrap, pretty-printing) reaches fn once, joined, with the number of
 // its first line (see recordJoiner); LineStats counts the physical lines.
 func ReadLines(r io.Reader, maxLine int, fn func(n uint64, line []byte) error) (LineStats, error) {
+	joiner := newRecordJoiner(fn)
+	st, err := readPhysicalLines(r, maxLine, joiner.add)
+	if err == nil {
+		err = joiner.flush()
+	}
+	return st, err
+}
+
+// readPhysicalLines is ReadLines without the record joiner: every physical line as it came.
+func readPhysicalLines(r io.Reader, maxLine int, fn func(n uint64, line []byte) error) (LineStats, error) {
 	var st LineStats
 	if maxLine <= 0 {
 		maxLine = DefaultMaxLineBytes
 	}
-	joiner := newRecordJoiner(fn)
-	fn = joiner.add
 	// One byte beyond the limit is kept, so that a line of maxLine bytes that ends in \r\n is
 	// not taken for a long one.
 	split := lineSplitter{max: maxLine + 1}
@@ -136,7 +144,7 @@ func ReadLines(r io.Reader, maxLine int, fn func(n uint64, line []byte) error) (
 					return st, err
 				}
 			}
-			return st, joiner.flush()
+			return st, nil
 		}
 		if err != nil {
 			return st, fmt.Errorf("reading line %d: %w", st.Lines+1, err)
