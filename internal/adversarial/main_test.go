@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -189,23 +188,8 @@ func ran(code int) bool { return code == 0 || code == exitCritical }
 // waitLimit bounds each wait of the ipamwatch binary against hostile upstreams.
 const waitLimit = 3 * time.Minute
 
-var client = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
-
-func get(url string, timeout time.Duration) (int, string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return 0, "", err
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	return resp.StatusCode, string(b), err
-}
+// get is testtools.Get (one connection per request, the body up to 64 MiB).
+var get = testtools.Get
 
 // sample returns the value of the exact series `name{labels}` in a text exposition.
 func sample(body, series string) (float64, bool) {

@@ -3,7 +3,6 @@ package robust_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"regexp"
 	"runtime"
@@ -59,23 +58,8 @@ func runAgent(t *testing.T, cfg agent.Config) string {
 // waitLimit bounds each wait of the agent under injected faults.
 const waitLimit = 90 * time.Second
 
-var client = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
-
-func get(url string, timeout time.Duration) (int, string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return 0, "", err
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b), err
-}
+// get is testtools.Get (one connection per request, the body up to 64 MiB).
+var get = testtools.Get
 
 // scrape reads /metrics and fails the test unless it answers 200 within scrapeBound.
 func scrape(t *testing.T, base string) string {

@@ -61,7 +61,7 @@ func TestRunStopLeaksNoGoroutines(t *testing.T) {
 	}
 	stopNode()
 	node.Close()
-	client.CloseIdleConnections()
+	testtools.CloseIdleConnections()
 	// Keep-alive connections of the agent's clients end when the node's servers close them;
 	// goleak retries for a moment before it reports.
 	if err := goleak.Find(before); err != nil {

@@ -8,11 +8,14 @@
 package testtools
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"go/build"
+	"io"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -204,3 +207,27 @@ func AWSCLI(t testing.TB) (path string, env []string) {
 	)
 	return AWSCLIPath, env
 }
+
+// getClient opens a connection per request, so that a test's servers see no idle
+// keep-alive connections from it.
+var getClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+
+// Get fetches url within timeout and returns the status and up to 64 MiB of the body.
+func Get(url string, timeout time.Duration) (int, string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, "", err
+	}
+	resp, err := getClient.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	return resp.StatusCode, string(b), err
+}
+
+// CloseIdleConnections closes what Get keeps open (nothing, unless a request is in flight).
+func CloseIdleConnections() { getClient.CloseIdleConnections() }
